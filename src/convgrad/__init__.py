@@ -1,0 +1,17 @@
+"""convgrad: the correctness oracle for N-d convolution and its gradients."""
+
+from convgrad._version import __version__
+from convgrad.reference import Grads, conv, conv_backward, conv_transpose
+from convgrad.shapes import output_shape
+from convgrad.spec import ConvSpec, ResolvedSpec
+
+__all__ = [
+    "ConvSpec",
+    "Grads",
+    "ResolvedSpec",
+    "__version__",
+    "conv",
+    "conv_backward",
+    "conv_transpose",
+    "output_shape",
+]

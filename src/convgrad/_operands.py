@@ -1,0 +1,88 @@
+"""Operand validation and the choice of arithmetic: float64, int64 or exact Python objects.
+
+Rules (DESIGN.md, Precision): float inputs are computed in float64 whatever their dtype; integer
+inputs exactly, in int64 when no intermediate can overflow it and in Python ints otherwise;
+``object`` arrays of Python ints and ``fractions.Fraction`` exactly. Operands must agree: all
+float of one dtype, or all exact (integer and object may mix).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _kind(name: str, array: np.ndarray) -> str:
+    kind = array.dtype.kind
+    if kind == "f":
+        return "float"
+    if kind in "iu":
+        return "int"
+    if kind == "O":
+        for value in array.flat:
+            if not isinstance(value, numbers.Rational) or isinstance(value, bool):
+                raise TypeError(
+                    f"{name} is an object array holding {type(value).__name__} {value!r}; object"
+                    " arrays must hold Python ints or fractions.Fraction (exact arithmetic)"
+                )
+        return "object"
+    raise TypeError(
+        f"{name} has dtype {array.dtype}; convgrad takes float (16/32/64), integer, or object"
+        " arrays of int/Fraction"
+    )
+
+
+def as_arrays(operands: Mapping[str, object]) -> tuple[dict[str, np.ndarray], str]:
+    """Convert array-likes to arrays (never copying or modifying the caller's) and check that
+    they agree; ``None`` entries are dropped. Returns the arrays and their arithmetic:
+    "float" or "exact"."""
+    arrays = {name: np.asarray(value) for name, value in operands.items() if value is not None}
+    kinds = {name: _kind(name, array) for name, array in arrays.items()}
+    if "float" in kinds.values():
+        others = {n: str(a.dtype) for n, a in arrays.items() if kinds[n] != "float"}
+        if others:
+            raise TypeError(
+                f"mixed float and exact operands: {others} with float"
+                f" { ({n: str(a.dtype) for n, a in arrays.items() if kinds[n] == 'float'}) };"
+                " convert all operands to one float dtype, or all to integers"
+            )
+        dtypes = {n: str(a.dtype) for n, a in arrays.items()}
+        if len(set(dtypes.values())) > 1:
+            raise TypeError(f"mismatched float dtypes {dtypes}; all operands must share one dtype")
+        return arrays, "float"
+    return arrays, "exact"
+
+
+def _max_abs(array: np.ndarray) -> int:
+    if array.size == 0:
+        return 0
+    if array.dtype.kind == "O":
+        return max(abs(v) for v in array.flat)
+    return max(abs(int(array.max())), abs(int(array.min())))
+
+
+def exact_dtype(
+    products: list[tuple[np.ndarray, np.ndarray, int]], addends: tuple[np.ndarray, ...] = ()
+) -> type | np.dtype:
+    """int64 when every result fits it: for each (a, b, terms) a sum of ``terms`` products of
+    elements of a and b, plus one element of each addend. ``object`` (Python ints) otherwise, or
+    when any operand already is an object array (it may hold Fractions)."""
+    arrays = [a for a, _, _ in products] + [b for _, b, _ in products] + list(addends)
+    if any(a.dtype.kind == "O" for a in arrays):
+        return object
+    worst = max(_max_abs(a) * _max_abs(b) * terms for a, b, terms in products)
+    worst += sum(_max_abs(a) for a in addends)
+    return np.dtype(np.int64) if worst <= _INT64_MAX else object
+
+
+def cast(array: np.ndarray, arithmetic: str, dtype) -> np.ndarray:
+    """The array in the compute dtype: float64, int64, or object holding Python ints."""
+    if arithmetic == "float":
+        return array.astype(np.float64, copy=False)
+    if dtype is object and array.dtype.kind != "O":
+        return np.array(array.tolist(), dtype=object).reshape(array.shape)
+    return array.astype(dtype, copy=False)

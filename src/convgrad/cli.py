@@ -1,0 +1,55 @@
+"""The ``convgrad`` command line: one subcommand per module in `convgrad.commands`.
+
+Exit codes: 0 success, 1 a check failed, 2 a usage error (one line, no traceback unless
+``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from convgrad._version import __version__
+
+COMMANDS: tuple[str, ...] = ()
+"""Modules of `convgrad.commands`, each with ``add_parser(subparsers)`` and ``run(args) -> int``."""
+
+
+class UsageError(Exception):
+    """A bad argument: printed as one line, exit code 2."""
+
+
+def _version_text() -> str:
+    return f"convgrad {__version__}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="convgrad",
+        description="The correctness oracle for N-d convolution and its gradients.",
+    )
+    parser.add_argument("--version", action="version", version=_version_text())
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"convgrad.commands.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args)
+    except (UsageError, ValueError, TypeError) as error:
+        if args.debug:
+            raise
+        print(f"convgrad {args.command}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Subcommands of the ``convgrad`` command line, one module each (see `convgrad.cli`)."""

@@ -1,0 +1,77 @@
+"""`ConvProblem`: one concrete convolution layer with data, the unit that checks run on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from convgrad.shapes import resolve
+from convgrad.spec import ConvSpec, ResolvedSpec
+
+
+@dataclass(frozen=True, eq=False)
+class ConvProblem:
+    """x: (N, C_in, *S); w: (C_out, C_in // groups, *K); b: (C_out,) or None;
+    grad_y: (N, C_out, *O), the forward output's shape; spec: the user-level spec.
+
+    Construction validates the shapes against the spec (ValueError as `convgrad.conv`).
+    """
+
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray | None
+    grad_y: np.ndarray
+    spec: ConvSpec
+
+    def __post_init__(self) -> None:
+        resolved, dims = resolve(self.x.shape, self.w.shape, self.spec)
+        expected = (self.x.shape[0], self.w.shape[0], *(a.output for a in dims))
+        if self.grad_y.shape != expected:
+            raise ValueError(
+                f"grad_y has shape {self.grad_y.shape}; it must have the forward output's shape"
+                f" {expected}"
+            )
+        if self.b is not None and self.b.shape != (self.w.shape[0],):
+            raise ValueError(
+                f"b has shape {self.b.shape}; expected (C_out,) = ({self.w.shape[0]},)"
+            )
+        object.__setattr__(self, "_resolved", resolved)
+
+    @property
+    def resolved(self) -> ResolvedSpec:
+        """The spec with explicit per-dim pads, strides and dilations."""
+        return self._resolved
+
+    @property
+    def ndim(self) -> int:
+        """The number of spatial dims."""
+        return self.x.ndim - 2
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """y's shape (N, C_out, *O)."""
+        return self.grad_y.shape
+
+    @property
+    def kwargs(self) -> dict:
+        """Keyword arguments for `convgrad.conv` / `convgrad.conv_backward`."""
+        s = self.spec
+        return {
+            "padding": s.padding,
+            "stride": s.stride,
+            "dilation": s.dilation,
+            "groups": s.groups,
+            "flip": s.flip,
+        }
+
+    def describe(self) -> dict:
+        """A JSON-ready description of the shapes, dtype and spec (no data)."""
+        return {
+            "x": list(self.x.shape),
+            "w": list(self.w.shape),
+            "b": None if self.b is None else list(self.b.shape),
+            "y": list(self.output_shape),
+            "dtype": str(self.x.dtype),
+            "spec": self.resolved.to_dict(),
+        }

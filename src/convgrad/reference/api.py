@@ -1,0 +1,256 @@
+"""The oracle's public functions: `conv`, `conv_backward`, `conv_transpose`.
+
+Every argument is validated before any arithmetic; the caller's arrays are never modified.
+Float operands are computed in float64 (the result is float64 whatever the input dtype); integer
+and object (int / Fraction) operands exactly (int64 where nothing can overflow, Python ints
+otherwise). ``method`` picks the arithmetic: "direct" (the definition, `direct.py`), "fast"
+(column blocks and BLAS, `fast.py`) or "auto" (fast, except for object arrays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import prod
+from typing import NamedTuple
+
+import numpy as np
+
+from convgrad import _operands
+from convgrad.reference import direct, fast
+from convgrad.shapes import check_channels, resolve, transpose_output_size
+from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
+
+METHODS = ("auto", "direct", "fast")
+
+
+class Grads(NamedTuple):
+    """Gradients of ``L = sum(grad_y * y)``.
+
+    input: (N, C_in, *S) like x; weight: (C_out, C_in // groups, *K) like w;
+    bias: (C_out,) — grad_y summed over the batch and every spatial dim (computed whether or not
+    the layer has a bias: it is the gradient the bias would get).
+    """
+
+    input: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+
+
+def _arithmetic(method: str, arrays: dict[str, np.ndarray]):
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} must be one of {METHODS}")
+    uses_objects = any(a.dtype.kind == "O" for a in arrays.values())
+    if method == "fast" and uses_objects:
+        raise ValueError("method='fast' cannot compute object arrays; use 'direct' or 'auto'")
+    return direct if method == "direct" or uses_objects else fast
+
+
+def _operand(name: str, array: np.ndarray, ndim: int | None = None) -> None:
+    if ndim is None and array.ndim not in (3, 4, 5):
+        raise ValueError(
+            f"{name} has shape {array.shape} ({array.ndim} dims); expected (N, C, *spatial) with"
+            " 1, 2 or 3 spatial dims"
+        )
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} has shape {array.shape} ({array.ndim} dims); expected {ndim}")
+    if 0 in array.shape:
+        raise ValueError(f"{name} has shape {array.shape}; every size must be >= 1")
+
+
+def _check_bias(b: np.ndarray | None, c_out: int) -> None:
+    if b is not None and b.shape != (c_out,):
+        raise ValueError(f"b has shape {b.shape}; expected (C_out,) = ({c_out},)")
+
+
+def _prepare(x, w, b, extra: dict, spec: ConvSpec):
+    arrays, arithmetic = _operands.as_arrays({"x": x, "w": w, "b": b, **extra})
+    _operand("x", arrays["x"])
+    _operand("w", arrays["w"], arrays["x"].ndim)
+    resolved, dims = resolve(arrays["x"].shape, arrays["w"].shape, spec)
+    _check_bias(arrays.get("b"), arrays["w"].shape[0])
+    return arrays, arithmetic, resolved, dims
+
+
+def _compute_dtype(arithmetic: str, products, addends=()) -> np.dtype | type:
+    if arithmetic == "float":
+        return np.dtype(np.float64)
+    return _operands.exact_dtype(products, addends)
+
+
+def _flipped(w: np.ndarray) -> np.ndarray:
+    """The kernel rotated 180° in every spatial dim (true convolution)."""
+    return w[(slice(None), slice(None), *(slice(None, None, -1),) * (w.ndim - 2))]
+
+
+def _add_bias(y: np.ndarray, b: np.ndarray | None, dtype) -> np.ndarray:
+    if b is None:
+        return y
+    arithmetic = "float" if y.dtype == np.float64 else "exact"
+    return y + _operands.cast(b, arithmetic, dtype).reshape((1, -1) + (1,) * (y.ndim - 2))
+
+
+def conv(
+    x,
+    w,
+    b=None,
+    *,
+    padding="valid",
+    stride=1,
+    dilation=1,
+    groups: int = 1,
+    flip: bool = False,
+    method: str = "auto",
+) -> np.ndarray:
+    """The convolution layer's output.
+
+    x: (N, C_in, *S); w: (C_out, C_in // groups, *K); b: (C_out,) or None
+    -> y: (N, C_out, *O) with ``O = floor((S + lo + hi - d*(K-1) - 1) / s) + 1``.
+    Cross-correlation (as torch.nn.functional.conv2d); ``flip=True`` convolves (as
+    scipy.signal.convolve). See `convgrad.ConvSpec` for the padding modes.
+    """
+    spec = ConvSpec(padding, stride, dilation, groups, flip)
+    arrays, arithmetic, resolved, dims = _prepare(x, w, b, {}, spec)
+    x, w, b = arrays["x"], arrays["w"], arrays.get("b")
+    terms = w.shape[1] * prod(w.shape[2:])
+    dtype = _compute_dtype(arithmetic, [(x, w, terms)], () if b is None else (b,))
+    impl = _arithmetic(method, arrays)
+    xc, wc = _operands.cast(x, arithmetic, dtype), _operands.cast(w, arithmetic, dtype)
+    if flip:
+        wc = _flipped(wc)
+    y = impl.forward(xc, wc, resolved, tuple(a.output for a in dims))
+    return _add_bias(y, b, dtype)
+
+
+def conv_backward(
+    x,
+    w,
+    grad_y,
+    *,
+    b=None,
+    padding="valid",
+    stride=1,
+    dilation=1,
+    groups: int = 1,
+    flip: bool = False,
+    method: str = "auto",
+) -> Grads:
+    """Gradients of ``L = sum(grad_y * conv(x, w, b, ...))`` with respect to x, w and b.
+
+    x: (N, C_in, *S); w: (C_out, C_in // groups, *K); grad_y: (N, C_out, *O) exactly the
+    forward output's shape; b: (C_out,) or None (only its shape is checked).
+    grad_input is the transposed convolution of grad_y (`conv_transpose`); grad_weight is the
+    valid correlation of the padded x with the stride-dilated grad_y (rotated back when
+    ``flip``); grad_bias sums grad_y over batch and space.
+    """
+    spec = ConvSpec(padding, stride, dilation, groups, flip)
+    arrays, arithmetic, resolved, dims = _prepare(x, w, b, {"grad_y": grad_y}, spec)
+    x, w, gy = arrays["x"], arrays["w"], arrays["grad_y"]
+    expected = (x.shape[0], w.shape[0], *(a.output for a in dims))
+    if gy.shape != expected:
+        raise ValueError(
+            f"grad_y has shape {gy.shape}; it must have the forward output's shape {expected}"
+        )
+    per_weight = x.shape[0] * prod(expected[2:])
+    dtype = _compute_dtype(
+        arithmetic,
+        [
+            (gy, w, (w.shape[0] // groups) * prod(w.shape[2:])),
+            (x, gy, per_weight),
+        ],
+    )
+    impl = _arithmetic(method, arrays)
+    xc, wc, gyc = (_operands.cast(a, arithmetic, dtype) for a in (x, w, gy))
+    if flip:
+        wc = _flipped(wc)
+    grad_x = impl.grad_input(gyc, wc, resolved, x.shape[2:])
+    grad_w = impl.grad_weight(xc, gyc, resolved, w.shape[2:])
+    return Grads(grad_x, _flipped(grad_w) if flip else grad_w, direct.grad_bias(gyc))
+
+
+def _transpose_spec(
+    spec: ConvSpec, output_padding, x_spatial, kernel_spatial
+) -> tuple[ResolvedSpec, tuple[int, ...]]:
+    """The resolved spec of the conv this transposes, and the transposed output's spatial size."""
+    resolved = spec.resolve(x_spatial, kernel_spatial)
+    if spec.mode in ("same", "same_lower") and any(s != 1 for s in resolved.stride):
+        raise ValueError(
+            f"padding={spec.mode!r} with stride={spec.stride!r}: the pads of 'same' depend on the"
+            " forward input's size, which a strided transposed convolution does not fix; pass"
+            " explicit pads (ConvSpec(...).resolve(input_spatial, kernel_spatial).padding)"
+        )
+    extra = per_dim_ints("output_padding", output_padding, len(x_spatial), 0)
+    for j, (op, s, d) in enumerate(zip(extra, resolved.stride, resolved.dilation, strict=True)):
+        if op >= max(s, d):
+            raise ValueError(
+                f"output_padding={output_padding!r}: along spatial dim {j} it is {op}, but it must"
+                f" be smaller than stride ({s}) or dilation ({d}) (as torch.nn.ConvTranspose)"
+            )
+    out_spatial = tuple(
+        transpose_output_size(i, k, lo, hi, s, d, op)
+        for i, k, (lo, hi), s, d, op in zip(
+            x_spatial,
+            kernel_spatial,
+            resolved.padding,
+            resolved.stride,
+            resolved.dilation,
+            extra,
+            strict=True,
+        )
+    )
+    for j, size in enumerate(out_spatial):
+        if size < 1:
+            raise ValueError(
+                f"padding={spec.padding!r} crops the transposed output to {size} along spatial"
+                f" dim {j}; it must be >= 1"
+            )
+    return resolved, out_spatial
+
+
+def conv_transpose(
+    x,
+    w,
+    b=None,
+    *,
+    padding=0,
+    stride=1,
+    dilation=1,
+    groups: int = 1,
+    output_padding: int | Sequence[int] = 0,
+    method: str = "auto",
+) -> np.ndarray:
+    """Transposed convolution: the adjoint of `conv` with respect to its input.
+
+    x: (N, C_out, *I_t) (a conv's output layout); w: (C_out, C_in // groups, *K) (the same
+    weight as the conv, which is torch.nn.functional.conv_transpose's layout); b: (C_in,)
+    -> (N, C_in, *O_t), ``O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1``.
+    ``conv_transpose(grad_y, w, padding=p, ...)`` equals ``conv_backward(x, w, grad_y,
+    padding=p, ...).input`` when output_padding is the rows the forward left unreached.
+    padding: explicit pads, "valid" or "full"; "same"/"same_lower" only with stride 1.
+    """
+    spec = ConvSpec(padding, stride, dilation, groups)
+    arrays, arithmetic = _operands.as_arrays({"x": x, "w": w, "b": b})
+    x, w, b = arrays["x"], arrays["w"], arrays.get("b")
+    _operand("x", x)
+    _operand("w", w, x.ndim)
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"x has {x.shape[1]} channels but w.shape[0] = {w.shape[0]}; conv_transpose takes the"
+            " conv's weight (C_out, C_in // groups, *K) and an input with C_out channels"
+        )
+    c_in = w.shape[1] * groups
+    check_channels(c_in, w.shape, groups)
+    resolved, out_spatial = _transpose_spec(spec, output_padding, x.shape[2:], w.shape[2:])
+    _check_bias(b, c_in)
+    terms = (w.shape[0] // groups) * prod(w.shape[2:])
+    dtype = _compute_dtype(arithmetic, [(x, w, terms)], () if b is None else (b,))
+    impl = _arithmetic(method, arrays)
+    y = impl.grad_input(
+        _operands.cast(x, arithmetic, dtype),
+        _operands.cast(w, arithmetic, dtype),
+        resolved,
+        out_spatial,
+    )
+    return _add_bias(y, b, dtype)
+
+
+__all__ = ["Grads", "conv", "conv_backward", "conv_transpose"]

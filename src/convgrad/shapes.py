@@ -1,0 +1,186 @@
+"""Pure shape algebra of convolution and its gradients: integers in, integers out.
+
+Per spatial dim, with input size I, kernel size K, pads lo/hi, stride s, dilation d:
+
+- dilated kernel extent ``E = d*(K-1) + 1``; padded input ``P = I + lo + hi``
+- output ``O = floor((P - E) / s) + 1`` (Dumoulin & Visin, arXiv 1603.07285, relationship 15)
+- ``r = (P - E) mod s`` trailing padded positions no window reaches
+- grad_input: the full correlation of the stride-dilated grad_y (``(O-1)*s + 1`` rows) with
+  the rotated dilated kernel has ``(O-1)*s + E = P - r`` rows; cropped by ``lo`` at the start
+  and ``hi - r`` at the end it has I rows.
+- grad_weight: the valid correlation of the padded input with the stride-dilated grad_y, taken
+  every d rows, has ``floor((P - (O-1)*s - 1) / d) + 1`` rows, K of which are used (the rest lie
+  in the ``r`` unreached rows).
+- transposed convolution: ``O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from convgrad.spec import ConvSpec, ResolvedSpec
+
+
+@dataclass(frozen=True)
+class DimAlgebra:
+    """Every size of one spatial dim of a convolution layer and its gradients."""
+
+    dim: int
+    input: int
+    kernel: int
+    lo: int
+    hi: int
+    stride: int
+    dilation: int
+
+    @property
+    def extent(self) -> int:
+        """The dilated kernel's extent ``d*(K-1) + 1``."""
+        return self.dilation * (self.kernel - 1) + 1
+
+    @property
+    def padded(self) -> int:
+        """The padded input's size ``I + lo + hi``."""
+        return self.input + self.lo + self.hi
+
+    @property
+    def output(self) -> int:
+        """``O = floor((I + lo + hi - d*(K-1) - 1) / s) + 1``."""
+        return (self.padded - self.extent) // self.stride + 1
+
+    @property
+    def unreached(self) -> int:
+        """Trailing padded positions no window reaches: ``(P - E) mod s``."""
+        return (self.padded - self.extent) % self.stride
+
+    @property
+    def dilated_grad(self) -> int:
+        """The stride-dilated grad_y's size ``(O-1)*s + 1``."""
+        return (self.output - 1) * self.stride + 1
+
+    @property
+    def grad_weight_raw(self) -> int:
+        """Rows of the valid correlation of the padded input with the stride-dilated grad_y,
+        sampled every d rows: ``floor((P - (O-1)*s - 1) / d) + 1`` (>= K; == K unless rows are
+        left unreached)."""
+        return (self.padded - self.dilated_grad) // self.dilation + 1
+
+    @property
+    def grad_input_full(self) -> int:
+        """The full correlation of the stride-dilated grad_y with the rotated dilated kernel:
+        ``(O-1)*s + d*(K-1) + 1 = P - r`` rows before cropping the pads."""
+        return self.dilated_grad + self.extent - 1
+
+    @property
+    def grad_input(self) -> int:
+        """``P - r`` cropped by ``lo`` at the start and ``hi - r`` at the end: ``I``."""
+        return self.grad_input_full - self.lo - (self.hi - self.unreached)
+
+
+def _check_rank(input_shape: Sequence[int], weight_shape: Sequence[int]) -> int:
+    for name, shape in (("input_shape", input_shape), ("weight_shape", weight_shape)):
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in shape):
+            raise TypeError(f"{name}={tuple(shape)!r} must hold ints")
+        if any(n < 1 for n in shape):
+            raise ValueError(f"{name}={tuple(shape)!r}: every size must be >= 1")
+    if len(input_shape) not in (3, 4, 5):
+        raise ValueError(
+            f"input_shape={tuple(input_shape)} has {len(input_shape)} dims; expected (N, C_in, *S)"
+            " with 1, 2 or 3 spatial dims (3 to 5 dims)"
+        )
+    if len(weight_shape) != len(input_shape):
+        raise ValueError(
+            f"weight_shape={tuple(weight_shape)} has {len(weight_shape)} dims but input_shape="
+            f"{tuple(input_shape)} has {len(input_shape)};"
+            " the weight is (C_out, C_in // groups, *K)"
+        )
+    return len(input_shape) - 2
+
+
+def check_channels(input_channels: int, weight_shape: Sequence[int], groups: int) -> None:
+    """Raise ValueError unless C_in and C_out divide by groups and w is (C_out, C_in//groups, …)."""
+    c_out, c_per_group = weight_shape[0], weight_shape[1]
+    if input_channels % groups:
+        raise ValueError(
+            f"input channels C_in={input_channels} must be divisible by groups={groups}"
+        )
+    if c_out % groups:
+        raise ValueError(
+            f"output channels C_out=weight_shape[0]={c_out} must be divisible by groups={groups}"
+        )
+    if c_per_group * groups != input_channels:
+        raise ValueError(
+            f"weight_shape[1]={c_per_group} must equal C_in // groups = {input_channels} // "
+            f"{groups} = {input_channels // groups}; the weight is (C_out, C_in // groups, *K)"
+        )
+
+
+def dim_algebra(
+    input_shape: Sequence[int], weight_shape: Sequence[int], spec: ResolvedSpec
+) -> tuple[DimAlgebra, ...]:
+    """Per-dim algebra of a layer; ValueError when a dilated kernel does not fit (O < 1)."""
+    dims = tuple(
+        DimAlgebra(j, i, k, lo, hi, s, d)
+        for j, (i, k, (lo, hi), s, d) in enumerate(
+            zip(
+                input_shape[2:],
+                weight_shape[2:],
+                spec.padding,
+                spec.stride,
+                spec.dilation,
+                strict=True,
+            )
+        )
+    )
+    for a in dims:
+        if a.output < 1:
+            pad_text = f"padding={spec.mode!r}" if spec.mode != "explicit" else "the padding"
+            raise ValueError(
+                f"{pad_text} needs the dilated kernel ({a.extent} = {a.dilation}*({a.kernel}-1)+1)"
+                f" to fit in the padded input ({a.padded} = {a.input}+{a.lo}+{a.hi}) along spatial"
+                f" dim {a.dim}; it does not, so the output would be empty"
+            )
+    return dims
+
+
+def resolve(
+    input_shape: Sequence[int], weight_shape: Sequence[int], spec: ConvSpec
+) -> tuple[ResolvedSpec, tuple[DimAlgebra, ...]]:
+    """Validate shapes against a spec; return the resolved spec and the per-dim algebra.
+
+    input_shape: (N, C_in, *S); weight_shape: (C_out, C_in // groups, *K).
+    """
+    _check_rank(input_shape, weight_shape)
+    check_channels(input_shape[1], weight_shape, spec.groups)
+    resolved = spec.resolve(tuple(input_shape[2:]), tuple(weight_shape[2:]))
+    return resolved, dim_algebra(input_shape, weight_shape, resolved)
+
+
+def output_shape(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    *,
+    padding="valid",
+    stride=1,
+    dilation=1,
+    groups: int = 1,
+) -> tuple[int, ...]:
+    """The forward output's shape ``(N, C_out, *O)``.
+
+    >>> output_shape((1, 3, 128, 128), (32, 3, 3, 3))
+    (1, 32, 126, 126)
+    >>> output_shape((1, 3, 128, 128), (32, 3, 3, 3), padding="full")
+    (1, 32, 130, 130)
+    """
+    spec = ConvSpec(padding=padding, stride=stride, dilation=dilation, groups=groups)
+    _, dims = resolve(input_shape, weight_shape, spec)
+    return (input_shape[0], weight_shape[0], *(a.output for a in dims))
+
+
+def transpose_output_size(
+    i: int, k: int, lo: int, hi: int, s: int, d: int, output_padding: int
+) -> int:
+    """``O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1`` (as
+    ``torch.nn.ConvTranspose*d``; Dumoulin & Visin relationship 14)."""
+    return (i - 1) * s - lo - hi + d * (k - 1) + output_padding + 1

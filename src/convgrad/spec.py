@@ -1,0 +1,210 @@
+"""The convolution's hyper-parameters: padding, stride, dilation, groups, flip.
+
+`ConvSpec` holds what the user wrote and validates it on construction; `ConvSpec.resolve`
+turns it into a `ResolvedSpec` for concrete input and kernel sizes, with one explicit
+``(lo, hi)`` pad pair per spatial dim. Padding modes follow DESIGN.md:
+
+- ``"valid"``: no padding.
+- ``"full"``: ``d*(K-1)`` on both sides.
+- ``"same"``: output ``ceil(I / s)``, the odd pad at the end. PyTorch ``padding="same"``
+  (torch/nn/modules/conv.py, ``_reversed_padding_repeated_twice``), TensorFlow/XLA ``SAME``
+  (``lax.padtype_to_pads``), ONNX ``auto_pad=SAME_UPPER``.
+- ``"same_lower"``: as ``same`` but the odd pad at the start: ONNX ``SAME_LOWER``, and
+  ``scipy.signal.correlate(..., mode="same")`` for stride 1.
+- explicit: an int, one int per dim, or one ``(lo, hi)`` pair per dim.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MODES = ("valid", "same", "same_lower", "full")
+PaddingArg = str | int | Sequence[int] | Sequence[tuple[int, int]]
+IntOrTuple = int | Sequence[int]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _ints_at_least(name: str, value: object, minimum: int) -> tuple[int, ...] | int:
+    """Validate an int or a sequence of ints, each >= minimum; keep its form (int or tuple)."""
+    if _is_int(value):
+        if value < minimum:
+            raise ValueError(f"{name}={value!r} must be >= {minimum}")
+        return int(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        items = tuple(value)
+        if not items:
+            raise ValueError(f"{name}={value!r} must name at least one spatial dim")
+        for item in items:
+            if not _is_int(item):
+                raise TypeError(f"{name}={value!r} must hold ints, got {type(item).__name__}")
+            if item < minimum:
+                raise ValueError(f"{name}={value!r}: every entry must be >= {minimum}")
+        return tuple(int(item) for item in items)
+    raise TypeError(f"{name}={value!r} must be an int or a sequence of ints")
+
+
+def per_dim_ints(name: str, value: object, ndim: int, minimum: int) -> tuple[int, ...]:
+    """An int or one int per spatial dim, each >= minimum, as one int per dim."""
+    return _per_dim(name, _ints_at_least(name, value, minimum), ndim)
+
+
+def _padding_arg(value: object) -> str | int | tuple:
+    """Validate the padding argument's form; keep its form for per-dim expansion."""
+    if isinstance(value, str):
+        if value not in MODES:
+            raise ValueError(
+                f"padding={value!r} is not a mode; use one of {MODES} or explicit pads"
+            )
+        return value
+    if _is_int(value):
+        if value < 0:
+            raise ValueError(f"padding={value!r} must be >= 0")
+        return int(value)
+    if isinstance(value, Sequence):
+        items = tuple(value)
+        if not items:
+            raise ValueError(f"padding={value!r} must name at least one spatial dim")
+        if all(_is_int(item) for item in items):
+            if any(item < 0 for item in items):
+                raise ValueError(f"padding={value!r}: every pad must be >= 0")
+            return tuple(int(item) for item in items)
+        pairs = []
+        for item in items:
+            if not (
+                isinstance(item, Sequence)
+                and not isinstance(item, str)
+                and len(item) == 2
+                and all(_is_int(p) for p in item)
+            ):
+                raise TypeError(
+                    f"padding={value!r} must be ints or (lo, hi) int pairs, one per spatial dim;"
+                    f" got {item!r}"
+                )
+            if item[0] < 0 or item[1] < 0:
+                raise ValueError(f"padding={value!r}: every pad must be >= 0, got {tuple(item)}")
+            pairs.append((int(item[0]), int(item[1])))
+        return tuple(pairs)
+    raise TypeError(
+        f"padding={value!r} must be a mode name, an int, ints per dim or (lo, hi) pairs per dim"
+    )
+
+
+def _per_dim(name: str, value: int | tuple, ndim: int) -> tuple:
+    if isinstance(value, tuple):
+        if len(value) != ndim:
+            raise ValueError(
+                f"{name}={value!r} has {len(value)} entries but the input has {ndim} spatial dims"
+            )
+        return value
+    return (value,) * ndim
+
+
+def same_pads(i: int, k: int, s: int, d: int, *, lower: bool = False) -> tuple[int, int]:
+    """The (lo, hi) pads of ``same`` (extra pad at the end) or ``same_lower`` (at the start).
+
+    ``O = ceil(I / s)``; ``total = max((O-1)*s + d*(K-1) + 1 - I, 0)``; as in
+    ``jax.lax.padtype_to_pads`` (TensorFlow/XLA SAME) and ONNX SAME_UPPER / SAME_LOWER.
+    """
+    out = -(-i // s)
+    total = max((out - 1) * s + d * (k - 1) + 1 - i, 0)
+    small, large = total // 2, total - total // 2
+    return (large, small) if lower else (small, large)
+
+
+@dataclass(frozen=True)
+class ResolvedSpec:
+    """A spec with one value per spatial dim; what an implementation under test receives.
+
+    mode: "valid" | "same" | "same_lower" | "full" | "explicit"
+    padding: ((lo, hi), ...) per spatial dim; stride, dilation: per spatial dim.
+    """
+
+    mode: str
+    padding: tuple[tuple[int, int], ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    flip: bool
+
+    @property
+    def ndim(self) -> int:
+        """The number of spatial dims."""
+        return len(self.padding)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description."""
+        return {
+            "mode": self.mode,
+            "padding": [list(p) for p in self.padding],
+            "stride": list(self.stride),
+            "dilation": list(self.dilation),
+            "groups": self.groups,
+            "flip": self.flip,
+        }
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """Padding, stride, dilation, groups and flip, validated on construction.
+
+    padding: a mode (see module docstring), an int, one int per dim or one (lo, hi) per dim.
+    stride, dilation: int >= 1 or one per spatial dim. groups: int >= 1.
+    flip: False for cross-correlation (every DL framework), True for true convolution
+    (kernel rotated 180°, as ``scipy.signal.convolve``).
+    """
+
+    padding: PaddingArg = "valid"
+    stride: IntOrTuple = 1
+    dilation: IntOrTuple = 1
+    groups: int = 1
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "padding", _padding_arg(self.padding))
+        object.__setattr__(self, "stride", _ints_at_least("stride", self.stride, 1))
+        object.__setattr__(self, "dilation", _ints_at_least("dilation", self.dilation, 1))
+        if not _is_int(self.groups):
+            raise TypeError(f"groups={self.groups!r} must be an int")
+        if self.groups < 1:
+            raise ValueError(f"groups={self.groups!r} must be >= 1")
+        if not isinstance(self.flip, bool):
+            raise TypeError(f"flip={self.flip!r} must be a bool")
+
+    @property
+    def mode(self) -> str:
+        """The padding mode's name, or "explicit"."""
+        return self.padding if isinstance(self.padding, str) else "explicit"
+
+    def resolve(self, input_spatial: Sequence[int], kernel_spatial: Sequence[int]) -> ResolvedSpec:
+        """Per-dim pads, strides and dilations for these input and kernel spatial sizes.
+
+        Raises ValueError when a per-dim argument's length differs from the number of dims.
+        Output sizes are checked by `convgrad.shapes`, not here.
+        """
+        ndim = len(input_spatial)
+        if len(kernel_spatial) != ndim:
+            raise ValueError(
+                f"kernel spatial shape {tuple(kernel_spatial)} has {len(kernel_spatial)} dims but"
+                f" the input spatial shape {tuple(input_spatial)} has {ndim}"
+            )
+        stride = _per_dim("stride", self.stride, ndim)
+        dilation = _per_dim("dilation", self.dilation, ndim)
+        padding = self._resolve_padding(input_spatial, kernel_spatial, stride, dilation)
+        return ResolvedSpec(self.mode, padding, stride, dilation, self.groups, self.flip)
+
+    def _resolve_padding(self, input_spatial, kernel_spatial, stride, dilation):
+        mode, ndim = self.padding, len(input_spatial)
+        dims = zip(input_spatial, kernel_spatial, stride, dilation, strict=True)
+        if mode == "valid":
+            return ((0, 0),) * ndim
+        if mode == "full":
+            return tuple((d * (k - 1), d * (k - 1)) for _, k, _, d in dims)
+        if mode in ("same", "same_lower"):
+            return tuple(same_pads(i, k, s, d, lower=mode == "same_lower") for i, k, s, d in dims)
+        pads = _per_dim("padding", mode, ndim)
+        return tuple(p if isinstance(p, tuple) else (p, p) for p in pads)

@@ -1,0 +1,259 @@
+"""Hypothesis strategies for convolution specs and complete convolution problems.
+
+Modelled on ``hypothesis.extra.numpy``: plain functions returning strategies, keyword arguments
+that narrow the space, every argument validated when the function is called (before anything is
+drawn) with a message naming the argument, its value and the rule.
+
+Every tuple argument lists the allowed values; a single value means "only this one". Draws shrink
+toward the first value of each tuple, toward small shapes (ndim 1, batch 1, one channel per group,
+kernel 1, the smallest input that still gives an output of 1) and toward integer data, so a
+failing example is small without extra work. Shapes are built before data and nothing is
+rejected: the smallest admissible input size is computed, not searched for.
+
+>>> from convgrad.strategies import conv_problems
+>>> from hypothesis import given
+>>> @given(conv_problems(ndim=2, padding=("valid", "same"), dtype="float64"))
+... def test_output_shape(problem):
+...     assert convgrad.conv(problem.x, problem.w, **problem.kwargs).shape == problem.grad_y.shape
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from convgrad.problem import ConvProblem
+from convgrad.shapes import resolve
+from convgrad.spec import MODES, ConvSpec
+
+__all__ = ["DATA_KINDS", "DTYPES", "PADDINGS", "conv_problems", "conv_specs"]
+
+PADDINGS = (*MODES, "explicit")
+"""The padding values a strategy accepts: every mode of `convgrad.ConvSpec`, and "explicit" for
+drawn ``(lo, hi)`` pairs."""
+
+DTYPES = ("float64", "float32", "float16", "int64", "object")
+"""Operand dtypes; "object" holds Python ints (integer data) or ``fractions.Fraction`` (real)."""
+
+DATA_KINDS = ("integer", "real")
+"""'integer': values in [-3, 3], exact in every listed dtype, so any correct float64
+implementation is bit-exact on them. 'real': finite values in [-1, 1] (floats of the dtype's
+width; Fractions with denominators up to 4 for object; not defined for int64)."""
+
+_INT_BOUND = 3
+_MAX_DENOMINATOR = 4
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_size(name: str, value: object, minimum: int) -> int:
+    if not _is_int(value):
+        raise TypeError(f"{name}={value!r} must be an int")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r} must be >= {minimum}")
+    return int(value)
+
+
+def _choices(name: str, value: object, check: Callable[[str, object], object]) -> tuple:
+    """One allowed value or a non-empty tuple/list of them, each passed through ``check``."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if not items:
+        raise ValueError(f"{name}={value!r} must list at least one allowed value")
+    for item in items:
+        check(name, item)
+    return items
+
+
+def _one_of(allowed: tuple) -> Callable[[str, object], None]:
+    def check(name: str, item: object) -> None:
+        if not isinstance(item, str) or item not in allowed:
+            raise ValueError(f"{name}: {item!r} is not one of {allowed}")
+
+    return check
+
+
+def _positive_int(name: str, item: object) -> None:
+    if not _is_int(item):
+        raise TypeError(f"{name}: {item!r} must be an int (not {type(item).__name__})")
+    if item < 1:
+        raise ValueError(f"{name}: {item!r} must be >= 1")
+
+
+def _bool(name: str, item: object) -> None:
+    if not isinstance(item, bool):
+        raise TypeError(f"{name}: {item!r} must be a bool")
+
+
+def _ndim(name: str, item: object) -> None:
+    _positive_int(name, item)
+    if item > 3:
+        raise ValueError(f"{name}: {item!r} spatial dims; convgrad handles 1, 2 or 3")
+
+
+def _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad) -> dict:
+    return {
+        "ndim": _choices("ndim", ndim, _ndim),
+        "padding": _choices("padding", padding, _one_of(PADDINGS)),
+        "stride": _choices("stride", stride, _positive_int),
+        "dilation": _choices("dilation", dilation, _positive_int),
+        "groups": _choices("groups", groups, _positive_int),
+        "flip": _choices("flip", flip, _bool),
+        "max_pad": _check_size("max_pad", max_pad, 0),
+    }
+
+
+@st.composite
+def _spec_of_rank(draw, rank: int, args: dict) -> ConvSpec:
+    """A ConvSpec for ``rank`` spatial dims: per-dim stride and dilation tuples, and for
+    "explicit" one (lo, hi) pair per dim."""
+    mode = draw(st.sampled_from(args["padding"]))
+    if mode == "explicit":
+        pad = st.integers(0, args["max_pad"])
+        padding = tuple(draw(st.tuples(pad, pad)) for _ in range(rank))
+    else:
+        padding = mode
+    per_dim = {
+        name: tuple(draw(st.sampled_from(args[name])) for _ in range(rank))
+        for name in ("stride", "dilation")
+    }
+    return ConvSpec(
+        padding=padding,
+        groups=draw(st.sampled_from(args["groups"])),
+        flip=draw(st.sampled_from(args["flip"])),
+        **per_dim,
+    )
+
+
+def conv_specs(
+    *,
+    ndim: int | Sequence[int] = (1, 2, 3),
+    padding: str | Sequence[str] = PADDINGS,
+    stride: int | Sequence[int] = (1, 2, 3),
+    dilation: int | Sequence[int] = (1, 2),
+    groups: int | Sequence[int] = (1, 2),
+    flip: bool | Sequence[bool] = (False, True),
+    max_pad: int = 2,
+) -> st.SearchStrategy[ConvSpec]:
+    """Strategy for `convgrad.ConvSpec` values.
+
+    Each argument is one allowed value or a tuple of them, the first preferred when shrinking.
+    ndim: spatial dims (1, 2, 3), which fixes the length of the per-dim stride and dilation
+    tuples and of explicit pads. padding: mode names of `convgrad.ConvSpec` or "explicit",
+    which draws one ``(lo, hi)`` pair per dim with ``0 <= lo, hi <= max_pad``.
+
+    >>> conv_specs(ndim=2, padding="explicit", stride=2).example()  # doctest: +SKIP
+    ConvSpec(padding=((1, 0), (2, 2)), stride=(2, 2), dilation=(1, 2), groups=1, flip=True)
+    """
+    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad)
+    return st.sampled_from(args["ndim"]).flatmap(lambda rank: _spec_of_rank(rank, args))
+
+
+def _kernel_and_input(draw, rank: int, spec: ConvSpec, max_kernel: int, max_side: int):
+    """Kernel and input sizes per dim with an output of at least 1: the input is drawn from the
+    smallest size that fits the dilated kernel in the padded input (``I + lo + hi >= E``) up to
+    ``max_side``; where pads do not grow with the kernel, K is capped so that size exists."""
+    resolved_pads = spec.padding if spec.mode == "explicit" else ((0, 0),) * rank
+    grows = spec.mode in ("same", "same_lower", "full")
+    kernel, spatial = [], []
+    for (lo, hi), d in zip(resolved_pads, spec.dilation, strict=True):
+        cap = max_kernel if grows else min(max_kernel, (max_side + lo + hi - 1) // d + 1)
+        k = draw(st.integers(1, cap))
+        smallest = 1 if grows else max(1, d * (k - 1) + 1 - lo - hi)
+        kernel.append(k)
+        spatial.append(draw(st.integers(smallest, max(smallest, max_side))))
+    return tuple(kernel), tuple(spatial)
+
+
+def _elements(dtype: str, data: str) -> st.SearchStrategy:
+    if data == "integer":
+        return st.integers(-_INT_BOUND, _INT_BOUND)
+    if dtype == "object":
+        return st.fractions(-1, 1, max_denominator=_MAX_DENOMINATOR)
+    width = np.dtype(dtype).itemsize * 8
+    return st.floats(-1, 1, width=width, allow_subnormal=False)
+
+
+def _array(draw, dtype: str, data: str, shape: tuple[int, ...]) -> np.ndarray:
+    return draw(
+        hnp.arrays(
+            object if dtype == "object" else np.dtype(dtype), shape, elements=_elements(dtype, data)
+        )
+    )
+
+
+def conv_problems(
+    *,
+    ndim: int | Sequence[int] = (1, 2, 3),
+    padding: str | Sequence[str] = PADDINGS,
+    stride: int | Sequence[int] = (1, 2, 3),
+    dilation: int | Sequence[int] = (1, 2),
+    groups: int | Sequence[int] = (1, 2),
+    flip: bool | Sequence[bool] = (False, True),
+    dtype: str | Sequence[str] = "float64",
+    data: str | Sequence[str] = DATA_KINDS,
+    bias: bool | Sequence[bool] = (False, True),
+    max_batch: int = 2,
+    max_channels: int = 4,
+    max_kernel: int = 4,
+    max_side: int = 10,
+) -> st.SearchStrategy[ConvProblem]:
+    """Strategy for complete, consistent `convgrad.problem.ConvProblem` values.
+
+    x: (N, C_in, *S), w: (C_out, C_in // groups, *K), b: (C_out,) or None, grad_y: (N, C_out, *O)
+    with O the forward output's size, all of one dtype. Shapes: ``1 <= N <= max_batch``;
+    ``C_in`` and ``C_out`` multiples of the drawn groups, at most ``max_channels``;
+    ``1 <= K <= max_kernel`` (odd and even); each input size from the smallest giving ``O = 1``
+    up to ``max_side``, so strides and dilations that do not divide evenly occur.
+    dtype: entries of `DTYPES`; data: entries of `DATA_KINDS` ("real" is skipped for int64).
+    The other tuple arguments are as in `conv_specs`; the first value of each shrinks first.
+
+    >>> conv_problems(ndim=1, padding="valid", dtype="int64").example()  # doctest: +SKIP
+    ConvProblem(x=array([[[ 0, -3,  1]]]), w=array([[[2, 0]]]), b=None,
+                grad_y=array([[[1, 1]]]), spec=ConvSpec(padding='valid', ...))
+    """
+    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad=2)
+    dtypes = _choices("dtype", dtype, _one_of(DTYPES))
+    kinds = _choices("data", data, _one_of(DATA_KINDS))
+    biases = _choices("bias", bias, _bool)
+    max_batch = _check_size("max_batch", max_batch, 1)
+    max_channels = _check_size("max_channels", max_channels, 1)
+    max_kernel = _check_size("max_kernel", max_kernel, 1)
+    max_side = _check_size("max_side", max_side, 1)
+    if max(args["groups"]) > max_channels:
+        raise ValueError(
+            f"groups={groups!r} allows {max(args['groups'])} groups but max_channels="
+            f"{max_channels}; every group needs at least one channel"
+        )
+    pairs = [(t, k) for t in dtypes for k in kinds if not (t == "int64" and k == "real")]
+    if not pairs:
+        raise ValueError(
+            f"dtype={dtype!r} with data={data!r}: int64 holds only 'integer' data; add"
+            " 'integer' to data or a float/object dtype"
+        )
+
+    @st.composite
+    def problems(draw) -> ConvProblem:
+        rank = draw(st.sampled_from(args["ndim"]))
+        spec = draw(_spec_of_rank(rank, args))
+        g = spec.groups
+        batch = draw(st.integers(1, max_batch))
+        c_in = g * draw(st.integers(1, max_channels // g))
+        c_out = g * draw(st.integers(1, max_channels // g))
+        kernel, spatial = _kernel_and_input(draw, rank, spec, max_kernel, max_side)
+        x_shape, w_shape = (batch, c_in, *spatial), (c_out, c_in // g, *kernel)
+        _, dims = resolve(x_shape, w_shape, spec)
+        dtype_name, kind = draw(st.sampled_from(pairs))
+        with_bias = draw(st.sampled_from(biases))
+        x = _array(draw, dtype_name, kind, x_shape)
+        w = _array(draw, dtype_name, kind, w_shape)
+        b = _array(draw, dtype_name, kind, (c_out,)) if with_bias else None
+        grad_y = _array(draw, dtype_name, kind, (batch, c_out, *(a.output for a in dims)))
+        return ConvProblem(x, w, b, grad_y, spec)
+
+    return problems()

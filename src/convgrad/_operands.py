@@ -66,23 +66,36 @@ def _max_abs(array: np.ndarray) -> int:
 
 
 def exact_dtype(
-    products: list[tuple[np.ndarray, np.ndarray, int]], addends: tuple[np.ndarray, ...] = ()
+    products: list[tuple[np.ndarray, np.ndarray, int]],
+    addends: tuple[np.ndarray, ...] = (),
+    sums: tuple[tuple[np.ndarray, int], ...] = (),
 ) -> type | np.dtype:
-    """int64 when every result fits it: for each (a, b, terms) a sum of ``terms`` products of
-    elements of a and b, plus one element of each addend. ``object`` (Python ints) otherwise, or
-    when any operand already is an object array (it may hold Fractions)."""
+    """int64 when every result fits it: for each (a, b, terms) in products a sum of ``terms``
+    products of elements of a and b, plus one element of each addend; for each (a, terms) in
+    sums a sum of ``terms`` elements of a (e.g. grad_bias). ``object`` (Python ints) otherwise,
+    or when any operand already is an object array (it may hold Fractions)."""
     arrays = [a for a, _, _ in products] + [b for _, b, _ in products] + list(addends)
+    arrays += [a for a, _ in sums]
     if any(a.dtype.kind == "O" for a in arrays):
         return object
     worst = max(_max_abs(a) * _max_abs(b) * terms for a, b, terms in products)
     worst += sum(_max_abs(a) for a in addends)
+    worst = max([worst, *(_max_abs(a) * terms for a, terms in sums)])
     return np.dtype(np.int64) if worst <= _INT64_MAX else object
 
 
+def _exact_scalar(value):
+    """A Python int for any integer (NumPy integers in object arrays would wrap like int64)."""
+    return int(value) if isinstance(value, numbers.Integral) else value
+
+
 def cast(array: np.ndarray, arithmetic: str, dtype) -> np.ndarray:
-    """The array in the compute dtype: float64, int64, or object holding Python ints."""
+    """The array in the compute dtype: float64, int64, or object holding Python ints and
+    Fractions."""
     if arithmetic == "float":
         return array.astype(np.float64, copy=False)
-    if dtype is object and array.dtype.kind != "O":
-        return np.array(array.tolist(), dtype=object).reshape(array.shape)
+    if dtype is object:
+        out = np.empty(array.shape, dtype=object)
+        out.flat[:] = [_exact_scalar(v) for v in array.flat]
+        return out
     return array.astype(dtype, copy=False)

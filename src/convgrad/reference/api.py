@@ -71,10 +71,10 @@ def _prepare(x, w, b, extra: dict, spec: ConvSpec):
     return arrays, arithmetic, resolved, dims
 
 
-def _compute_dtype(arithmetic: str, products, addends=()) -> np.dtype | type:
+def _compute_dtype(arithmetic: str, products, addends=(), sums=()) -> np.dtype | type:
     if arithmetic == "float":
         return np.dtype(np.float64)
-    return _operands.exact_dtype(products, addends)
+    return _operands.exact_dtype(products, addends, sums)
 
 
 def _flipped(w: np.ndarray) -> np.ndarray:
@@ -157,6 +157,7 @@ def conv_backward(
             (gy, w, (w.shape[0] // groups) * prod(w.shape[2:])),
             (x, gy, per_weight),
         ],
+        sums=((gy, per_weight),),
     )
     impl = _arithmetic(method, arrays)
     xc, wc, gyc = (_operands.cast(a, arithmetic, dtype) for a in (x, w, gy))

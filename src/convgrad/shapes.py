@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from convgrad.spec import ConvSpec, ResolvedSpec
+from convgrad.spec import ConvSpec, ResolvedSpec, _is_int
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class DimAlgebra:
 
 def _check_rank(input_shape: Sequence[int], weight_shape: Sequence[int]) -> int:
     for name, shape in (("input_shape", input_shape), ("weight_shape", weight_shape)):
-        if not all(isinstance(n, int) and not isinstance(n, bool) for n in shape):
+        if not all(_is_int(n) for n in shape):
             raise TypeError(f"{name}={tuple(shape)!r} must hold ints")
         if any(n < 1 for n in shape):
             raise ValueError(f"{name}={tuple(shape)!r}: every size must be >= 1")
@@ -152,6 +152,7 @@ def resolve(
     input_shape: (N, C_in, *S); weight_shape: (C_out, C_in // groups, *K).
     """
     _check_rank(input_shape, weight_shape)
+    input_shape, weight_shape = tuple(map(int, input_shape)), tuple(map(int, weight_shape))
     check_channels(input_shape[1], weight_shape, spec.groups)
     resolved = spec.resolve(tuple(input_shape[2:]), tuple(weight_shape[2:]))
     return resolved, dim_algebra(input_shape, weight_shape, resolved)
@@ -175,7 +176,7 @@ def output_shape(
     """
     spec = ConvSpec(padding=padding, stride=stride, dilation=dilation, groups=groups)
     _, dims = resolve(input_shape, weight_shape, spec)
-    return (input_shape[0], weight_shape[0], *(a.output for a in dims))
+    return (int(input_shape[0]), int(weight_shape[0]), *(a.output for a in dims))
 
 
 def transpose_output_size(

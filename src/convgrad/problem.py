@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convgrad import _operands
 from convgrad.shapes import resolve
 from convgrad.spec import ConvSpec, ResolvedSpec
 
@@ -15,7 +16,9 @@ class ConvProblem:
     """x: (N, C_in, *S); w: (C_out, C_in // groups, *K); b: (C_out,) or None;
     grad_y: (N, C_out, *O), the forward output's shape; spec: the user-level spec.
 
-    Construction validates the shapes against the spec (ValueError as `convgrad.conv`).
+    Construction validates the operands as `convgrad.conv_backward` does: NumPy arrays
+    (TypeError otherwise) of one float dtype or all exact (TypeError), shapes agreeing with the
+    spec (ValueError).
     """
 
     x: np.ndarray
@@ -25,6 +28,13 @@ class ConvProblem:
     spec: ConvSpec
 
     def __post_init__(self) -> None:
+        operands = {"x": self.x, "w": self.w, "b": self.b, "grad_y": self.grad_y}
+        for name, value in operands.items():
+            if value is not None and not isinstance(value, np.ndarray):
+                raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
+        _operands.as_arrays(operands)
+        if not isinstance(self.spec, ConvSpec):
+            raise TypeError(f"spec must be a convgrad.ConvSpec, got {type(self.spec).__name__}")
         resolved, dims = resolve(self.x.shape, self.w.shape, self.spec)
         expected = (self.x.shape[0], self.w.shape[0], *(a.output for a in dims))
         if self.grad_y.shape != expected:

@@ -52,7 +52,9 @@ def _operand(name: str, array: np.ndarray, ndim: int | None = None) -> None:
             " 1, 2 or 3 spatial dims"
         )
     if ndim is not None and array.ndim != ndim:
-        raise ValueError(f"{name} has shape {array.shape} ({array.ndim} dims); expected {ndim}")
+        raise ValueError(
+            f"{name} has shape {array.shape} ({array.ndim} dims); expected {ndim} dims, as x has"
+        )
     if 0 in array.shape:
         raise ValueError(f"{name} has shape {array.shape}; every size must be >= 1")
 

@@ -1,0 +1,1 @@
+"""Data shipped with convgrad: the committed hashes of the conformance vector sets."""

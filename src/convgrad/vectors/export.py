@@ -1,0 +1,166 @@
+"""Writing a vector set to a folder: the case files and the JSON manifest, atomically.
+
+The folder is built under a temporary name beside the target and renamed into place, so a
+reader never sees half a set. An existing target is replaced only when it is empty or holds
+nothing but a vector set (``manifest.json`` and ``cases/``); anything else is refused and left
+untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from convgrad._version import __version__
+from convgrad.shapes import resolve
+from convgrad.vectors.cases import Case, cases
+from convgrad.vectors.formats import check_format, write_arrays
+from convgrad.vectors.generate import generate, term_counts
+from convgrad.vectors.hashing import FORMAT, FORMAT_VERSION, case_hash, set_hash
+
+MANIFEST = "manifest.json"
+CASES_DIR = "cases"
+
+DESCRIPTION = (
+    "A convgrad conformance vector set. manifest.json lists the cases in order; each case's"
+    " arrays are in cases/<id>.<file_format>, all float64 in row-major (C) order: npz holds one"
+    ' entry per array, json holds {"arrays": {name: {"dtype": "float64", "shape": [...],'
+    ' "data": [...]}}}. Layout is channels first: x (N, C_in, *S), w (C_out, C_in/groups, *K),'
+    " b (C_out,) (absent when the case has no bias), grad_y and y (N, C_out, *O), grad_input like"
+    " x, grad_weight like w, grad_bias (C_out,); 1, 2 or 3 spatial dims. The operation is"
+    " cross-correlation, y[n,o,i] = b[o] + sum_{c,k} w[o,c,k] * xp[n, g*C_in/groups + c, i*s +"
+    " k*d] with xp x zero-padded by spec.padding = [[lo, hi], ...] per spatial dim and g the"
+    " group of o; spec.flip = true rotates w by 180 degrees in every spatial dim first (true"
+    " convolution). spec.mode names the padding rule that produced the pads (valid, same,"
+    " same_lower, full, explicit); the pads, stride and dilation are given explicitly, so an"
+    " implementation needs no mode logic. Gradients are those of L = sum(grad_y * y): grad_bias"
+    " is grad_y summed over batch and space, and it is given whether or not the case has a bias."
+    " Kind 'exact': integer-valued data whose every partial sum is an integer below 2**53, so"
+    " a correct float64 implementation must reproduce y, grad_input, grad_weight and grad_bias"
+    " exactly (equal as float64 values; -0.0 equals 0.0). Kind 'float': general float64 data;"
+    " expected values are the exact results rounded to nearest, and <output>_bound holds a"
+    " per-element bound gamma_{n+1} * A (gamma_m = m*u/(1-m*u), u = 2**-53, A the output's"
+    " absolute-value operator, n the terms per element given in 'terms'), which any float64"
+    " implementation that sums the n products in any order meets: |got - expected| <= bound."
+    " Results of an implementation under test go in a folder with one file per case,"
+    " <id>.npz or <id>.json in the same array format, holding y, grad_input, grad_weight and"
+    " grad_bias; `convgrad vectors check DIR --results RESULTS` compares them. Each case's hash"
+    " is SHA-256 of the canonical JSON of its id, kind, spec and arrays (values as float.hex),"
+    " and set_hash covers the format version, the set name and every case hash in order."
+)
+
+
+def build(set_name: str) -> list[tuple[Case, dict[str, np.ndarray], str]]:
+    """Every case of a set with its arrays and content hash, in the set's order."""
+    built = []
+    for case in cases(set_name):
+        arrays = generate(case)
+        spec = resolve(case.x_shape, case.w_shape, case.spec)[0].to_dict()
+        built.append((case, arrays, case_hash(case.id, case.kind, spec, arrays)))
+    return built
+
+
+def summary(set_name: str) -> dict:
+    """The hashes of a set as committed in ``src/convgrad/data/<set>_manifest.json``."""
+    built = build(set_name)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "set": set_name,
+        "set_hash": set_hash(set_name, [(c.id, h) for c, _, h in built]),
+        "cases": {c.id: h for c, _, h in built},
+    }
+
+
+def _entry(case: Case, arrays: dict[str, np.ndarray], digest: str, file_format: str) -> dict:
+    resolved = resolve(case.x_shape, case.w_shape, case.spec)[0]
+    return {
+        "id": case.id,
+        "kind": case.kind,
+        "note": case.note,
+        "file": f"{CASES_DIR}/{case.id}.{file_format}",
+        "spec": resolved.to_dict(),
+        "bias": case.bias,
+        "shapes": {name: list(a.shape) for name, a in arrays.items()},
+        "terms": term_counts(case),
+        "hash": digest,
+    }
+
+
+def manifest(set_name: str, file_format: str, built) -> dict:
+    """The manifest of a built set (see `DESCRIPTION`)."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "convgrad_version": __version__,
+        "set": set_name,
+        "file_format": file_format,
+        "set_hash": set_hash(set_name, [(c.id, h) for c, _, h in built]),
+        "description": DESCRIPTION,
+        "cases": [_entry(c, a, h, file_format) for c, a, h in built],
+    }
+
+
+def _replaceable(target: Path) -> bool:
+    """Whether an existing target may be replaced; ValueError when it must not be."""
+    if not target.exists():
+        return False
+    if not target.is_dir():
+        raise ValueError(f"directory={str(target)!r} exists and is not a folder; nothing written")
+    names = {p.name for p in target.iterdir()}
+    if not names:
+        return True
+    manifest_path = target / MANIFEST
+    is_set = names <= {MANIFEST, CASES_DIR} and manifest_path.is_file()
+    if is_set:
+        try:
+            is_set = json.loads(manifest_path.read_text()).get("format") == FORMAT
+        except (OSError, ValueError, AttributeError):
+            is_set = False
+    if not is_set:
+        raise ValueError(
+            f"directory={str(target)!r} is not empty and is not a convgrad vector set; refusing"
+            " to overwrite it (choose an empty or new folder)"
+        )
+    return True
+
+
+def export(directory: str | Path, *, set_name: str = "core", file_format: str = "npz") -> Path:
+    """Write the vector set ``set_name`` ("core" | "full") to ``directory`` as ``file_format``
+    ("npz" | "json") files; returns the manifest's path.
+
+    ValueError for an unknown set or format, or a target that exists and is neither empty
+    nor a vector set (then nothing is written).
+    """
+    check_format(file_format)
+    cases(set_name)
+    target = Path(directory)
+    replace = _replaceable(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        built = build(set_name)
+        (staging / CASES_DIR).mkdir()
+        for case, arrays, _ in built:
+            write_arrays(staging / CASES_DIR / f"{case.id}.{file_format}", arrays, file_format)
+        document = manifest(set_name, file_format, built)
+        (staging / MANIFEST).write_text(json.dumps(document, indent=1) + "\n")
+        if replace:
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            target.rename(retired / target.name)
+            try:
+                staging.rename(target)
+            except OSError:
+                (retired / target.name).rename(target)
+                raise
+            shutil.rmtree(retired)
+        else:
+            staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target / MANIFEST

@@ -1,0 +1,156 @@
+"""Deterministic data and exact expected values for one conformance case.
+
+Data come from SplitMix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number
+generators", OOPSLA 2014) seeded by SHA-256 of ``"<case id>/<array name>"``: a few lines of
+integer arithmetic whose stream no library upgrade can change (NumPy's `Generator` promises no
+stream compatibility across versions, NEP 19).
+
+- ``exact`` cases: integers in [-3, 3]. Expected values are computed in int64 by the oracle and
+  stored as float64; every partial sum of every output is an integer below 2**53 (checked), so
+  any summation order in float64 reproduces them bit for bit.
+- ``float`` cases: multiples of 2**-52 in [-1, 1). Expected values are the exact results
+  (computed in Python integers by the oracle) rounded to nearest float64. Beside each output
+  ``<name>_bound`` holds ``gamma_{n+1} * A`` rounded up, where A is the output's absolute-value
+  operator (``|x| conv |w| + |b|``, ``conv_backward(|x|, |w|, |grad_y|)``), ``n`` the number of
+  terms each element sums and ``gamma_m = m*u / (1 - m*u)``, ``u = 2**-53`` (Higham, *Accuracy
+  and Stability of Numerical Algorithms*, 2nd ed., eq. 3.5). Any float64 implementation that
+  sums the n products in any order is within ``gamma_n * A`` of the exact result; one more
+  ``u * A`` covers the rounding of the stored expected value, hence ``n + 1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from math import nextafter, prod
+
+import numpy as np
+
+from convgrad.reference import conv, conv_backward
+from convgrad.shapes import resolve
+from convgrad.vectors.cases import Case
+
+INPUTS = ("x", "w", "b", "grad_y")
+OUTPUTS = ("y", "grad_input", "grad_weight", "grad_bias")
+_MASK64 = (1 << 64) - 1
+_FLOAT_SCALE_BITS = 52
+_EXACT_LIMIT = 1 << 53
+_INT_RANGE = 3
+
+
+def _splitmix64(seed: int) -> Iterator[int]:
+    state = seed
+    while True:
+        state = (state + 0x9E3779B97F4A7C15) & _MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        yield z ^ (z >> 31)
+
+
+def _draw_integers(case_id: str, name: str, shape: tuple[int, ...], kind: str) -> np.ndarray:
+    """int64 array: values in [-3, 3] (exact) or multiples of 2**-52 in [-1, 1) scaled by 2**52
+    (float)."""
+    seed = int.from_bytes(hashlib.sha256(f"{case_id}/{name}".encode()).digest()[:8], "little")
+    stream = _splitmix64(seed)
+    if kind == "exact":
+        values = [next(stream) % (2 * _INT_RANGE + 1) - _INT_RANGE for _ in range(prod(shape))]
+    else:
+        half = 1 << _FLOAT_SCALE_BITS
+        values = [(next(stream) >> 11) - half for _ in range(prod(shape))]
+    return np.array(values, dtype=np.int64).reshape(shape)
+
+
+def _gamma_bound(terms: int, absolute: np.ndarray, scale_bits: int) -> np.ndarray:
+    """``gamma_terms * absolute / 2**scale_bits`` elementwise, rounded up to float64.
+
+    gamma_m = m*u/(1-m*u) with u = 2**-53 is m / (2**53 - m); the product is a ratio of Python
+    ints, converted with correct rounding and then moved up one ulp when it fell below.
+    """
+    denominator = ((1 << 53) - terms) << scale_bits
+    out = np.empty(absolute.shape, dtype=np.float64)
+    for index, value in np.ndenumerate(absolute):
+        numerator = terms * int(value)
+        bound = numerator / denominator
+        ratio = bound.as_integer_ratio()
+        if ratio[0] * denominator < numerator * ratio[1]:
+            bound = nextafter(bound, float("inf"))
+        out[index] = bound
+    return out
+
+
+def _rounded(values: np.ndarray, scale_bits: int) -> np.ndarray:
+    """Python-int array / 2**scale_bits, each correctly rounded to float64 (int true division
+    is correctly rounded in CPython)."""
+    divisor = 1 << scale_bits
+    return np.array([int(v) / divisor for v in values.flat], dtype=np.float64).reshape(values.shape)
+
+
+def term_counts(case: Case) -> dict[str, int]:
+    """Terms summed into each element of each output (an upper bound where padding zeros
+    stand in for some): forward ``C_in/g * prod(K)`` (+1 with a bias), grad_input
+    ``C_out/g * prod(K)``, grad_weight and grad_bias ``N * prod(O)``."""
+    _, dims = resolve(case.x_shape, case.w_shape, case.spec)
+    kernel = prod(case.w_shape[2:])
+    per_output = case.x_shape[0] * prod(a.output for a in dims)
+    return {
+        "y": case.w_shape[1] * kernel + int(case.bias),
+        "grad_input": case.w_shape[0] // case.spec.groups * kernel,
+        "grad_weight": per_output,
+        "grad_bias": per_output,
+    }
+
+
+def _outputs(ints: dict[str, np.ndarray], case: Case) -> dict[str, np.ndarray]:
+    """The four outputs computed exactly by the oracle on integer operands; ``b`` is already
+    at the product scale."""
+    kwargs = {
+        "padding": case.spec.padding,
+        "stride": case.spec.stride,
+        "dilation": case.spec.dilation,
+        "groups": case.spec.groups,
+        "flip": case.spec.flip,
+    }
+    y = conv(ints["x"], ints["w"], ints.get("b"), **kwargs)
+    grads = conv_backward(ints["x"], ints["w"], ints["grad_y"], **kwargs)
+    return dict(zip(OUTPUTS, (y, grads.input, grads.weight, grads.bias), strict=True))
+
+
+def generate(case: Case) -> dict[str, np.ndarray]:
+    """Every float64 array of a case: inputs x, w, grad_y (and b when the case has a bias),
+    expected y, grad_input, grad_weight, grad_bias, and for float cases ``<output>_bound``.
+
+    x: (N, C_in, *S); w: (C_out, C_in // groups, *K); b: (C_out,); grad_y, y: (N, C_out, *O).
+    """
+    _, dims = resolve(case.x_shape, case.w_shape, case.spec)
+    shapes = {
+        "x": case.x_shape,
+        "w": case.w_shape,
+        "b": (case.w_shape[0],),
+        "grad_y": (case.x_shape[0], case.w_shape[0], *(a.output for a in dims)),
+    }
+    names = [n for n in INPUTS if n != "b" or case.bias]
+    ints = {n: _draw_integers(case.id, n, shapes[n], case.kind) for n in names}
+    scale = 0 if case.kind == "exact" else _FLOAT_SCALE_BITS
+    arrays = {n: _rounded(ints[n], scale) for n in names}
+    # b is added to products of two scaled operands, so it enters at twice the scale.
+    product_scale = {**ints, "b": ints["b"].astype(object) << scale} if case.bias else ints
+    exact = _outputs(product_scale, case)
+    absolute = _outputs({n: np.abs(v) for n, v in product_scale.items()}, case)
+    output_scale = {"y": 2 * scale, "grad_input": 2 * scale, "grad_weight": 2 * scale}
+    output_scale["grad_bias"] = scale
+    for name in OUTPUTS:
+        worst = int(np.max(absolute[name]))
+        if case.kind == "exact" and worst >= _EXACT_LIMIT:
+            raise ValueError(
+                f"case {case.id!r}: {name} has a partial sum up to {worst} >= 2**53, so float64"
+                " sums could round; use smaller shapes or values"
+            )
+        arrays[name] = _rounded(exact[name], output_scale[name])
+    if case.kind == "float":
+        counts = term_counts(case)
+        for name in OUTPUTS:
+            arrays[f"{name}_bound"] = _gamma_bound(
+                counts[name] + 1, absolute[name], output_scale[name]
+            )
+    return arrays

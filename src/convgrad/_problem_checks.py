@@ -1,0 +1,352 @@
+"""Every check of `convgrad.checks` run on one `ConvProblem` against a user's implementation.
+
+The orchestration behind `convgrad.verify`: reference results and bounds are computed once per
+problem; a check whose prerequisites failed (no array, wrong shape, non-finite values) is skipped
+rather than reported twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from convgrad import checks as ck
+from convgrad.bounds import (
+    Precision,
+    forward_magnitude,
+    forward_terms,
+    gamma,
+    gradient_magnitudes,
+    gradient_terms,
+)
+from convgrad.numeric import EXACT_LIMIT, is_integer_valued, random_direction
+from convgrad.problem import ConvProblem
+from convgrad.reference import conv, conv_backward
+
+_U64 = 2.0**-53
+GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
+_VALUE_CHECKS = ("value", "exact", "adjoint", "finite_difference", "linearity")
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+
+
+def _abs_dot(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sum(np.abs(np.asarray(a, np.float64) * np.asarray(b, np.float64))))
+
+
+def _dot_rounding(size: int, magnitude: float) -> float:
+    """Higham's bound on a float64 dot product of ``size`` terms with ``sum|a_i b_i|``."""
+    return gamma(size, _U64) * magnitude
+
+
+@dataclass
+class ProblemReport:
+    """What the checks found on one problem: results in order, and value-check ratios."""
+
+    results: list[ck.CheckResult] = field(default_factory=list)
+    ratios: list[dict] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[ck.CheckResult]:
+        return [r for r in self.results if not r.passed]
+
+
+class ProblemChecks:
+    """Runs the checks of one problem; ``run()`` returns a `ProblemReport`.
+
+    exact: allow the exact (tolerance 0) regime on integer-valued data; False for algorithms
+    that round even on integers (FFT, Winograd).
+    """
+
+    def __init__(
+        self,
+        problem: ConvProblem,
+        forward: ck.UserFunction,
+        backward: ck.UserFunction | None,
+        precision: Precision,
+        *,
+        exact: bool,
+        seed: int,
+    ) -> None:
+        self.p, self.forward, self.backward, self.precision = problem, forward, backward, precision
+        self.kw = problem.kwargs
+        self.rng = np.random.default_rng(seed)
+        self.integer = exact and all(
+            is_integer_valued(a) for a in (problem.x, problem.w, problem.grad_y)
+        )
+        self.report = ProblemReport()
+        self.n_forward = forward_terms(problem.w.shape, False)
+
+    def _exact(self, *magnitudes: np.ndarray) -> bool:
+        limit = self.precision.exact_limit
+        return self.integer and all(float(np.max(m)) <= limit for m in magnitudes)
+
+    def _shapes(self) -> dict:
+        d = self.p.describe()
+        return {"x": d["x"], "w": d["w"], "y": d["y"], "dtype": d["dtype"], "spec": d["spec"]}
+
+    def add(self, result: ck.CheckResult) -> ck.CheckResult:
+        self.report.results.append(result)
+        if result.passed and result.check in _VALUE_CHECKS and result.bound_ratio is not None:
+            ratio = result.bound_ratio
+            self.report.ratios.append(
+                {
+                    "check": result.check,
+                    "output": result.output,
+                    "ratio": ratio if math.isfinite(ratio) else None,
+                    **self._shapes(),
+                }
+            )
+        return result
+
+    def _call(self, function: ck.UserFunction, arrays: dict[str, np.ndarray]):
+        try:
+            return function(arrays, self.p.resolved)
+        except ck.CallFailed as failed:
+            self.add(failed.result)
+            return None
+
+    def _array(self, value: object, output: str) -> np.ndarray | None:
+        try:
+            return ck.as_array(value, output)
+        except ck.CallFailed as failed:
+            self.add(failed.result)
+            return None
+
+    def _sound(self, got: np.ndarray, expected_shape, output: str, context: str) -> bool:
+        """dtype, shape and finiteness in order; False at the first failure."""
+        for result in (
+            lambda: ck.check_dtype(got, output, self.p.x.dtype),
+            lambda: ck.check_shape(got, expected_shape, output, context),
+            lambda: ck.check_finite(got, output),
+        ):
+            if not self.add(result()).passed:
+                return False
+        return True
+
+    def _forward_at(self, x, w) -> np.ndarray | None:
+        """The user's forward at another point, for linearity and finite differences."""
+        value = self._call(self.forward, {"x": x, "w": w})
+        if value is None:
+            return None
+        got = self._array(value, "forward")
+        if got is None or got.shape != self.p.output_shape or got.dtype.kind != "f":
+            return None
+        return got.astype(np.float64)
+
+    def _reference_at(self, x, w):
+        """The reference forward, its magnitude and the user's bound at (x, w)."""
+        ref = conv(x, w, **self.kw)
+        magnitude = forward_magnitude(x, w, **self.kw)
+        return ref, magnitude, self.precision.bound(self.n_forward, magnitude, ref)
+
+    def run(self) -> ProblemReport:
+        y = self.check_forward()
+        if self.backward is not None:
+            self.check_backward(y)
+        self.add(ck.check_no_mutation(self.forward))
+        if self.backward is not None:
+            self.add(ck.check_no_mutation(self.backward))
+        return self.report
+
+    def _context(self, call: str) -> str:
+        p = self.p
+        gy = f", grad_y={p.grad_y.shape}" if call == "backward" else ""
+        spec = p.resolved
+        return (
+            f"{call}(x={p.x.shape}, w={p.w.shape}{gy}, mode={spec.mode!r}, padding="
+            f"{spec.padding}, stride={spec.stride}, dilation={spec.dilation}, groups="
+            f"{spec.groups}, flip={spec.flip})"
+        )
+
+    def check_forward(self) -> np.ndarray | None:
+        """The forward's checks; its float64 result when sound, else None."""
+        p = self.p
+        value = self._call(self.forward, {"x": p.x, "w": p.w})
+        if value is None:
+            return None
+        got = self._array(value, "forward")
+        if got is None or not self._sound(got, p.output_shape, "forward", self._context("forward")):
+            return None
+        self.y_ref, self.y_mag, self.y_bound = self._reference_at(p.x, p.w)
+        y = got.astype(np.float64)
+        if self._exact(self.y_mag):
+            self.add(ck.check_exact(y, self.y_ref, "forward"))
+        else:
+            self.add(
+                ck.check_value(
+                    y, self.y_ref, self.y_bound, "forward", self.precision, self.n_forward
+                )
+            )
+        again = self._call(self.forward, {"x": p.x, "w": p.w})
+        if again is not None and (second := self._array(again, "forward")) is not None:
+            self.add(ck.check_determinism(got, second, "forward"))
+        self._linearity(y, "x")
+        self._linearity(y, "w")
+        return y
+
+    def _linearity(self, y: np.ndarray, operand: str) -> None:
+        p = self.p
+        base = p.x if operand == "x" else p.w
+        mask = self.rng.random(base.shape) < 0.5
+        part = np.where(mask, base, np.zeros_like(base))
+        # base + part is base or 2*base entrywise: exact in any binary floating-point dtype.
+        total = base + part
+        at = {"x": (part, p.w), "w": (p.x, part)}[operand]
+        at_total = {"x": (total, p.w), "w": (p.x, total)}[operand]
+        y_part = self._forward_at(*at)
+        y_total = self._forward_at(*at_total)
+        if y_part is None or y_total is None:
+            return
+        ref_part, mag_part, bound_part = self._reference_at(*at)
+        parts = y + y_part
+        if self._exact(self.y_mag + mag_part):
+            bound = np.zeros(parts.shape)
+        else:
+            total_bound = self.precision.bound(
+                self.n_forward, self.y_mag + mag_part, self.y_ref + ref_part
+            )
+            bound = total_bound + self.y_bound + bound_part + _U64 * np.abs(parts)
+        self.add(ck.check_linearity("forward", y_total, parts, bound, operand))
+
+    def check_backward(self, y: np.ndarray | None) -> None:
+        p = self.p
+        arrays = {"x": p.x, "w": p.w, "grad_y": p.grad_y}
+        value = self._call(self.backward, arrays)
+        if value is None:
+            return
+        try:
+            grads = ck.split_gradients(value)
+        except ck.CallFailed as failed:
+            self.add(failed.result)
+            return
+        ref = conv_backward(p.x, p.w, p.grad_y, **self.kw)
+        self.g_mag = gradient_magnitudes(p.x, p.w, p.grad_y, **self.kw)
+        terms = gradient_terms(p.w.shape, p.grad_y.shape, p.resolved.groups)
+        self.g_ref, self.g_bound = (
+            ref,
+            tuple(
+                self.precision.bound(n, m, r)
+                for n, m, r in zip(terms, self.g_mag, ref, strict=True)
+            ),
+        )
+        expected_shapes = (p.x.shape, p.w.shape, (p.w.shape[0],))
+        sound: dict[str, np.ndarray] = {}
+        for j, got_value in enumerate(grads):
+            output = GRADIENTS[j]
+            got = self._array(got_value, output)
+            if got is None or not self._sound(
+                got, expected_shapes[j], output, self._context("backward")
+            ):
+                continue
+            g = got.astype(np.float64)
+            sound[output] = g
+            if self._exact(self.g_mag[j]):
+                self.add(ck.check_exact(g, ref[j], output))
+            else:
+                self.add(
+                    ck.check_value(g, ref[j], self.g_bound[j], output, self.precision, terms[j])
+                )
+        again = self._call(self.backward, arrays)
+        if again is not None:
+            self._backward_determinism(grads, again)
+        if y is None:
+            return
+        for output, operand in (("grad_input", "x"), ("grad_weight", "w")):
+            if output in sound:
+                self._adjoint(y, sound[output], output, operand)
+                self._finite_difference(sound[output], output, operand)
+
+    def _backward_determinism(self, first: tuple, again: object) -> None:
+        try:
+            second = ck.split_gradients(again)
+        except ck.CallFailed as failed:
+            self.add(failed.result)
+            return
+        for j, (a, b) in enumerate(zip(first, second, strict=False)):
+            arrays = (self._array(a, GRADIENTS[j]), self._array(b, GRADIENTS[j]))
+            if arrays[0] is not None and arrays[1] is not None:
+                self.add(ck.check_determinism(*arrays, GRADIENTS[j]))
+
+    def _adjoint(self, y: np.ndarray, grad: np.ndarray, output: str, operand: str) -> None:
+        p = self.p
+        j = GRADIENTS.index(output)
+        base = p.x if operand == "x" else p.w
+        lhs_abs, rhs_abs = _abs_dot(y, p.grad_y), _abs_dot(base, grad)
+        exact = self._exact(self.y_mag, self.g_mag[j]) and max(lhs_abs, rhs_abs) <= EXACT_LIMIT
+        tolerance = 0.0
+        if not exact:
+            tolerance = (
+                _abs_dot(p.grad_y, self.y_bound)
+                + _abs_dot(base, self.g_bound[j])
+                + _dot_rounding(y.size, lhs_abs)
+                + _dot_rounding(grad.size, rhs_abs)
+            )
+        identity = ck.ScalarIdentity(
+            _dot(y, p.grad_y),
+            _dot(base, grad),
+            tolerance,
+            "<forward(x, w), grad_y>",
+            f"<{operand}, {output}(grad_y)>",
+        )
+        note = (
+            f"your forward and your {output} are not adjoint: {output} is not the gradient of"
+            " your own forward (whatever convention the forward follows)"
+        )
+        self.add(ck.check_identity("adjoint", output, identity, note))
+
+    def _finite_difference(self, grad: np.ndarray, output: str, operand: str) -> None:
+        p = self.p
+        j = GRADIENTS.index(output)
+        base = p.x if operand == "x" else p.w
+        v = random_direction(base.shape, self.rng, integer=self.integer)
+        h = 1.0
+        if not self.integer:
+            # The forward is linear: no truncation error, so a step of the data's own scale
+            # (a power of two, so x ± h v and the division by 2h add no rounding) is best.
+            scale = float(np.max(np.abs(base))) or 1.0
+            h = 2.0 ** round(math.log2(scale / max(float(np.max(np.abs(v))), 1e-300)))
+        dtype = base.dtype
+        plus = (base.astype(np.float64) + h * v).astype(dtype)
+        minus = (base.astype(np.float64) - h * v).astype(dtype)
+        v_eff = (plus.astype(np.float64) - minus.astype(np.float64)) / (2 * h)
+        points = [(plus, p.w), (minus, p.w)] if operand == "x" else [(p.x, plus), (p.x, minus)]
+        y_plus, y_minus = (self._forward_at(*pt) for pt in points)
+        if y_plus is None or y_minus is None:
+            return
+        d = (y_plus - y_minus) / (2 * h)
+        lhs_abs, rhs_abs = _abs_dot(p.grad_y, d), _abs_dot(v_eff, grad)
+        (_, mag_plus, b_plus), (_, mag_minus, b_minus) = (self._reference_at(*pt) for pt in points)
+        exact = (
+            self._exact(mag_plus, mag_minus, self.g_mag[j])
+            and max(lhs_abs, rhs_abs, _abs_dot(p.grad_y, y_plus - y_minus)) <= EXACT_LIMIT
+        )
+        tolerance = 0.0
+        if not exact:
+            tolerance = (
+                _abs_dot(p.grad_y, b_plus + b_minus) / (2 * h)
+                + _U64 * lhs_abs
+                + _abs_dot(v_eff, self.g_bound[j])
+                + _U64 * rhs_abs
+                + _dot_rounding(d.size, lhs_abs)
+                + _dot_rounding(grad.size, rhs_abs)
+            )
+        identity = ck.ScalarIdentity(
+            _dot(p.grad_y, d),
+            _dot(v_eff, grad),
+            tolerance,
+            f"<grad_y, (forward({operand}+h*v) - forward({operand}-h*v)) / 2h> (h={h:g})",
+            f"<v, {output}(grad_y)>",
+        )
+        note = (
+            f"the derivative of your forward along a random direction v in {operand} disagrees"
+            f" with your {output}"
+        )
+        self.add(ck.check_identity("finite_difference", output, identity, note))
+
+
+__all__ = ["GRADIENTS", "ProblemChecks", "ProblemReport"]

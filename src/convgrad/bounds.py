@@ -1,0 +1,258 @@
+"""Rigorous elementwise error bounds for a convolution and its gradients, and comparisons.
+
+Model (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., §3.1, eq. 3.5): a sum of
+n products computed in any order in a precision with unit roundoff u is within
+``gamma_n * sum|a_i b_i|`` of the exact sum, ``gamma_n = n u / (1 - n u)``. Every output of a
+convolution and of each gradient is such a sum, so elementwise
+
+    forward      |err| <= gamma_n * (|x| conv |w| + |b|)      n = C_in/g * prod(K) (+1 with bias)
+    grad_input   |err| <= gamma_n * conv_transpose(|grad_y|, |w|)       n = C_out/g * prod(K)
+    grad_weight  |err| <= gamma_n * grad_weight(|x|, |grad_y|)          n = N * prod(O)
+    grad_bias    |err| <= gamma_n * sum |grad_y|                        n = N * prod(O)
+
+with the "magnitude" on the right computed by the reference itself on absolute values.
+
+An implementation under test accumulates in unit roundoff ``u_a`` (its declared accumulation
+dtype, by default the data dtype: the worst case, so float32 accumulation of float16 data also
+passes) and then rounds to its output dtype (``u_o``), adding ``u_o * |y_acc|`` where
+``|y_acc| <= |y| + gamma_n(u_a) * M``. The oracle compares with its own float64 result, which is
+itself within ``gamma_n(u_64) * M`` of the exact value, and the magnitude M it computes is low by
+at most a factor ``1 - gamma_n(u_64)``. Gradual underflow adds at most half the smallest
+subnormal per operation (Higham §2.1). Altogether, with safety factor s applied to the
+implementation's share only:
+
+    |got - ref| <= s * [(1 + u_o) gamma_n(u_a) M' + u_o (|ref| + gamma_n(u_64) M')
+                        + (1 + u_o) n eta_a + eta_o]  +  gamma_n(u_64) M' + n eta_64
+    M' = M / (1 - gamma_n(u_64))
+
+so a correct float64 implementation never fails, whatever its summation order. When
+``n u_a >= 1`` no worst-case bound exists; the bound is then infinite (the value check cannot
+fail and says so), and the adjoint and finite-difference checks still apply.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+
+from convgrad.reference import Grads, conv, conv_backward
+
+FLOAT_DTYPES = ("float16", "float32", "float64")
+
+_U64 = 2.0**-53
+_ETA64 = float(np.finfo(np.float64).smallest_subnormal) / 2
+_BOUND_ROUNDING = 1 + 16 * _U64
+"""Covers the float64 rounding of evaluating the bound formula itself (a dozen operations)."""
+
+
+def _float_dtype(name: str, value: object) -> np.dtype:
+    try:
+        dtype = np.dtype(value)
+    except TypeError as err:
+        raise TypeError(f"{name}={value!r} is not a dtype; use one of {FLOAT_DTYPES}") from err
+    if dtype.name not in FLOAT_DTYPES:
+        raise ValueError(f"{name}={value!r} must be one of {FLOAT_DTYPES}")
+    return dtype
+
+
+def unit_roundoff(dtype: object) -> float:
+    """``u = 2**-p`` for a p-bit significand: float16 2**-11, float32 2**-24, float64 2**-53
+    (IEEE 754 round to nearest; Higham Table 2.1)."""
+    return 2.0 ** -(np.finfo(_float_dtype("dtype", dtype)).nmant + 1)
+
+
+def gamma(n: int, u: float) -> float:
+    """Higham's ``gamma_n = n u / (1 - n u)`` (Lemma 3.1); ValueError unless ``n u < 1``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n={n!r} must be an int")
+    if n < 0:
+        raise ValueError(f"n={n!r} must be >= 0")
+    if not (0 <= u < 1) or math.isnan(u):
+        raise ValueError(f"u={u!r} must lie in [0, 1)")
+    if n * u >= 1:
+        raise ValueError(f"gamma_n needs n*u < 1; n={n}, u={u!r} gives n*u={n * u!r}")
+    return n * u / (1 - n * u)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The arithmetic an implementation under test is held to.
+
+    dtype: the data dtype (float16 / float32 / float64); accumulate: the dtype its sums are
+    carried in (None: the data dtype, the worst case); out: the dtype of its results (None: the
+    data dtype); safety: a factor >= 1 on its share of the bound, for algorithms outside the
+    sum-of-products model (FFT, Winograd) or TF32 hardware.
+    """
+
+    dtype: str = "float64"
+    accumulate: str | None = None
+    out: str | None = None
+    safety: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", _float_dtype("dtype", self.dtype).name)
+        for name in ("accumulate", "out"):
+            value = getattr(self, name)
+            object.__setattr__(
+                self, name, self.dtype if value is None else _float_dtype(name, value).name
+            )
+        safety = self.safety
+        if isinstance(safety, bool) or not isinstance(
+            safety, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"safety={safety!r} must be a real number")
+        if not math.isfinite(safety) or safety < 1:
+            raise ValueError(f"safety={safety!r} must be finite and >= 1")
+        object.__setattr__(self, "safety", float(safety))
+
+    @property
+    def exact_limit(self) -> float:
+        """Integers up to this magnitude are exact in both the accumulation and output dtype."""
+        return 2.0 ** min(np.finfo(self.accumulate).nmant + 1, np.finfo(self.out).nmant + 1)
+
+    def has_bound(self, n: int) -> bool:
+        """Whether the worst-case bound exists for sums of n products (``n u_a < 1``)."""
+        return n * unit_roundoff(self.accumulate) < 1
+
+    def bound(self, n: int, magnitude: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """The elementwise bound on ``|got - reference|`` (module docstring) for results that
+        are sums of n products whose absolute values sum to ``magnitude`` (float64 arrays of one
+        shape)."""
+        magnitude = np.asarray(magnitude, dtype=np.float64)
+        if not self.has_bound(n):
+            return np.full(magnitude.shape, np.inf)
+        u_a, u_o = unit_roundoff(self.accumulate), unit_roundoff(self.out)
+        eta_a = float(np.finfo(self.accumulate).smallest_subnormal) / 2
+        eta_o = float(np.finfo(self.out).smallest_subnormal) / 2
+        g_a, g_64 = gamma(n, u_a), gamma(n, _U64)
+        # The formula of the module docstring gathered into c_m * M + c_r * |ref| + c_0, so that
+        # a large output costs three array operations.
+        c_m = (self.safety * ((1 + u_o) * g_a + u_o * g_64) + g_64) / (1 - g_64)
+        c_r = self.safety * u_o
+        c_0 = self.safety * ((1 + u_o) * n * eta_a + eta_o) + n * _ETA64
+        bound = c_m * magnitude
+        bound += c_r * np.abs(reference)
+        bound += c_0
+        bound *= _BOUND_ROUNDING
+        return bound
+
+
+def _abs(a):
+    return None if a is None else np.abs(np.asarray(a, dtype=np.float64))
+
+
+def forward_terms(w_shape: tuple[int, ...], has_bias: bool) -> int:
+    """n for the forward: ``C_in/g * prod(K)`` products, plus one addend for a bias."""
+    return w_shape[1] * prod(w_shape[2:]) + int(has_bias)
+
+
+def forward_magnitude(x, w, b=None, **conv_kwargs) -> np.ndarray:
+    """``|x| conv |w| + |b|`` by the reference: (N, C_out, *O)."""
+    return conv(_abs(x), _abs(w), _abs(b), **conv_kwargs)
+
+
+def forward_bound(
+    x, w, reference: np.ndarray, b=None, *, precision: Precision, **conv_kwargs
+) -> np.ndarray:
+    """Elementwise bound on an implementation's forward error against ``reference``
+    (the oracle's ``conv(x, w, b, **conv_kwargs)``), shape (N, C_out, *O)."""
+    n = forward_terms(np.shape(w), b is not None)
+    return precision.bound(n, forward_magnitude(x, w, b, **conv_kwargs), reference)
+
+
+def gradient_terms(w_shape: tuple[int, ...], grad_y_shape: tuple[int, ...], groups: int):
+    """n for (grad_input, grad_weight, grad_bias): ``C_out/g * prod(K)``, ``N * prod(O)``,
+    ``N * prod(O)``."""
+    n_input = (w_shape[0] // groups) * prod(w_shape[2:])
+    n_weight = grad_y_shape[0] * prod(grad_y_shape[2:])
+    return n_input, n_weight, n_weight
+
+
+def gradient_magnitudes(x, w, grad_y, **conv_kwargs) -> Grads:
+    """One reference backward pass on ``|x|, |w|, |grad_y|``: the magnitudes
+    ``conv_transpose(|grad_y|, |w|)`` (x's shape), ``grad_weight(|x|, |grad_y|)`` (w's shape)
+    and ``sum |grad_y|`` ((C_out,))."""
+    return conv_backward(_abs(x), _abs(w), _abs(grad_y), **conv_kwargs)
+
+
+def gradient_bounds(
+    x, w, grad_y, reference: Grads, *, precision: Precision, **conv_kwargs
+) -> Grads:
+    """Elementwise bounds on an implementation's gradients against the oracle's ``reference``
+    (``conv_backward(x, w, grad_y, **conv_kwargs)``): Grads of shapes x, w and (C_out,)."""
+    magnitude = gradient_magnitudes(x, w, grad_y, **conv_kwargs)
+    terms = gradient_terms(np.shape(w), np.shape(grad_y), conv_kwargs.get("groups", 1))
+    return Grads(
+        *(precision.bound(n, m, r) for n, m, r in zip(terms, magnitude, reference, strict=True))
+    )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of comparing ``got`` with ``expected`` under an elementwise ``bound``.
+
+    worst_ratio: max of |got - expected| / bound (0/0 counts 0, e/0 and NaN count inf);
+    index: where it is (a tuple); worst_error / worst_relative: the largest absolute and relative
+    differences; mismatched: elements whose ratio exceeds 1; size: elements compared.
+    """
+
+    worst_ratio: float
+    index: tuple[int, ...]
+    worst_error: float
+    worst_relative: float
+    mismatched: int
+    size: int
+
+    @property
+    def passed(self) -> bool:
+        """True when every element is within its bound."""
+        return self.mismatched == 0
+
+
+def compare(got, expected, bound) -> Comparison:
+    """Elementwise ``|got - expected| <= bound``; arrays of one shape (checked)."""
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), expected.shape)
+    if got.shape != expected.shape:
+        raise ValueError(f"got has shape {got.shape}; expected has shape {expected.shape}")
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        error = np.abs(got - expected)
+        ratio = error / bound
+        relative = error / np.abs(expected)
+    # 0/0 (an exact zero under a zero bound) is a perfect match; NaN anywhere else is a failure.
+    ratio[error == 0] = 0.0
+    ratio[np.isnan(ratio)] = np.inf
+    relative[error == 0] = 0.0
+    relative[np.isnan(relative)] = np.inf
+    error[np.isnan(error)] = np.inf
+    if ratio.size == 0:
+        return Comparison(0.0, (), 0.0, 0.0, 0, 0)
+    flat = int(np.argmax(ratio))
+    return Comparison(
+        worst_ratio=float(ratio.flat[flat]),
+        index=tuple(int(i) for i in np.unravel_index(flat, ratio.shape)),
+        worst_error=float(np.max(error)),
+        worst_relative=float(np.max(relative)),
+        mismatched=int(np.count_nonzero(ratio > 1)),
+        size=int(ratio.size),
+    )
+
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "Comparison",
+    "Precision",
+    "compare",
+    "forward_bound",
+    "forward_magnitude",
+    "forward_terms",
+    "gamma",
+    "gradient_bounds",
+    "gradient_magnitudes",
+    "gradient_terms",
+    "unit_roundoff",
+]

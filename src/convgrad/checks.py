@@ -1,0 +1,483 @@
+"""One function per check of an implementation under test; each returns a `CheckResult`.
+
+Checks and what they catch:
+
+- ``raised``: the call itself failed — it raised, did not return within the timeout, or
+  returned something outside the protocol (backward must return ``(grad_x, grad_w)`` or
+  ``(grad_x, grad_w, grad_b)``).
+- ``dtype``: float data must give a real floating result at least as precise as the data
+  (float32 data -> float32 or float64; an integer or complex result, or float16 for float32
+  data, fails): the declared precision is what the error bounds assume.
+- ``shape``: the result has the shape the convention fixes (y: (N, C_out, *O); gradients the
+  shape of what they differentiate).
+- ``finite``: no NaN or inf where every input is finite (the drawn data cannot overflow).
+- ``value``: within the rigorous elementwise bound of `convgrad.bounds` of the reference.
+- ``exact``: bit-equal to the reference, on integer-valued data whose every partial sum is an
+  integer exactly representable in the declared precision (then any summation order is exact).
+- ``adjoint``: ``<forward(x), g> = <x, grad_x(g)>`` and ``<forward(x), g> = <w, grad_w(g)>``
+  with the user's own forward and backward only (the dot-product test of Claerbout; PyLops
+  ``dottest``): ties the backward to the same user's forward whatever convention both follow.
+- ``finite_difference``: the central difference of the user's forward along a random direction
+  against the user's gradient along it (``jax.test_util.check_grads``' JVP test).
+- ``linearity``: ``forward(x + x_m) = forward(x) + forward(x_m)`` with ``x_m`` a random subset
+  of x's entries (exact in floating point; fails any affine or elementwise non-linear map), and
+  the same in w.
+- ``determinism``: two calls on the same inputs give identical bits.
+- ``no_mutation``: the caller's arrays are unchanged after the call.
+
+Output names: "forward", "grad_input", "grad_weight", "grad_bias", and "backward" for checks of
+the backward call as a whole (raised, no_mutation).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from convgrad.bounds import Comparison, Precision, compare
+
+CHECKS = (
+    "raised",
+    "dtype",
+    "shape",
+    "finite",
+    "value",
+    "exact",
+    "adjoint",
+    "finite_difference",
+    "linearity",
+    "determinism",
+    "no_mutation",
+)
+OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias", "backward")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check on one output.
+
+    check: one of `CHECKS`; output: one of `OUTPUTS`; message: the readable account (empty when
+    passed); expected_shape / got_shape: for array results; worst_error: the largest absolute
+    difference; bound_ratio: worst error / bound (<= 1 passes); index: where the worst element
+    is; mismatched: how many elements exceed their bound.
+    """
+
+    check: str
+    output: str
+    passed: bool
+    message: str = ""
+    expected_shape: tuple[int, ...] | None = None
+    got_shape: tuple[int, ...] | None = None
+    worst_error: float | None = None
+    bound_ratio: float | None = None
+    index: tuple[int, ...] | None = None
+    mismatched: int | None = None
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (tuples become lists; inf stays a float, JSON writes it as
+        ``Infinity``)."""
+        data = asdict(self)
+        for key in ("expected_shape", "got_shape", "index"):
+            if data[key] is not None:
+                data[key] = list(data[key])
+        return data
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+class CallFailed(Exception):
+    """A user function raised, timed out or broke the protocol; carries the `CheckResult`."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class UserFunction:
+    """A user's function called with copies of its arguments, a timeout and a mutation check.
+
+    fn: the callable; name: "forward" or "backward"; timeout: seconds (None: no limit). A call
+    that does not return in time is abandoned (a daemon thread; Python cannot kill it) and every
+    later call fails at once instead of waiting again. ``mutations`` lists, per argument name,
+    the calls that changed it.
+    """
+
+    def __init__(self, fn: Callable, name: str, timeout: float | None) -> None:
+        self.fn, self.name, self.timeout = fn, name, timeout
+        self.hung = False
+        self.mutations: dict[str, int] = {}
+
+    def _fail(self, message: str) -> CallFailed:
+        return CallFailed(CheckResult("raised", self.name, False, message))
+
+    def __call__(self, arrays: dict[str, np.ndarray], spec) -> object:
+        if self.hung:
+            raise self._fail(
+                f"{self.name} did not return within {self.timeout} s earlier; not called again"
+            )
+        copies = {k: v.copy() for k, v in arrays.items()}
+        box: dict[str, object] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = self.fn(*copies.values(), spec)
+            except Exception as err:
+                box["error"] = err
+
+        if self.timeout is None:
+            target()
+        else:
+            thread = threading.Thread(target=target, name=f"convgrad-{self.name}", daemon=True)
+            thread.start()
+            thread.join(self.timeout)
+            if thread.is_alive():
+                self.hung = True
+                raise self._fail(f"{self.name} did not return within timeout={self.timeout} s")
+        for key, original in arrays.items():
+            if not np.array_equal(copies[key], original, equal_nan=True):
+                self.mutations[key] = self.mutations.get(key, 0) + 1
+        if "error" in box:
+            err = box["error"]
+            raise self._fail(f"{self.name} raised {type(err).__name__}: {err}")
+        return box["value"]
+
+
+def as_array(value: object, output: str) -> np.ndarray:
+    """The user's result as an array; CallFailed (check "raised") when it is not array-like."""
+    try:
+        array = np.asarray(value)
+    except Exception as err:
+        raise CallFailed(
+            CheckResult(
+                "raised",
+                output,
+                False,
+                f"{output} is a {type(value).__name__} that"
+                f" NumPy cannot convert to an array ({err})",
+            )
+        ) from err
+    if array.dtype.kind not in "biufc":
+        raise CallFailed(
+            CheckResult(
+                "raised",
+                output,
+                False,
+                f"{output} is a {type(value).__name__} (dtype {array.dtype}), not a numeric array",
+            )
+        )
+    return array
+
+
+def split_gradients(value: object) -> tuple[object, ...]:
+    """backward's result as (grad_x, grad_w) or (grad_x, grad_w, grad_b); CallFailed otherwise."""
+    if isinstance(value, np.ndarray) or not isinstance(value, Sequence) or len(value) not in (2, 3):
+        kind = type(value).__name__
+        size = f" of length {len(value)}" if isinstance(value, Sequence) else ""
+        raise CallFailed(
+            CheckResult(
+                "raised",
+                "backward",
+                False,
+                f"backward returned a {kind}{size}; expected"
+                " a tuple (grad_x, grad_w) or (grad_x, grad_w, grad_b)",
+            )
+        )
+    return tuple(value)
+
+
+def check_dtype(got: np.ndarray, output: str, data_dtype: np.dtype) -> CheckResult:
+    """A real floating result at least as precise as the float data (module docstring)."""
+    data_dtype = np.dtype(data_dtype)
+    if got.dtype.kind != "f":
+        return CheckResult(
+            "dtype",
+            output,
+            False,
+            f"{output} has dtype {got.dtype} for {data_dtype} data; expected a real floating dtype",
+        )
+    if np.finfo(got.dtype).eps > np.finfo(data_dtype).eps:
+        return CheckResult(
+            "dtype",
+            output,
+            False,
+            f"{output} has dtype {got.dtype}, less precise"
+            f" than the {data_dtype} data; expected {data_dtype} or wider",
+        )
+    return CheckResult("dtype", output, True)
+
+
+def check_shape(
+    got: np.ndarray, expected_shape: tuple[int, ...], output: str, context: str = ""
+) -> CheckResult:
+    """``got.shape == expected_shape``; context (e.g. the call's shapes) joins the message."""
+    expected_shape = tuple(expected_shape)
+    if got.shape == expected_shape:
+        return CheckResult(
+            "shape", output, True, expected_shape=expected_shape, got_shape=got.shape
+        )
+    message = f"{output}.shape={got.shape}, but should be {expected_shape}"
+    return CheckResult(
+        "shape",
+        output,
+        False,
+        message + (f" [{context}]" if context else ""),
+        expected_shape=expected_shape,
+        got_shape=got.shape,
+    )
+
+
+def check_finite(got: np.ndarray, output: str) -> CheckResult:
+    """No NaN or inf (the inputs are finite)."""
+    bad = ~np.isfinite(got)
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return CheckResult("finite", output, True)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    return CheckResult(
+        "finite",
+        output,
+        False,
+        f"{output} has {count} non-finite element(s) of"
+        f" {got.size} though every input is finite; first at index {first}:"
+        f" {got[first]}",
+        got_shape=got.shape,
+        index=first,
+        mismatched=count,
+    )
+
+
+def _mismatch_message(
+    what: str, output: str, got: np.ndarray, expected: np.ndarray, c: Comparison, model: str
+) -> str:
+    fraction = 100.0 * c.mismatched / max(c.size, 1)
+    return (
+        f"{output}: {what}\n"
+        f"  tolerance: {model}\n"
+        f"  mismatched elements: {c.mismatched} / {c.size} ({fraction:.3g}%)\n"
+        f"  max abs difference: {_fmt(c.worst_error)}; max rel difference:"
+        f" {_fmt(c.worst_relative)}\n"
+        f"  worst error/bound: {_fmt(c.worst_ratio)} at index {c.index}: got"
+        f" {_fmt(float(got[c.index]))}, expected {_fmt(float(expected[c.index]))}\n"
+        f"  shape: {expected.shape}"
+    )
+
+
+def check_value(
+    got: np.ndarray,
+    expected: np.ndarray,
+    bound: np.ndarray,
+    output: str,
+    precision: Precision,
+    n: int,
+) -> CheckResult:
+    """``|got - expected| <= bound`` elementwise; expected is the float64 reference."""
+    c = compare(got, expected, bound)
+    base = dict(
+        expected_shape=expected.shape,
+        got_shape=got.shape,
+        worst_error=c.worst_error,
+        bound_ratio=c.worst_ratio,
+        index=c.index,
+        mismatched=c.mismatched,
+    )
+    if not precision.has_bound(n):
+        return CheckResult(
+            "value",
+            output,
+            True,
+            f"{output}: no worst-case bound exists for sums"
+            f" of n={n} terms in {precision.accumulate} (n*u >= 1); not compared",
+            **base,
+        )
+    if c.passed:
+        return CheckResult("value", output, True, **base)
+    model = (
+        f"|got - ref| <= {precision.safety:g} * gamma_n(u_{precision.accumulate}) * M + rounding"
+        f" to {precision.out} + the float64 reference's own gamma_n * M, M the magnitude"
+        f" (sum of |products|), n = {n}"
+    )
+    return CheckResult(
+        "value",
+        output,
+        False,
+        _mismatch_message(
+            "differs from the reference beyond the error bound", output, got, expected, c, model
+        ),
+        **base,
+    )
+
+
+def check_exact(got: np.ndarray, expected: np.ndarray, output: str) -> CheckResult:
+    """Bit equality with the reference (integer data in exact range: no rounding anywhere)."""
+    c = compare(got, expected, 0.0)
+    base = dict(
+        expected_shape=expected.shape,
+        got_shape=got.shape,
+        worst_error=c.worst_error,
+        bound_ratio=c.worst_ratio,
+        index=c.index,
+        mismatched=c.mismatched,
+    )
+    if c.passed:
+        return CheckResult("exact", output, True, **base)
+    model = (
+        "exact equality: integer-valued data whose every partial sum is exactly"
+        " representable, so any correct summation order gives the reference's integers"
+    )
+    return CheckResult(
+        "exact",
+        output,
+        False,
+        _mismatch_message("differs from the exact reference", output, got, expected, c, model),
+        **base,
+    )
+
+
+@dataclass(frozen=True)
+class ScalarIdentity:
+    """Two float64 scalars that must agree within ``tolerance`` (0 in the exact regime)."""
+
+    lhs: float
+    rhs: float
+    tolerance: float
+    lhs_text: str
+    rhs_text: str
+
+    @property
+    def error(self) -> float:
+        return abs(self.lhs - self.rhs) if math.isfinite(self.lhs - self.rhs) else math.inf
+
+    @property
+    def ratio(self) -> float:
+        if self.error == 0:
+            return 0.0
+        return self.error / self.tolerance if self.tolerance > 0 else math.inf
+
+
+def check_identity(check: str, output: str, identity: ScalarIdentity, note: str) -> CheckResult:
+    """An ``adjoint`` or ``finite_difference`` scalar identity within its tolerance."""
+    ratio = identity.ratio
+    base = dict(worst_error=identity.error, bound_ratio=ratio, mismatched=int(ratio > 1))
+    if ratio <= 1:
+        return CheckResult(check, output, True, **base)
+    tolerance = "0 (exact: integer data)" if identity.tolerance == 0 else _fmt(identity.tolerance)
+    message = (
+        f"{output}: {check} identity fails: {identity.lhs_text} = {_fmt(identity.lhs)} but"
+        f" {identity.rhs_text} = {_fmt(identity.rhs)}\n"
+        f"  |difference| = {_fmt(identity.error)}, tolerance {tolerance} (from the error"
+        f" bounds), error/bound {_fmt(ratio)}\n  {note}"
+    )
+    return CheckResult(check, output, False, message, **base)
+
+
+def check_linearity(
+    output: str, combined: np.ndarray, parts_sum: np.ndarray, bound: np.ndarray, operand: str
+) -> CheckResult:
+    """``forward(a + b) = forward(a) + forward(b)`` elementwise within ``bound``."""
+    c = compare(combined, parts_sum, bound)
+    base = dict(
+        expected_shape=parts_sum.shape,
+        got_shape=combined.shape,
+        worst_error=c.worst_error,
+        bound_ratio=c.worst_ratio,
+        index=c.index,
+        mismatched=c.mismatched,
+    )
+    if c.passed:
+        return CheckResult("linearity", output, True, **base)
+    model = "0 (exact: integer data)" if not np.any(bound) else "the forward error bounds"
+    return CheckResult(
+        "linearity",
+        output,
+        False,
+        _mismatch_message(
+            f"not linear in {operand}: forward({operand} + {operand}_m) != forward({operand}) +"
+            f" forward({operand}_m), {operand}_m a random subset of {operand}'s entries",
+            output,
+            combined,
+            parts_sum,
+            c,
+            model,
+        ),
+        **base,
+    )
+
+
+def check_determinism(first: np.ndarray, second: np.ndarray, output: str) -> CheckResult:
+    """Two calls on the same inputs give the same dtype, shape and bits."""
+    same = (
+        first.dtype == second.dtype
+        and first.shape == second.shape
+        and np.array_equal(first, second, equal_nan=True)
+    )
+    if same:
+        return CheckResult("determinism", output, True)
+    if first.shape != second.shape or first.dtype != second.dtype:
+        detail = (
+            f"first call {first.dtype}{list(first.shape)}, second"
+            f" {second.dtype}{list(second.shape)}"
+        )
+        return CheckResult(
+            "determinism",
+            output,
+            False,
+            f"{output}: two calls on the same inputs differ: {detail}",
+            expected_shape=first.shape,
+            got_shape=second.shape,
+        )
+    c = compare(second, first, 0.0)
+    return CheckResult(
+        "determinism",
+        output,
+        False,
+        f"{output}: two calls on the same inputs"
+        f" differ in {c.mismatched} of {c.size} elements; largest difference"
+        f" {_fmt(c.worst_error)} at index {c.index}",
+        expected_shape=first.shape,
+        got_shape=second.shape,
+        worst_error=c.worst_error,
+        index=c.index,
+        mismatched=c.mismatched,
+    )
+
+
+def check_no_mutation(function: UserFunction) -> CheckResult:
+    """The function left every argument it was given unchanged."""
+    if not function.mutations:
+        return CheckResult("no_mutation", function.name, True)
+    changed = ", ".join(f"{k} (in {n} call(s))" for k, n in function.mutations.items())
+    return CheckResult(
+        "no_mutation",
+        function.name,
+        False,
+        f"{function.name} modified its"
+        f" input array(s) in place: {changed}; copy before writing (np.pad, .copy())",
+        mismatched=sum(function.mutations.values()),
+    )
+
+
+__all__ = [
+    "CHECKS",
+    "OUTPUTS",
+    "CallFailed",
+    "CheckResult",
+    "ScalarIdentity",
+    "UserFunction",
+    "as_array",
+    "check_determinism",
+    "check_dtype",
+    "check_exact",
+    "check_finite",
+    "check_identity",
+    "check_linearity",
+    "check_no_mutation",
+    "check_shape",
+    "check_value",
+    "split_gradients",
+]

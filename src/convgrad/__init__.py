@@ -1,17 +1,20 @@
 """convgrad: the correctness oracle for N-d convolution and its gradients."""
 
 from convgrad._version import __version__
+from convgrad.explain import Explanation, explain
 from convgrad.reference import Grads, conv, conv_backward, conv_transpose
 from convgrad.shapes import output_shape
 from convgrad.spec import ConvSpec, ResolvedSpec
 
 __all__ = [
     "ConvSpec",
+    "Explanation",
     "Grads",
     "ResolvedSpec",
     "__version__",
     "conv",
     "conv_backward",
     "conv_transpose",
+    "explain",
     "output_shape",
 ]

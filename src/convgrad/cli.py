@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from convgrad._version import __version__
 
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("explain",)
 """Modules of `convgrad.commands`, each with ``add_parser(subparsers)`` and ``run(args) -> int``."""
 
 

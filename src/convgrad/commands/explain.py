@@ -1,0 +1,151 @@
+"""``convgrad explain``: every shape of a convolution layer and its gradients, step by step.
+
+    convgrad explain --input 128x128x3 --kernel 3x3x3x32 --layout HWC --mode valid
+    convgrad explain --input 1x3x32x32 --kernel 8x3x3x3 --stride 2 --padding 1
+    convgrad explain --input 128x128x3 --kernel 3x3x3x32 --layout HWC \\
+        --diagnose-weight-grad 128x128
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from convgrad.cli import UsageError
+from convgrad.commands import _parse
+from convgrad.explain import (
+    LAYOUTS,
+    diagnose_input_grad,
+    diagnose_weight_grad,
+    explain,
+    parse_layout,
+)
+from convgrad.spec import MODES
+
+FORMATS = ("text", "json", "markdown")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``explain``."""
+    parser = subparsers.add_parser(
+        "explain",
+        help="derive the shapes of a conv layer and its gradients, step by step",
+        description=(
+            "Derive, step by step, the shape of the output, grad_input, grad_weight and grad_bias"
+            " of a convolution layer, in your layout. Channels-first layouts (NCHW, CHW, NCW,"
+            " NCDHW, ...) take OIHW kernels (C_out, C_in/groups, *K); channels-last ones (NHWC,"
+            " HWC, NWC, NDHWC, ...) take HWIO kernels (*K, C_in/groups, C_out)."
+        ),
+        epilog="example: convgrad explain --input 128x128x3 --kernel 3x3x3x32 --layout HWC",
+    )
+    parser.add_argument("--input", required=True, metavar="SHAPE", help="x's shape, e.g. 128x128x3")
+    parser.add_argument("--kernel", required=True, metavar="SHAPE", help="w's shape, e.g. 3x3x3x32")
+    parser.add_argument(
+        "--layout",
+        metavar="LAYOUT",
+        help=f"one of {', '.join(LAYOUTS)}; default: channels first (N)C + spatial, the spatial"
+        " dims from the kernel's rank and the batch present when --input has one more dim",
+    )
+    pads = parser.add_mutually_exclusive_group()
+    pads.add_argument("--mode", choices=MODES, help="padding mode (default valid)")
+    pads.add_argument(
+        "--padding", metavar="PADS", help="explicit pads: 1, 1,2 (per dim) or 1:2,0:1 (lo:hi)"
+    )
+    parser.add_argument("--stride", default="1", metavar="S", help="2, or one per dim: 2,1")
+    parser.add_argument("--dilation", default="1", metavar="D", help="2, or one per dim: 2,1")
+    parser.add_argument("--groups", default="1", metavar="G", help="channel groups (default 1)")
+    parser.add_argument(
+        "--diagnose-weight-grad",
+        metavar="SHAPE",
+        help="a wrong grad_weight shape you got (spatial, e.g. 128x128, or whole): how it arises",
+    )
+    parser.add_argument(
+        "--diagnose-input-grad",
+        metavar="SHAPE",
+        help="a wrong grad_input shape you got (spatial or whole): how it arises",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _layout(flag_value: str | None, x: tuple[int, ...], w: tuple[int, ...]) -> str:
+    """The layout to use; the shapes' ranks checked against it, with the flags' names."""
+    if flag_value is None:
+        ndim = len(w) - 2
+        if ndim not in (1, 2, 3):
+            raise UsageError(
+                f"--kernel {'x'.join(map(str, w))} has {len(w)} dims; a kernel is C_out,"
+                " C_in/groups and 1 to 3 spatial sizes (3 to 5 dims)"
+            )
+        if len(x) not in (ndim + 1, ndim + 2):
+            raise UsageError(
+                f"--input {'x'.join(map(str, x))} has {len(x)} dims; a {len(w)}-dim kernel needs"
+                f" {ndim + 1} (C and {ndim} spatial) or {ndim + 2} (with N); channels last? pass"
+                " --layout"
+            )
+        return ("N" if len(x) == ndim + 2 else "") + "C" + "DHW"[3 - ndim :]
+    try:
+        layout = parse_layout(flag_value)
+    except ValueError:
+        raise UsageError(f"--layout {flag_value!r} is not one of {', '.join(LAYOUTS)}") from None
+    axes = layout.arrange("N", "C", layout.spatial)
+    if len(x) != len(axes):
+        raise UsageError(
+            f"--input {'x'.join(map(str, x))} has {len(x)} dims but --layout {layout.name} has"
+            f" {len(axes)} ({', '.join(axes)})"
+        )
+    if len(w) != layout.ndim + 2:
+        kernel_axes = layout.arrange_kernel("O", "I", layout.spatial)
+        raise UsageError(
+            f"--kernel {'x'.join(map(str, w))} has {len(w)} dims but --layout {layout.name} takes"
+            f" a {layout.kernel} kernel with {len(kernel_axes)} ({', '.join(kernel_axes)})"
+        )
+    return layout.name
+
+
+def _per_dim(flag: str, text: str) -> int | tuple[int, ...]:
+    values = _parse.ints(flag, text, 1)
+    return values[0] if len(values) == 1 else values
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the derivation (and any diagnosis) in the chosen format; 0, or 2 on bad input."""
+    x = _parse.shape("--input", args.input)
+    w = _parse.shape("--kernel", args.kernel)
+    groups = _parse.ints("--groups", args.groups, 1)
+    if len(groups) != 1:
+        raise UsageError(f"--groups {args.groups!r} must be one integer >= 1")
+    options = {
+        "padding": _parse.pads("--padding", args.padding) if args.padding else args.mode or "valid",
+        "stride": _per_dim("--stride", args.stride),
+        "dilation": _per_dim("--dilation", args.dilation),
+        "groups": groups[0],
+        "layout": _layout(args.layout, x, w),
+    }
+    explanation = explain(x, w, **options)
+    diagnoses = [
+        diagnose(x, w, _parse.shape(flag, value), **options)
+        for flag, value, diagnose in (
+            ("--diagnose-weight-grad", args.diagnose_weight_grad, diagnose_weight_grad),
+            ("--diagnose-input-grad", args.diagnose_input_grad, diagnose_input_grad),
+        )
+        if value is not None
+    ]
+    if args.format == "json":
+        data = explanation.to_dict()
+        if diagnoses:
+            data["diagnoses"] = [d.to_dict() for d in diagnoses]
+        print(json.dumps(data, indent=2))
+    elif args.format == "markdown":
+        print(explanation.to_markdown())
+        for d in diagnoses:
+            print(f"### diagnosis of {d.gradient}\n\n{d.to_markdown()}")
+    else:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        print(explanation.to_text(color=color))
+        for d in diagnoses:
+            print(f"\n{d}")
+    return 0

@@ -55,12 +55,21 @@ def _positions(out_index, tap, spec: ResolvedSpec):
     )
 
 
+def _python(a) -> np.ndarray:
+    """An object array of Python scalars (NumPy int64 scalars would wrap)."""
+    a = np.asarray(a)
+    out = np.empty(a.shape, dtype=object)
+    out.flat[:] = a.ravel().tolist()
+    return out
+
+
 def brute_layer(x, w, grad_y, spec: ResolvedSpec):
     """y (no bias), grad_x and grad_w by summing every product of the definition in Python.
 
     Works on any element type (Python ints, Fractions, floats); returns object arrays. With
     ``flip`` the tap ``k`` uses ``w[..., K-1-k]`` (true convolution).
     """
+    x, w, grad_y = _python(x), _python(w), _python(grad_y)
     n_batch, _, *spatial = x.shape
     c_out, c_group, *kernel = w.shape
     out_spatial = grad_y.shape[2:]

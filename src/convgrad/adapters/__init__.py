@@ -1,0 +1,11 @@
+"""Adapters that turn other implementations into the verify protocol.
+
+- `convgrad.adapters.layouts`: NumPy functions in channels-last layouts (NHWC input, HWIO
+  kernel, and unbatched HWC), no extra dependency.
+- `convgrad.adapters.torch`: torch functions, gradients by autograd (needs PyTorch:
+  ``pip install convgrad[torch]``; imported only when used).
+"""
+
+from convgrad.adapters.layouts import INPUT_LAYOUTS, KERNEL_LAYOUTS, channels_last
+
+__all__ = ["INPUT_LAYOUTS", "KERNEL_LAYOUTS", "channels_last"]

@@ -1,0 +1,269 @@
+"""PyTorch as an implementation under test: a torch function becomes the verify protocol.
+
+``fn(x, w, spec) -> y`` takes tensors ``x: (N, C_in, *S)``, ``w: (C_out, C_in // g, *K)`` and a
+`convgrad.ResolvedSpec`, and returns ``y: (N, C_out, *O)``. `from_torch` wraps it as
+``forward(x, w, spec) -> ndarray`` and ``backward(x, w, grad_y, spec) -> (grad_x, grad_w)``,
+the gradients by ``torch.autograd.grad``. `torch_conv` is such an ``fn`` built on
+``torch.nn.functional.conv{1,2,3}d``; `check_double_backward` checks an ``fn``'s second
+derivatives (``create_graph=True``) against the oracle.
+
+PyTorch is optional: it is imported when one of these functions is called, and its absence
+raises ImportError with the install command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from convgrad.bounds import Precision, compare, forward_bound, gradient_bounds
+from convgrad.checks import CheckResult
+from convgrad.problem import ConvProblem
+from convgrad.reference import conv, conv_backward
+from convgrad.spec import ResolvedSpec
+
+if TYPE_CHECKING:
+    import torch as torch_module
+
+    TorchFn = Callable[
+        [torch_module.Tensor, torch_module.Tensor, ResolvedSpec], torch_module.Tensor
+    ]
+    Forward = Callable[[np.ndarray, np.ndarray, ResolvedSpec], np.ndarray]
+    Backward = Callable[
+        [np.ndarray, np.ndarray, np.ndarray, ResolvedSpec], tuple[np.ndarray, np.ndarray]
+    ]
+
+INSTALL_HINT = "pip install convgrad[torch]"
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as err:
+        raise ImportError(
+            f"convgrad.adapters.torch needs PyTorch, which is not installed: {INSTALL_HINT}"
+        ) from err
+    return torch
+
+
+def _tensor(name: str, array: np.ndarray, *, grad: bool = False):
+    """The array as a CPU tensor of the same dtype, sharing its memory where NumPy allows
+    (``torch.as_tensor``), so an in-place write by the function under test reaches the caller as
+    it would in PyTorch."""
+    torch = _torch()
+    array = np.asarray(array)
+    if grad and array.dtype.kind != "f":
+        raise TypeError(
+            f"{name} has dtype {array.dtype}; autograd needs floating-point arrays (float16,"
+            " float32 or float64)"
+        )
+    tensor = torch.as_tensor(np.ascontiguousarray(array))
+    return tensor.requires_grad_() if grad else tensor
+
+
+def _array(name: str, value) -> np.ndarray:
+    torch = _torch()
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name} is a {type(value).__name__}; the torch function must return a torch.Tensor"
+        )
+    return value.detach().cpu().numpy()
+
+
+def _grads(
+    outputs, inputs: tuple, grad_outputs, *, create_graph: bool = False, retain_graph: bool = False
+) -> tuple:
+    """``torch.autograd.grad`` with inputs the output does not depend on given zero gradients
+    (their gradient is zero, not missing); retain_graph keeps the graph for a later call."""
+    torch = _torch()
+    grads = torch.autograd.grad(
+        outputs,
+        inputs,
+        grad_outputs,
+        create_graph=create_graph,
+        retain_graph=retain_graph or create_graph,
+        allow_unused=True,
+    )
+    return tuple(
+        torch.zeros_like(t) if g is None else g for g, t in zip(grads, inputs, strict=True)
+    )
+
+
+def torch_conv(x, w, spec: ResolvedSpec):
+    """The oracle's convolution in PyTorch: explicit ``(lo, hi)`` pads by
+    ``torch.nn.functional.pad`` (which lists the last dim first), the kernel rotated by
+    ``torch.flip`` when ``spec.flip``, then ``torch.nn.functional.conv{1,2,3}d`` (a
+    cross-correlation) with the spec's stride, dilation and groups.
+
+    x: (N, C_in, *S) tensor; w: (C_out, C_in // g, *K) tensor -> (N, C_out, *O) tensor.
+    """
+    functional = _torch().nn.functional
+    convs = {1: functional.conv1d, 2: functional.conv2d, 3: functional.conv3d}
+    if spec.ndim not in convs:
+        raise ValueError(f"spec has {spec.ndim} spatial dims; torch_conv handles 1, 2 or 3")
+    spatial = tuple(range(2, 2 + spec.ndim))
+    if spec.flip:
+        w = _torch().flip(w, dims=spatial)
+    pads = tuple(p for pair in reversed(spec.padding) for p in pair)
+    return convs[spec.ndim](
+        functional.pad(x, pads),
+        w,
+        stride=spec.stride,
+        dilation=spec.dilation,
+        groups=spec.groups,
+    )
+
+
+def from_torch(fn: TorchFn) -> tuple[Forward, Backward]:
+    """``(forward, backward)`` in the verify protocol for a torch function ``fn(x, w, spec)``.
+
+    forward(x, w, spec) -> y: (N, C_out, *O) ndarray, computed under ``torch.no_grad``.
+    backward(x, w, grad_y, spec) -> (grad_x, grad_w): ``torch.autograd.grad(fn(x, w, spec),
+    (x, w), grad_y)``; a gradient autograd reports as unused is returned as zeros.
+    Arrays become tensors of the same dtype and results come back as NumPy arrays of the
+    tensors' dtype. ``convgrad.verify(*from_torch(torch_conv))`` checks PyTorch itself.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn={fn!r} must be callable as fn(x, w, spec) -> torch.Tensor")
+    _torch()
+
+    def forward(x: np.ndarray, w: np.ndarray, spec: ResolvedSpec) -> np.ndarray:
+        with _torch().no_grad():
+            return _array("fn(x, w, spec)", fn(_tensor("x", x), _tensor("w", w), spec))
+
+    def backward(
+        x: np.ndarray, w: np.ndarray, grad_y: np.ndarray, spec: ResolvedSpec
+    ) -> tuple[np.ndarray, np.ndarray]:
+        xt, wt = _tensor("x", x, grad=True), _tensor("w", w, grad=True)
+        y = fn(xt, wt, spec)
+        _array("fn(x, w, spec)", y)
+        grad_x, grad_w = _grads(y, (xt, wt), _tensor("grad_y", grad_y))
+        return grad_x.numpy(), grad_w.numpy()
+
+    return forward, backward
+
+
+def _direction(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
+    """Small integers: exact in every float dtype, so the identities hold bit for bit on
+    integer-valued problems."""
+    return rng.integers(-3, 4, size=shape).astype(dtype)
+
+
+def check_double_backward(
+    fn: TorchFn, problem: ConvProblem, *, seed: int = 0, safety: float = 1.0
+) -> CheckResult:
+    """Second derivatives of ``fn`` by ``torch.autograd.grad(..., create_graph=True)`` against
+    the oracle.
+
+    The layer is bilinear, so with ``L = <grad_y, conv(x, w)>``, ``g_x = dL/dx`` and
+    ``g_w = dL/dw``, and integer directions v (x's shape) and u (w's shape):
+
+    - ``d/dw <v, g_x> = grad_weight(v, grad_y)`` and ``d/dgrad_y <v, g_x> = conv(v, w)``
+      (output "grad_input": the derivatives of the input gradient);
+    - ``d/dx <u, g_w> = grad_input(grad_y, u)`` and ``d/dgrad_y <u, g_w> = conv(x, u)``
+      (output "grad_weight").
+
+    Each is compared elementwise within the error bound of `convgrad.bounds` (``safety`` as in
+    `convgrad.bounds.Precision`). Returns the first failing comparison, or a passing result
+    carrying the worst error/bound of all four. The check is named "double_backward".
+    """
+    if not isinstance(problem, ConvProblem):
+        raise TypeError(f"problem={problem!r} must be a convgrad.problem.ConvProblem")
+    torch = _torch()
+    xt, wt = _tensor("x", problem.x, grad=True), _tensor("w", problem.w, grad=True)
+    gyt = _tensor("grad_y", problem.grad_y, grad=True)
+    precision = Precision(dtype=problem.x.dtype.name, safety=safety)
+    rng = np.random.default_rng(seed)
+    v = _direction(problem.x.shape, problem.x.dtype, rng)
+    u = _direction(problem.w.shape, problem.w.dtype, rng)
+    y = fn(xt, wt, problem.resolved)
+    _array("fn(x, w, spec)", y)
+    g_x, g_w = _grads(y, (xt, wt), gyt, create_graph=True)
+    # Both second derivatives walk the graph of g_x and g_w: keep it for the second walk.
+    d_w, d_gy_x = _grads((g_x * torch.as_tensor(v)).sum(), (wt, gyt), None, retain_graph=True)
+    d_x, d_gy_w = _grads((g_w * torch.as_tensor(u)).sum(), (xt, gyt), None)
+
+    kwargs = problem.kwargs
+    by_v = conv_backward(v, problem.w, problem.grad_y, **kwargs)
+    by_u = conv_backward(problem.x, u, problem.grad_y, **kwargs)
+    conv_v, conv_u = conv(v, problem.w, **kwargs), conv(problem.x, u, **kwargs)
+    cases = (
+        (
+            "grad_input",
+            "d/dw <v, grad_input>",
+            "grad_weight(v, grad_y)",
+            d_w,
+            by_v.weight,
+            gradient_bounds(
+                v, problem.w, problem.grad_y, by_v, precision=precision, **kwargs
+            ).weight,
+        ),
+        (
+            "grad_input",
+            "d/dgrad_y <v, grad_input>",
+            "conv(v, w)",
+            d_gy_x,
+            conv_v,
+            forward_bound(v, problem.w, conv_v, precision=precision, **kwargs),
+        ),
+        (
+            "grad_weight",
+            "d/dx <u, grad_weight>",
+            "grad_input(grad_y, u)",
+            d_x,
+            by_u.input,
+            gradient_bounds(
+                problem.x, u, problem.grad_y, by_u, precision=precision, **kwargs
+            ).input,
+        ),
+        (
+            "grad_weight",
+            "d/dgrad_y <u, grad_weight>",
+            "conv(x, u)",
+            d_gy_w,
+            conv_u,
+            forward_bound(problem.x, u, conv_u, precision=precision, **kwargs),
+        ),
+    )
+    worst = None
+    for output, derivative, rule, got_tensor, expected, bound in cases:
+        got = got_tensor.detach().numpy()
+        if got.shape != expected.shape:
+            return CheckResult(
+                "double_backward",
+                output,
+                False,
+                f"{output}: {derivative} has shape {got.shape}; it must equal {rule}, of shape"
+                f" {expected.shape}",
+                expected_shape=expected.shape,
+                got_shape=got.shape,
+            )
+        c = compare(got, expected, bound)
+        result = CheckResult(
+            "double_backward",
+            output,
+            c.passed,
+            ""
+            if c.passed
+            else (
+                f"{output}: {derivative} (torch double backward) differs from {rule}: worst"
+                f" error {c.worst_error:.6g} = {c.worst_ratio:.6g} x the error bound at index"
+                f" {c.index}; {c.mismatched} of {c.size} elements beyond the bound"
+            ),
+            expected_shape=expected.shape,
+            got_shape=got.shape,
+            worst_error=c.worst_error,
+            bound_ratio=c.worst_ratio,
+            index=c.index,
+            mismatched=c.mismatched,
+        )
+        if not c.passed:
+            return result
+        if worst is None or c.worst_ratio > worst.bound_ratio:
+            worst = result
+    return worst
+
+
+__all__ = ["INSTALL_HINT", "check_double_backward", "from_torch", "torch_conv"]

@@ -106,6 +106,18 @@ def _layout(flag_value: str | None, x: tuple[int, ...], w: tuple[int, ...]) -> s
     return layout.name
 
 
+def _layout_hint(flag_value: str | None, x, w, options: dict) -> str:
+    """When the default (channels-first) layout was assumed and the channels-last one fits."""
+    if flag_value is not None:
+        return ""
+    other = options["layout"].replace("C", "") + "C"
+    try:
+        explain(x, w, **{**options, "layout": other})
+    except ValueError:
+        return ""
+    return f"; channels last? with --layout {other} these shapes fit"
+
+
 def _per_dim(flag: str, text: str) -> int | tuple[int, ...]:
     values = _parse.ints(flag, text, 1)
     return values[0] if len(values) == 1 else values
@@ -125,7 +137,10 @@ def run(args: argparse.Namespace) -> int:
         "groups": groups[0],
         "layout": _layout(args.layout, x, w),
     }
-    explanation = explain(x, w, **options)
+    try:
+        explanation = explain(x, w, **options)
+    except ValueError as error:
+        raise UsageError(f"{error}{_layout_hint(args.layout, x, w, options)}") from None
     diagnoses = [
         diagnose(x, w, _parse.shape(flag, value), **options)
         for flag, value, diagnose in (

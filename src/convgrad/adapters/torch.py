@@ -76,8 +76,11 @@ def _grads(
     outputs, inputs: tuple, grad_outputs, *, create_graph: bool = False, retain_graph: bool = False
 ) -> tuple:
     """``torch.autograd.grad`` with inputs the output does not depend on given zero gradients
-    (their gradient is zero, not missing); retain_graph keeps the graph for a later call."""
+    (their gradient is zero, not missing), also when the output depends on none of them;
+    retain_graph keeps the graph for a later call."""
     torch = _torch()
+    if not outputs.requires_grad:
+        return tuple(torch.zeros_like(t) for t in inputs)
     grads = torch.autograd.grad(
         outputs,
         inputs,

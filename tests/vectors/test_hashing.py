@@ -1,0 +1,95 @@
+"""Canonical hashes, and the stability of the committed sets: regenerating them reproduces the
+hashes committed in src/convgrad/data, so a change of conventions cannot slip in unnoticed."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from convgrad.vectors import hashing
+from convgrad.vectors.export import summary
+
+REGENERATE = (
+    "the vectors changed. If that is intended, bump FORMAT_VERSION in"
+    " src/convgrad/vectors/hashing.py, add a CHANGELOG entry, and rewrite the committed hashes:"
+    " .venv/bin/python -c 'import json, convgrad.vectors as v; [open(f\"src/convgrad/data/"
+    '{s}_manifest.json", "w").write(json.dumps(v.summary(s), indent=1) + chr(10)) for s in'
+    " v.SETS]'"
+)
+
+
+@pytest.mark.parametrize("set_name", ["core", "full"])
+def test_regenerating_a_set_reproduces_the_committed_hashes(set_name):
+    committed = hashing.committed_summary(set_name)
+    regenerated = summary(set_name)
+    assert regenerated["cases"] == committed["cases"], REGENERATE
+    assert regenerated == committed, REGENERATE
+
+
+def test_committed_core_hash_is_the_one_version_prints():
+    from convgrad.cli import _version_text
+
+    core = hashing.committed_summary("core")
+    assert core["set_hash"].startswith("sha256:") and len(core["set_hash"]) == 7 + 64
+    assert _version_text().endswith(f"(vectors core v1 {core['set_hash']})")
+
+
+def test_committed_summary_of_an_unshipped_set_is_none():
+    assert hashing.committed_summary("nonexistent") is None
+
+
+def test_canonical_array_names_every_bit_in_row_major_order():
+    a = np.array([[0.1, -0.0], [1.0, 2.0**-1074]])
+    assert hashing.canonical_array(a) == {
+        "dtype": "float64",
+        "shape": [2, 2],
+        "values": [
+            "0x1.999999999999ap-4",
+            "-0x0.0p+0",
+            "0x1.0000000000000p+0",
+            "0x0.0000000000001p-1022",
+        ],
+    }
+
+
+def test_canonical_array_refuses_other_dtypes():
+    with pytest.raises(TypeError, match=r"dtype float32; vector arrays are float64"):
+        hashing.canonical_array(np.zeros(2, dtype=np.float32))
+
+
+def test_case_hash_is_sha256_of_the_canonical_json():
+    arrays = {"x": np.array([1.0, 2.0])}
+    spec = {
+        "mode": "valid",
+        "padding": [[0, 0]],
+        "stride": [1],
+        "dilation": [1],
+        "groups": 1,
+        "flip": False,
+    }
+    text = (
+        '{"arrays":{"x":{"dtype":"float64","shape":[2],"values":["0x1.0000000000000p+0",'
+        '"0x1.0000000000000p+1"]}},"id":"a","kind":"exact","spec":{"dilation":[1],"flip":false,'
+        '"groups":1,"mode":"valid","padding":[[0,0]],"stride":[1]}}'
+    )
+    assert (
+        hashing.case_hash("a", "exact", spec, arrays)
+        == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    )
+
+
+def test_case_hash_changes_with_one_bit_one_shape_or_the_spec():
+    spec = {"mode": "valid"}
+    base = hashing.case_hash("a", "exact", spec, {"x": np.array([1.0, 2.0])})
+    assert base != hashing.case_hash(
+        "a", "exact", spec, {"x": np.array([1.0, np.nextafter(2.0, 3)])}
+    )
+    assert base != hashing.case_hash("a", "exact", spec, {"x": np.array([[1.0, 2.0]])})
+    assert base != hashing.case_hash("a", "exact", {"mode": "full"}, {"x": np.array([1.0, 2.0])})
+    assert base != hashing.case_hash("a", "float", spec, {"x": np.array([1.0, 2.0])})
+
+
+def test_set_hash_depends_on_order_and_name():
+    pairs = [("a", "sha256:1"), ("b", "sha256:2")]
+    assert hashing.set_hash("core", pairs) != hashing.set_hash("core", pairs[::-1])
+    assert hashing.set_hash("core", pairs) != hashing.set_hash("full", pairs)

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from convgrad._version import __version__
+from convgrad.vectors.hashing import committed_summary
 
-COMMANDS: tuple[str, ...] = ("explain",)
+COMMANDS: tuple[str, ...] = ("explain", "vectors")
 """Modules of `convgrad.commands`, each with ``add_parser(subparsers)`` and ``run(args) -> int``."""
 
 
@@ -22,7 +23,8 @@ class UsageError(Exception):
 
 
 def _version_text() -> str:
-    return f"convgrad {__version__}"
+    core = committed_summary("core")
+    return f"convgrad {__version__} (vectors core v{core['format_version']} {core['set_hash']})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convgrad",
         description="The correctness oracle for N-d convolution and its gradients.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version_text())
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from convgrad.vectors import check, load, write_results
+from convgrad.vectors import check, load, reference_results, write_results
 from convgrad.vectors.cases import cases
 from convgrad.vectors.formats import read_arrays, write_arrays
 
@@ -26,8 +26,6 @@ def test_reference_results_pass_against_either_export(
 
 
 def test_reference_direct_method_also_passes(tmp_path, core_npz):
-    from convgrad.vectors import reference_results
-
     results = write_results(tmp_path / "r", reference_results(load(core_npz), method="direct"))
     assert check(core_npz, results).ok
 

@@ -3,7 +3,7 @@
 import pytest
 
 from convgrad.cli import main
-from convgrad.vectors import load
+from convgrad.vectors import load, write_results
 from convgrad.vectors.formats import read_arrays, write_arrays
 from convgrad.vectors.hashing import committed_summary
 
@@ -17,8 +17,6 @@ def test_version_prints_the_core_vector_hash(capsys):
 
 
 def test_export_then_check_the_reference_passes_with_exit_0(tmp_path, capsys, reference):
-    from convgrad.vectors import write_results
-
     assert main(["vectors", "export", str(tmp_path / "v"), "--format", "json"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"wrote 31 cases to {tmp_path / 'v'}: core v1 sha256:")

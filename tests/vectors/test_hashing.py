@@ -2,10 +2,13 @@
 hashes committed in src/convgrad/data, so a change of conventions cannot slip in unnoticed."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import convgrad
+from convgrad.cli import _version_text
 from convgrad.vectors import hashing
 from convgrad.vectors.export import summary
 
@@ -27,8 +30,6 @@ def test_regenerating_a_set_reproduces_the_committed_hashes(set_name):
 
 
 def test_committed_core_hash_is_the_one_version_prints():
-    from convgrad.cli import _version_text
-
     core = hashing.committed_summary("core")
     assert core["set_hash"].startswith("sha256:") and len(core["set_hash"]) == 7 + 64
     assert _version_text().endswith(f"(vectors core v1 {core['set_hash']})")
@@ -93,3 +94,19 @@ def test_set_hash_depends_on_order_and_name():
     pairs = [("a", "sha256:1"), ("b", "sha256:2")]
     assert hashing.set_hash("core", pairs) != hashing.set_hash("core", pairs[::-1])
     assert hashing.set_hash("core", pairs) != hashing.set_hash("full", pairs)
+
+
+def test_citation_and_changelog_name_this_version_and_the_committed_hashes():
+    root = Path(__file__).resolve().parents[2]
+    citation = (root / "CITATION.cff").read_text()
+    changelog = (root / "CHANGELOG.md").read_text()
+    assert f'\nversion: "{convgrad.__version__}"\n' in citation
+    core = hashing.committed_summary("core")
+    assert f"core v{core['format_version']}\n  {core['set_hash']}." in citation
+    for set_name in ("core", "full"):
+        summary_ = hashing.committed_summary(set_name)
+        assert (
+            f"`{set_name}` v{summary_['format_version']} ({len(summary_['cases'])} cases):"
+            in changelog
+        )
+        assert f"`{summary_['set_hash']}`" in changelog

@@ -43,12 +43,35 @@ def _dot_rounding(size: int, magnitude: float) -> float:
     return gamma(size, _U64) * magnitude
 
 
+def _forward_free(x: np.ndarray, w: np.ndarray) -> float:
+    """``max|x| * max_o sum_{c,k} |w[o, c, k]|``: at least any forward output's magnitude."""
+    aw = np.abs(np.asarray(w, np.float64))
+    return float(np.max(np.abs(x))) * float(aw.reshape(aw.shape[0], -1).sum(axis=1).max())
+
+
+def _free_magnitudes(p: ConvProblem) -> dict[str, float]:
+    """Bounds on ``sum |products|`` of any output that hold whatever convention (flip, pad
+    side, axis order) the implementation follows: each output of the forward multiplies x entries
+    with one output channel's weights once each, and so on. The adjoint, finite-difference and
+    linearity checks compare the user with the user, so their tolerances must not assume the
+    oracle's convention."""
+    ax, aw, ag = (np.abs(np.asarray(a, np.float64)) for a in (p.x, p.w, p.grad_y))
+    spatial_w = tuple(range(2, aw.ndim))
+    return {
+        "forward": _forward_free(p.x, p.w),
+        "grad_input": float(ag.max()) * float(aw.sum(axis=(0, *spatial_w)).max()),
+        "grad_weight": float(ax.max()) * float(ag.sum(axis=(0, *range(2, ag.ndim))).max()),
+    }
+
+
 @dataclass
 class ProblemReport:
     """What the checks found on one problem: results in order, and value-check ratios."""
 
     results: list[ck.CheckResult] = field(default_factory=list)
     ratios: list[dict] = field(default_factory=list)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    bounds: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[ck.CheckResult]:
@@ -80,6 +103,10 @@ class ProblemChecks:
         )
         self.report = ProblemReport()
         self.n_forward = forward_terms(problem.w.shape, False)
+        self.n_grads = gradient_terms(
+            problem.w.shape, problem.grad_y.shape, problem.resolved.groups
+        )
+        self.free = _free_magnitudes(problem)
 
     def _exact(self, *magnitudes: np.ndarray) -> bool:
         limit = self.precision.exact_limit
@@ -138,11 +165,13 @@ class ProblemChecks:
             return None
         return got.astype(np.float64)
 
-    def _reference_at(self, x, w):
-        """The reference forward, its magnitude and the user's bound at (x, w)."""
-        ref = conv(x, w, **self.kw)
-        magnitude = forward_magnitude(x, w, **self.kw)
-        return ref, magnitude, self.precision.bound(self.n_forward, magnitude, ref)
+    def _free_bound(self, n: int, magnitude: float) -> float:
+        """The bound of `Precision.bound` for any output of magnitude at most ``magnitude``."""
+        m = np.float64(magnitude)
+        return float(self.precision.bound(n, m, m))
+
+    def _free_exact(self, magnitude: float) -> bool:
+        return self.integer and magnitude <= self.precision.exact_limit
 
     def run(self) -> ProblemReport:
         y = self.check_forward()
@@ -170,9 +199,15 @@ class ProblemChecks:
         if value is None:
             return None
         got = self._array(value, "forward")
-        if got is None or not self._sound(got, p.output_shape, "forward", self._context("forward")):
+        if got is None:
             return None
-        self.y_ref, self.y_mag, self.y_bound = self._reference_at(p.x, p.w)
+        self.report.outputs["forward"] = got
+        if not self._sound(got, p.output_shape, "forward", self._context("forward")):
+            return None
+        self.y_ref = conv(p.x, p.w, **self.kw)
+        self.y_mag = forward_magnitude(p.x, p.w, **self.kw)
+        self.y_bound = self.precision.bound(self.n_forward, self.y_mag, self.y_ref)
+        self.report.bounds["forward"] = self.y_bound
         y = got.astype(np.float64)
         if self._exact(self.y_mag):
             self.add(ck.check_exact(y, self.y_ref, "forward"))
@@ -202,15 +237,18 @@ class ProblemChecks:
         y_total = self._forward_at(*at_total)
         if y_part is None or y_total is None:
             return
-        ref_part, mag_part, bound_part = self._reference_at(*at)
         parts = y + y_part
-        if self._exact(self.y_mag + mag_part):
+        # |part| <= |base| and |base + part| <= 2|base| entrywise, so the magnitudes are at
+        # most M and 2M, M the convention-free magnitude at (x, w).
+        magnitude = self.free["forward"]
+        if self._free_exact(2 * magnitude):
             bound = np.zeros(parts.shape)
         else:
-            total_bound = self.precision.bound(
-                self.n_forward, self.y_mag + mag_part, self.y_ref + ref_part
+            bound = (
+                self._free_bound(self.n_forward, 2 * magnitude)
+                + 2 * self._free_bound(self.n_forward, magnitude)
+                + _U64 * np.abs(parts)
             )
-            bound = total_bound + self.y_bound + bound_part + _U64 * np.abs(parts)
         self.add(ck.check_linearity("forward", y_total, parts, bound, operand))
 
     def check_backward(self, y: np.ndarray | None) -> None:
@@ -226,7 +264,7 @@ class ProblemChecks:
             return
         ref = conv_backward(p.x, p.w, p.grad_y, **self.kw)
         self.g_mag = gradient_magnitudes(p.x, p.w, p.grad_y, **self.kw)
-        terms = gradient_terms(p.w.shape, p.grad_y.shape, p.resolved.groups)
+        terms = self.n_grads
         self.g_ref, self.g_bound = (
             ref,
             tuple(
@@ -239,6 +277,9 @@ class ProblemChecks:
         for j, got_value in enumerate(grads):
             output = GRADIENTS[j]
             got = self._array(got_value, output)
+            if got is not None:
+                self.report.outputs[output] = got
+                self.report.bounds[output] = self.g_bound[j]
             if got is None or not self._sound(
                 got, expected_shapes[j], output, self._context("backward")
             ):
@@ -277,12 +318,15 @@ class ProblemChecks:
         j = GRADIENTS.index(output)
         base = p.x if operand == "x" else p.w
         lhs_abs, rhs_abs = _abs_dot(y, p.grad_y), _abs_dot(base, grad)
-        exact = self._exact(self.y_mag, self.g_mag[j]) and max(lhs_abs, rhs_abs) <= EXACT_LIMIT
+        m_y, m_g = self.free["forward"], self.free[output]
+        exact = (
+            self._free_exact(m_y) and self._free_exact(m_g) and max(lhs_abs, rhs_abs) <= EXACT_LIMIT
+        )
         tolerance = 0.0
         if not exact:
             tolerance = (
-                _abs_dot(p.grad_y, self.y_bound)
-                + _abs_dot(base, self.g_bound[j])
+                _abs_dot(p.grad_y, 1.0) * self._free_bound(self.n_forward, m_y)
+                + _abs_dot(base, 1.0) * self._free_bound(self.n_grads[j], m_g)
                 + _dot_rounding(y.size, lhs_abs)
                 + _dot_rounding(grad.size, rhs_abs)
             )
@@ -320,17 +364,19 @@ class ProblemChecks:
             return
         d = (y_plus - y_minus) / (2 * h)
         lhs_abs, rhs_abs = _abs_dot(p.grad_y, d), _abs_dot(v_eff, grad)
-        (_, mag_plus, b_plus), (_, mag_minus, b_minus) = (self._reference_at(*pt) for pt in points)
+        m_pm = max(_forward_free(*pt) for pt in points)
+        m_g = self.free[output]
         exact = (
-            self._exact(mag_plus, mag_minus, self.g_mag[j])
+            self._free_exact(m_pm)
+            and self._free_exact(m_g)
             and max(lhs_abs, rhs_abs, _abs_dot(p.grad_y, y_plus - y_minus)) <= EXACT_LIMIT
         )
         tolerance = 0.0
         if not exact:
             tolerance = (
-                _abs_dot(p.grad_y, b_plus + b_minus) / (2 * h)
+                _abs_dot(p.grad_y, 1.0) * 2 * self._free_bound(self.n_forward, m_pm) / (2 * h)
                 + _U64 * lhs_abs
-                + _abs_dot(v_eff, self.g_bound[j])
+                + _abs_dot(v_eff, 1.0) * self._free_bound(self.n_grads[j], m_g)
                 + _U64 * rhs_abs
                 + _dot_rounding(d.size, lhs_abs)
                 + _dot_rounding(grad.size, rhs_abs)

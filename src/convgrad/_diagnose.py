@@ -1,0 +1,344 @@
+"""Explanations a learner can act on: why a check failed, recognised from the shapes and by
+comparing the user's output with cheap variants of the right answer computed by the reference.
+
+Each recognised mistake is a named variant (the kernel rotated 180°, 'same' padded on the wrong
+side, H and W swapped, in/out channels not swapped, a mean where a sum belongs, grad_y not
+dilated by the stride...); the first variant the user's output matches within the check's bound
+names the likely cause. Shape mistakes are recognised from the shape algebra of
+`convgrad.shapes.DimAlgebra`, whose derivation is printed alongside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from math import prod
+
+import numpy as np
+
+from convgrad.checks import CheckResult
+from convgrad.problem import ConvProblem
+from convgrad.reference import conv, conv_backward
+from convgrad.shapes import DimAlgebra, dim_algebra
+
+_GRAD_INDEX = {"grad_input": 0, "grad_weight": 1, "grad_bias": 2}
+
+
+def _dims(problem: ConvProblem) -> tuple[DimAlgebra, ...]:
+    return dim_algebra(problem.x.shape, problem.w.shape, problem.resolved)
+
+
+def derivation(problem: ConvProblem, output: str) -> str:
+    """The shape algebra of ``output`` for this problem, one line per spatial dim."""
+    p, dims = problem, _dims(problem)
+    n, c_in, c_out, g = p.x.shape[0], p.x.shape[1], p.w.shape[0], p.resolved.groups
+    lines = []
+    if output == "forward":
+        lines.append(f"y is (N, C_out, *O) = ({n}, {c_out}, *O) with, per spatial dim,")
+        lines += [
+            f"  dim {a.dim}: O = floor((I + lo + hi - d*(K-1) - 1) / s) + 1 = floor(({a.input} +"
+            f" {a.lo} + {a.hi} - {a.dilation}*({a.kernel}-1) - 1) / {a.stride}) + 1 = {a.output}"
+            for a in dims
+        ]
+    elif output == "grad_input":
+        lines.append(
+            f"grad_input has x's shape (N, C_in, *I) = {p.x.shape}: the full correlation of the"
+            " stride-dilated grad_y with the 180°-rotated kernel (channels summed over C_out),"
+            " cropped by the pads; per spatial dim"
+        )
+        lines += [
+            f"  dim {a.dim}: dilated grad_y (O-1)*s+1 = ({a.output}-1)*{a.stride}+1 ="
+            f" {a.dilated_grad}; full correlation with the dilated kernel (extent {a.extent})"
+            f" gives {a.dilated_grad}+{a.extent}-1 = {a.grad_input_full}; cropped by lo={a.lo}"
+            f" and hi-r={a.hi}-{a.unreached}: {a.grad_input} = I"
+            for a in dims
+        ]
+    elif output == "grad_weight":
+        lines.append(
+            f"grad_weight has w's shape (C_out, C_in//groups, *K) = ({c_out}, {c_in}//{g}, ...)"
+            f" = {p.w.shape}: the valid correlation of the padded x with the stride-dilated"
+            " grad_y, sampled every d; per spatial dim"
+        )
+        lines += [
+            f"  dim {a.dim}: padded x P = {a.input}+{a.lo}+{a.hi} = {a.padded}; dilated grad_y"
+            f" {a.dilated_grad}; valid correlation sampled every {a.dilation}:"
+            f" floor(({a.padded} - {a.dilated_grad}) / {a.dilation}) + 1 = {a.grad_weight_raw},"
+            f" of which the first K = {a.kernel} are the kernel's taps"
+            for a in dims
+        ]
+    else:
+        lines.append(
+            f"grad_bias is (C_out,) = ({c_out},): grad_y summed over N and every spatial dim"
+        )
+    return "\n".join(lines)
+
+
+def _shape_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> Iterator[str]:
+    p, dims = problem, _dims(problem)
+    expected = {
+        "forward": p.output_shape,
+        "grad_input": p.x.shape,
+        "grad_weight": p.w.shape,
+        "grad_bias": (p.w.shape[0],),
+    }[output]
+    if len(got) != len(expected):
+        yield (
+            f"{output} has {len(got)} dims but should have {len(expected)}: keep the batch and"
+            " channel axes (channels-first layout (N, C, *spatial))"
+        )
+        return
+    if output == "grad_bias":
+        yield "grad_bias must be grad_y summed over the batch and every spatial axis, one per C_out"
+        return
+    spatial, want = tuple(got[2:]), tuple(expected[2:])
+    if len(spatial) > 1 and spatial == want[::-1] and spatial != want:
+        yield "the spatial axes are transposed (H and W swapped)"
+    sizes = {
+        "I": tuple(a.input for a in dims),
+        "O": tuple(a.output for a in dims),
+        "P": tuple(a.padded for a in dims),
+        "I-E+1": tuple(a.input - a.extent + 1 for a in dims),
+        "O+E-1": tuple(a.output + a.extent - 1 for a in dims),
+        "P-O+1": tuple(a.padded - a.output + 1 for a in dims),
+        "I-O+1": tuple(a.input - a.dilated_grad + 1 for a in dims),
+    }
+    if output == "grad_weight":
+        if spatial == sizes["O"]:
+            yield (
+                "grad_weight has grad_y's spatial shape: the correlation was taken in 'same' mode"
+                " around grad_y; use 'valid' (of the padded x with grad_y), which has K rows"
+            )
+        if spatial == sizes["I"]:
+            yield (
+                "grad_weight has x's spatial shape: x and grad_y were correlated in 'same' mode;"
+                " use 'valid' (of the padded x with the stride-dilated grad_y), which has K rows"
+            )
+        if spatial == sizes["P-O+1"] and spatial != want:
+            yield (
+                "grad_weight has P-O+1 rows: grad_y was not dilated by the stride (insert s-1"
+                " zeros between its elements) or the dilation was ignored"
+            )
+        if spatial == sizes["I-O+1"] and spatial != want:
+            yield "grad_weight was computed from the unpadded x: pad x as the forward does"
+        if got[:2] == (expected[1], expected[0]) and got[:2] != expected[:2]:
+            yield "the channel axes are swapped: the weight layout is (C_out, C_in // groups, *K)"
+    if output == "grad_input":
+        if spatial in (sizes["I-E+1"], sizes["O"]) and spatial != want:
+            yield (
+                "grad_input has the size of a 'valid' correlation (I-K+1, or O): the backward"
+                " pass needs the 'full' correlation of grad_y with the rotated kernel"
+            )
+        if spatial == sizes["O+E-1"] and spatial != want:
+            yield (
+                "grad_input has O+K-1 rows: grad_y was not dilated by the stride (insert s-1 zeros"
+                " between its elements) before the full correlation, or the pads were not cropped"
+            )
+        if spatial == sizes["P"] and spatial != want:
+            yield "grad_input kept the padding: crop lo rows at the start and hi at the end"
+        if got[1] == p.w.shape[0] != p.x.shape[1]:
+            yield (
+                "grad_input has C_out channels: swap the kernel's in/out channel axes (grad_input"
+                " sums w[o, c] * grad_y[o] over the output channels o)"
+            )
+    if output == "forward":
+        for mode in ("valid", "same", "full"):
+            other = tuple(
+                (a.input + lo + hi - a.extent) // a.stride + 1
+                for a, (lo, hi) in zip(dims, _pads(p, mode), strict=True)
+            )
+            if spatial == other != want:
+                yield f"y has the size of padding={mode!r}; the spec says {p.resolved.mode!r}"
+        unstrided = tuple(a.padded - a.extent + 1 for a in dims)
+        if spatial == unstrided != want:
+            yield "y has the stride-1 output size: the stride was ignored"
+        if got[1] == p.x.shape[1] != p.w.shape[0]:
+            yield "y has C_in channels; it must have C_out = w.shape[0]"
+
+
+def _pads(problem: ConvProblem, mode: str) -> tuple[tuple[int, int], ...]:
+    from convgrad.spec import ConvSpec
+
+    spec = ConvSpec(
+        padding=mode, stride=problem.resolved.stride, dilation=problem.resolved.dilation
+    )
+    return spec.resolve(problem.x.shape[2:], problem.w.shape[2:]).padding
+
+
+def _kwargs(problem: ConvProblem, **changes) -> dict:
+    kw = dict(problem.kwargs)
+    kw["padding"] = [tuple(pair) for pair in problem.resolved.padding]
+    kw.update(changes)
+    return kw
+
+
+def _swap_spatial(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _variants(problem: ConvProblem, output: str) -> Iterator[tuple[str, Callable[[], np.ndarray]]]:
+    """(cause, thunk computing the output under that mistake), cheapest and likeliest first."""
+    p = problem
+    x, w, gy = p.x, p.w, p.grad_y
+    n, spatial = gy.shape[0], prod(gy.shape[2:])
+
+    def compute(**changes) -> np.ndarray:
+        kw = _kwargs(p, **changes)
+        if output == "forward":
+            return conv(x, changes.pop("w", w), **{k: v for k, v in kw.items() if k != "w"})
+        grads = conv_backward(x, kw.pop("w", w), gy, **kw)
+        return grads[_GRAD_INDEX[output]]
+
+    flip = p.resolved.flip
+    if output == "grad_bias":
+        yield (
+            "grad_bias was averaged instead of summed (divided by N * prod(O))",
+            lambda: compute() / (n * spatial),
+        )
+        yield (
+            "grad_bias was averaged over the batch (divided by N); it is a sum",
+            lambda: compute() / n,
+        )
+        return
+    yield (
+        f"the kernel is rotated 180° relative to the spec (flip={flip}): "
+        + (
+            "convolution computed where cross-correlation is declared"
+            if not flip
+            else "cross-correlation computed where convolution (flip=True) is declared"
+        )
+        + ("" if output == "forward" else f"; {output} needs the kernel flip of the forward"),
+        lambda: compute(flip=not flip),
+    )
+    mode = p.resolved.mode
+    if mode in ("same", "same_lower"):
+        other = "same_lower" if mode == "same" else "same"
+        yield (
+            f"an even kernel was padded on the wrong side: the result matches padding={other!r}"
+            f" (extra pad at the {'start' if other == 'same_lower' else 'end'}); {mode!r} puts it"
+            f" at the {'end' if mode == 'same' else 'start'}",
+            lambda: compute(padding=other),
+        )
+    if p.ndim >= 2:
+        cause = "H and W are transposed (the last two spatial axes of the result or kernel)"
+        yield cause, lambda: _swap_spatial(compute())
+        if output != "grad_weight":
+            yield cause, lambda: compute(w=_swap_spatial(w))
+    if output == "grad_input" and p.resolved.groups == 1 and w.shape[0] == w.shape[1]:
+        yield (
+            "the kernel's in/out channels were not swapped: grad_input must sum w[o, c] *"
+            " grad_y[o] over output channels o (use w transposed to (C_in, C_out, *K))",
+            lambda: compute(w=np.swapaxes(w, 0, 1)),
+        )
+    if output == "grad_weight" and n > 1:
+        yield (
+            "grad_weight was averaged over the batch (divided by N); it is a sum",
+            lambda: compute() / n,
+        )
+    yield "the sign is flipped", lambda: -compute()
+
+
+def _stride_pattern(problem: ConvProblem, output: str, got, expected, bound) -> str | None:
+    """grad_input right where a window starts and wrong only between: grad_y not dilated."""
+    if output != "grad_input" or all(s == 1 for s in problem.resolved.stride):
+        return None
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(got - expected) <= bound)
+    grid = np.ones(got.shape[2:], dtype=bool)
+    for j, ((lo, _), s) in enumerate(
+        zip(problem.resolved.padding, problem.resolved.stride, strict=True)
+    ):
+        index = (np.arange(got.shape[2 + j]) + lo) % s == 0
+        shape = [1] * grid.ndim
+        shape[j] = -1
+        grid = grid & index.reshape(shape)
+    if bad.any() and not (bad & grid).any():
+        return (
+            "grad_input is right at positions a stride step lands on and wrong only at those it"
+            " skips: the error was not dilated by the stride (insert s-1 zeros between grad_y's"
+            " elements before the full correlation)"
+        )
+    return None
+
+
+def _value_cause(
+    problem: ConvProblem, output: str, got: np.ndarray, bound: np.ndarray
+) -> str | None:
+    got = np.asarray(got, dtype=np.float64)
+    for cause, thunk in _variants(problem, output):
+        try:
+            variant = thunk()
+        except ValueError:
+            continue
+        if variant.shape == got.shape and np.all(np.abs(got - variant) <= bound):
+            return cause
+    if output == "forward":
+        expected = conv(problem.x, problem.w, **_kwargs(problem))
+    else:
+        expected = conv_backward(problem.x, problem.w, problem.grad_y, **_kwargs(problem))[
+            _GRAD_INDEX[output]
+        ]
+    pattern = _stride_pattern(problem, output, got, expected, bound)
+    if pattern:
+        return pattern
+    norm = float(np.sum(expected * expected))
+    if norm > 0:
+        scale = float(np.sum(got * expected)) / norm
+        close = np.abs(got - scale * expected) <= bound + 1e-12 * np.abs(got)
+        if scale not in (0.0, 1.0) and np.all(close):
+            return (
+                f"{output} is the right answer times {scale:.6g}: a stray scale factor (a mean,"
+                " a learning rate, a 1/N)"
+            )
+    return None
+
+
+_FIXED = {
+    "raised": "the call failed on the problem below; run the reproduce snippet for the traceback",
+    "dtype": "return a real floating array of the data's dtype or wider (np.asarray(out, x.dtype))",
+    "finite": (
+        "NaN or inf from finite inputs: an uninitialised np.empty buffer, a division by zero, or"
+        " an out-of-range index"
+    ),
+    "determinism": (
+        "two identical calls differ: an uninitialised np.empty buffer, randomness, or a race"
+        " between threads"
+    ),
+    "no_mutation": (
+        "an in-place update of an argument (x += ..., x[...] = ..., out= a view of x): copy"
+        " before writing"
+    ),
+    "linearity": (
+        "a convolution is linear in x and in w: forward adds a constant (a bias or an offset),"
+        " applies a non-linearity, or depends on the data in a branch"
+    ),
+}
+
+
+def explain(
+    problem: ConvProblem, result: CheckResult, got: np.ndarray | None, bound: np.ndarray | None
+) -> str:
+    """A short, actionable explanation of a failed check on the (minimal) problem."""
+    if result.check in _FIXED:
+        return _FIXED[result.check]
+    output = result.output
+    if result.check == "shape":
+        causes = list(_shape_causes(problem, output, tuple(result.got_shape or ())))
+        text = f"expected {result.expected_shape}, got {result.got_shape}.\n"
+        text += derivation(problem, output)
+        if causes:
+            text += "\nlikely cause: " + "; ".join(causes)
+        return text
+    if result.check in ("value", "exact") and got is not None and bound is not None:
+        cause = _value_cause(problem, output, got, bound)
+        if cause:
+            return f"likely cause: {cause}"
+        return (
+            f"{output} has the right shape but wrong values, and matches none of the known"
+            " mistakes (flipped kernel, same/same_lower, swapped axes or channels, mean instead of"
+            " sum, sign); compare it element by element with the reference on the problem below"
+        )
+    if result.check in ("adjoint", "finite_difference"):
+        return (
+            f"your {output} is not the gradient of your own forward; if your forward passes its"
+            f" value check, {output} is wrong; if both fail, they disagree on the convention"
+        )
+    return result.message

@@ -136,50 +136,48 @@ class CheckReport:
         return "\n".join([*lines, *details, summary])
 
 
-def _exact_errors(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
+def _errors(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """|got - expected| in float64, NaN counted as infinite."""
+    with np.errstate(invalid="ignore", over="ignore"):
         errors = np.abs(got - expected)
     return np.where(np.isnan(errors), np.inf, errors)
 
 
+def _beyond_bound(got: np.ndarray, expected: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """``|got - expected| > bound`` decided in exact rationals (every finite float64 is one), so
+    the rounding of a float64 subtraction cannot let an error slip under its bound."""
+    flags = [
+        not np.isfinite(g) or abs(Fraction(g) - Fraction(e)) > Fraction(b)
+        for g, e, b in zip(got.flat, expected.flat, bound.flat, strict=True)
+    ]
+    return np.array(flags, dtype=bool).reshape(got.shape)
+
+
 def _compare(name: str, got: np.ndarray, expected: np.ndarray, bound: np.ndarray | None):
+    """Exact equality (bound None) or the elementwise bound; the worst element and a message."""
     if got.shape != expected.shape:
         return OutputCheck(name, "shape", message=f"shape {got.shape}, expected {expected.shape}")
-    errors = _exact_errors(got, expected)
+    errors = _errors(got, expected)
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(errors)), errors.shape))
+    worst_error = float(errors[worst])
     if bound is None:
-        failing = ~(got == expected)
-        ratios = None
+        failing, worst_ratio = got != expected, None
     else:
-        exact = np.array(
-            [
-                abs(Fraction(g) - Fraction(e)) if np.isfinite(g) else None
-                for g, e in zip(got.flat, expected.flat, strict=True)
-            ],
-            dtype=object,
-        ).reshape(got.shape)
-        failing = np.array(
-            [e is None or e > Fraction(b) for e, b in zip(exact.flat, bound.flat, strict=True)]
-        ).reshape(got.shape)
+        failing = _beyond_bound(got, expected, bound)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = np.where(errors == 0, 0.0, errors / bound)
-    worst = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.size else None
-    worst_error = float(errors[worst]) if worst is not None else 0.0
-    worst_ratio = None if ratios is None else float(np.max(ratios))
+            worst_ratio = float(np.max(np.where(errors == 0, 0.0, errors / bound), initial=0.0))
     count = int(np.count_nonzero(failing))
     if not count:
-        return OutputCheck(name, "ok", worst_error, worst_ratio, tuple(map(int, worst or ())))
+        return OutputCheck(name, "ok", worst_error, worst_ratio, worst)
     first = tuple(int(i) for i in np.argwhere(failing)[0])
-    rule = "exactly" if bound is None else "within the bound"
+    rule = "differ" if bound is None else "differ beyond their bound"
     message = (
-        f"{count} of {got.size} elements differ {'' if bound is None else 'beyond the bound '}"
-        f"(must match {rule}); first at {list(first)}: got {got[first]!r}, expected"
-        f" {expected[first]!r}"
-        + ("" if bound is None else f", bound {bound[first]:.3g}")
-        + f"; worst error {worst_error:.3g} at {list(map(int, worst))}"
+        f"{count} of {got.size} elements {rule}; first at {list(first)}: got"
+        f" {float(got[first])!r}, expected {float(expected[first])!r}"
+        + ("" if bound is None else f", bound {float(bound[first]):.3g}")
+        + f"; worst error {worst_error:.3g} at {list(worst)}"
     )
-    return OutputCheck(
-        name, "mismatch", worst_error, worst_ratio, tuple(map(int, worst)), count, message
-    )
+    return OutputCheck(name, "mismatch", worst_error, worst_ratio, worst, count, message)
 
 
 def check_case(case: VectorCase, results: Path) -> CaseCheck:

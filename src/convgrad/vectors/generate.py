@@ -26,6 +26,7 @@ from math import nextafter, prod
 
 import numpy as np
 
+from convgrad.bounds import forward_terms, gradient_terms
 from convgrad.reference import conv, conv_backward
 from convgrad.shapes import resolve
 from convgrad.vectors.cases import Case
@@ -87,18 +88,14 @@ def _rounded(values: np.ndarray, scale_bits: int) -> np.ndarray:
 
 
 def term_counts(case: Case) -> dict[str, int]:
-    """Terms summed into each element of each output (an upper bound where padding zeros
-    stand in for some): forward ``C_in/g * prod(K)`` (+1 with a bias), grad_input
-    ``C_out/g * prod(K)``, grad_weight and grad_bias ``N * prod(O)``."""
+    """Terms summed into each element of each output, as `convgrad.bounds` counts them (an
+    upper bound where padding zeros stand in for some): forward ``C_in/g * prod(K)`` (+1 with a
+    bias), grad_input ``C_out/g * prod(K)``, grad_weight and grad_bias ``N * prod(O)``."""
     _, dims = resolve(case.x_shape, case.w_shape, case.spec)
-    kernel = prod(case.w_shape[2:])
-    per_output = case.x_shape[0] * prod(a.output for a in dims)
-    return {
-        "y": case.w_shape[1] * kernel + int(case.bias),
-        "grad_input": case.w_shape[0] // case.spec.groups * kernel,
-        "grad_weight": per_output,
-        "grad_bias": per_output,
-    }
+    grad_y_shape = (case.x_shape[0], case.w_shape[0], *(a.output for a in dims))
+    gradients = gradient_terms(case.w_shape, grad_y_shape, case.spec.groups)
+    counts = (forward_terms(case.w_shape, case.bias), *gradients)
+    return dict(zip(OUTPUTS, counts, strict=True))
 
 
 def _outputs(ints: dict[str, np.ndarray], case: Case) -> dict[str, np.ndarray]:

@@ -1,0 +1,190 @@
+"""``convgrad verify``: run `convgrad.verify` on an importable implementation.
+
+    convgrad verify mylib.conv:forward --backward mylib.conv:backward --mode valid,same \\
+        --stride 1,2 --max-examples 200 --json report.json
+
+Exit codes: 0 every check passed, 1 a check failed (the minimal case is printed), 2 a usage
+error. The current directory is importable, as with ``python -m``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from convgrad.bounds import FLOAT_DTYPES
+from convgrad.cli import UsageError
+from convgrad.commands import _parse
+from convgrad.spec import MODES
+
+PADDINGS = (*MODES, "explicit")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``verify``."""
+    parser = subparsers.add_parser(
+        "verify",
+        help="check your convolution forward/backward against the oracle",
+        description=(
+            "Check an importable forward(x, w, spec) -> y, and optionally backward(x, w, grad_y,"
+            " spec) -> (grad_x, grad_w[, grad_b]), against the oracle on hypothesis-drawn"
+            " problems (x: (N, C_in, *S), w: (C_out, C_in/groups, *K)). Exit 0 when every check"
+            " passes, 1 on a mismatch (the minimal case is printed), 2 on a usage error."
+        ),
+    )
+    parser.add_argument("forward", metavar="MODULE:FORWARD", help="e.g. mylib.conv:forward")
+    parser.add_argument("--backward", metavar="MODULE:BACKWARD", help="e.g. mylib.conv:backward")
+    parser.add_argument("--ndim", default="2", metavar="N", help="spatial dims: 2, or 1,2,3")
+    parser.add_argument(
+        "--mode", default="valid,same,full", metavar="MODES", help=f"from {', '.join(PADDINGS)}"
+    )
+    parser.add_argument("--stride", default="1,2", metavar="S", help="strides to draw from")
+    parser.add_argument("--dilation", default="1,2", metavar="D", help="dilations to draw from")
+    parser.add_argument("--groups", default="1,2", metavar="G", help="groups to draw from")
+    parser.add_argument("--dtype", default="float64", choices=FLOAT_DTYPES, help="data dtype")
+    parser.add_argument("--max-examples", default="100", metavar="N", help="problems to draw")
+    parser.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")
+    parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    parser.add_argument("--html", metavar="PATH", help="write the HTML report")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def load_callable(flag: str, path: str) -> Callable:
+    """The object named by ``module:attribute`` (dots allowed after the colon); UsageError
+    naming the flag when the module or attribute does not exist or is not callable."""
+    module_name, colon, attribute = path.partition(":")
+    if not colon or not module_name or not attribute:
+        raise UsageError(f"{flag} {path!r}: write MODULE:FUNCTION, e.g. mylib.conv:forward")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        target = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and module_name.startswith(error.name):
+            raise UsageError(f"{flag} {path!r}: no module named {error.name!r}") from error
+        raise UsageError(f"{flag} {path!r}: importing it raised {error!r}") from error
+    except Exception as error:
+        raise UsageError(f"{flag} {path!r}: importing it raised {error!r}") from error
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise UsageError(f"{flag} {path!r}: {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise UsageError(f"{flag} {path!r} is a {type(target).__name__}, not callable")
+    return target
+
+
+class Progress:
+    """Live progress on stderr once a run has lasted ``delay`` seconds: a bar of the problems
+    checked against ``--max-examples`` on a terminal, a line every ``interval`` seconds
+    otherwise. A problem starts at the first call with a new spec object: verify hands every
+    call on one problem that problem's own `ResolvedSpec` (shrinking and repeated searches count
+    too, so the count is capped at the total)."""
+
+    def __init__(self, total: int, stream, *, delay: float = 1.0, interval: float = 5.0) -> None:
+        self.total, self.stream = total, stream
+        self.tty = stream.isatty()
+        self.interval = 0.1 if self.tty else interval
+        self.start = time.monotonic()
+        self.shown = self.start + delay - self.interval
+        self.problems, self.calls, self.drawn = 0, 0, False
+        self.spec: object = None
+        self.lock = threading.Lock()
+
+    def wrap(self, function: Callable) -> Callable:
+        """``function`` with its calls counted."""
+
+        def counted(*args):
+            self.tick(args[-1])
+            return function(*args)
+
+        counted.__name__ = getattr(function, "__name__", "function")
+        counted.__qualname__ = getattr(function, "__qualname__", counted.__name__)
+        return counted
+
+    def tick(self, spec: object) -> None:
+        """Count one call made with ``spec``; redraw when due."""
+        with self.lock:
+            self.calls += 1
+            if spec is not self.spec:
+                self.spec, self.problems = spec, self.problems + 1
+            now = time.monotonic()
+            if now - self.shown < self.interval:
+                return
+            self.shown, self.drawn = now, True
+            done, elapsed = min(self.problems, self.total), now - self.start
+            status = f"{done}/{self.total} problems, {self.calls} calls, {elapsed:.0f} s"
+            if self.tty:
+                filled = round(30 * done / self.total)
+                self.stream.write(f"\rconvgrad verify [{'#' * filled:-<30}] {status}")
+            else:
+                self.stream.write(f"convgrad verify: {status}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line on a terminal, if one was drawn."""
+        if self.tty and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _per_value(flag: str, text: str) -> tuple[int, ...]:
+    return _parse.ints(flag, text, 1)
+
+
+def _one_int(flag: str, text: str, minimum: int) -> int:
+    values = _parse.ints(flag, text, minimum)
+    if len(values) != 1:
+        raise UsageError(f"{flag} {text!r} must be one integer >= {minimum}")
+    return values[0]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run verify; print the report; write --json / --html; 0 pass, 1 fail, 2 usage error."""
+    from convgrad.verify import verify
+
+    ndim = _parse.ints("--ndim", args.ndim, 1)
+    if any(n > 3 for n in ndim):
+        raise UsageError(f"--ndim {args.ndim!r}: spatial dims must be 1, 2 or 3")
+    options = {
+        "ndim": ndim,
+        "padding": _parse.words("--mode", args.mode, PADDINGS),
+        "stride": _per_value("--stride", args.stride),
+        "dilation": _per_value("--dilation", args.dilation),
+        "groups": _per_value("--groups", args.groups),
+        "dtype": args.dtype,
+        "max_examples": _one_int("--max-examples", args.max_examples, 1),
+        "seed": _one_int("--seed", args.seed, 0),
+    }
+    forward = load_callable("MODULE:FORWARD", args.forward)
+    backward = None if args.backward is None else load_callable("--backward", args.backward)
+    if args.html is not None:
+        try:
+            from convgrad.report import render_html
+        except ImportError as error:
+            raise UsageError(
+                f"--html {args.html!r} needs the report extra: pip install 'convgrad[report]'"
+                f" ({error})"
+            ) from None
+    progress = Progress(options["max_examples"], sys.stderr)
+    try:
+        result = verify(
+            progress.wrap(forward),
+            None if backward is None else progress.wrap(backward),
+            **options,
+        )
+    finally:
+        progress.close()
+    print(result)
+    if args.json is not None:
+        Path(args.json).write_text(result.to_json(indent=2) + "\n")
+    if args.html is not None:
+        render_html(result.to_dict(), args.html)
+    return 0 if result.ok else 1

@@ -1,0 +1,216 @@
+"""convgrad.strategies: arguments validated at call time; draws consistent, within the requested
+space, covering every mode/dtype/data kind, and shrinking to small problems."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+
+import convgrad as cg
+from convgrad.problem import ConvProblem
+from convgrad.shapes import resolve
+from convgrad.spec import ConvSpec
+from convgrad.strategies import DTYPES, PADDINGS, conv_problems, conv_specs
+
+FIND = settings(max_examples=2000, database=None)
+
+
+def _stride_dilation(problem):
+    return problem.resolved.stride, problem.resolved.dilation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"ndim": 4}, ValueError, r"ndim: 4 spatial dims; convgrad handles 1, 2 or 3"),
+        ({"ndim": (1, 0)}, ValueError, r"ndim: 0 must be >= 1"),
+        ({"ndim": 1.0}, TypeError, r"ndim: 1.0 must be an int \(not float\)"),
+        ({"ndim": ()}, ValueError, r"ndim=\(\) must list at least one allowed value"),
+        ({"padding": ("valid", "SAME")}, ValueError, r"padding: 'SAME' is not one of \('valid'"),
+        ({"padding": 1}, ValueError, r"padding: 1 is not one of"),
+        ({"stride": (1, 0)}, ValueError, r"stride: 0 must be >= 1"),
+        ({"stride": True}, TypeError, r"stride: True must be an int \(not bool\)"),
+        ({"dilation": "2"}, TypeError, r"dilation: '2' must be an int \(not str\)"),
+        ({"groups": -1}, ValueError, r"groups: -1 must be >= 1"),
+        ({"flip": 0}, TypeError, r"flip: 0 must be a bool"),
+        ({"max_pad": -1}, ValueError, r"max_pad=-1 must be >= 0"),
+    ],
+)
+def test_conv_specs_validates_arguments_before_drawing(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        conv_specs(**kwargs)
+    if "max_pad" not in kwargs:
+        with pytest.raises(error, match=message):
+            conv_problems(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"dtype": "float128"}, ValueError, r"dtype: 'float128' is not one of \('float64'"),
+        ({"dtype": np.float64}, ValueError, r"dtype: .* is not one of"),
+        ({"data": "random"}, ValueError, r"data: 'random' is not one of \('integer', 'real'\)"),
+        ({"bias": "yes"}, TypeError, r"bias: 'yes' must be a bool"),
+        ({"max_batch": 0}, ValueError, r"max_batch=0 must be >= 1"),
+        ({"max_channels": 2.5}, TypeError, r"max_channels=2.5 must be an int"),
+        ({"max_kernel": 0}, ValueError, r"max_kernel=0 must be >= 1"),
+        ({"max_side": False}, TypeError, r"max_side=False must be an int"),
+        (
+            {"groups": (1, 4), "max_channels": 3},
+            ValueError,
+            r"groups=\(1, 4\) allows 4 groups but max_channels=3; every group needs",
+        ),
+        (
+            {"dtype": "int64", "data": "real"},
+            ValueError,
+            r"dtype='int64' with data='real': int64 holds only 'integer' data",
+        ),
+    ],
+)
+def test_conv_problems_validates_arguments_before_drawing(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        conv_problems(**kwargs)
+
+
+@given(conv_specs(ndim=2, padding=("same", "explicit"), stride=(1, 3), dilation=2, groups=(2, 3)))
+def test_conv_specs_draw_within_the_requested_space(spec):
+    assert isinstance(spec, ConvSpec)
+    assert spec.mode in ("same", "explicit")
+    assert len(spec.stride) == 2 and set(spec.stride) <= {1, 3}
+    assert spec.dilation == (2, 2)
+    assert spec.groups in (2, 3)
+    if spec.mode == "explicit":
+        assert len(spec.padding) == 2
+        assert all(0 <= p <= 2 for pair in spec.padding for p in pair)
+
+
+@settings(max_examples=60)
+@given(
+    conv_problems(
+        ndim=(2, 3),
+        padding=("valid", "full", "explicit"),
+        stride=(2, 3),
+        dilation=(1, 2),
+        groups=(1, 3),
+        flip=True,
+        dtype=("float32", "object"),
+        data="integer",
+        bias=True,
+        max_batch=3,
+        max_channels=6,
+        max_kernel=3,
+        max_side=6,
+    )
+)
+def test_conv_problems_draw_within_the_requested_space(problem):
+    assert isinstance(problem, ConvProblem)
+    x, w, b, gy = problem.x, problem.w, problem.b, problem.grad_y
+    assert problem.ndim in (2, 3)
+    assert problem.spec.mode in ("valid", "full", "explicit")
+    stride, dilation = _stride_dilation(problem)
+    assert set(stride) <= {2, 3} and set(dilation) <= {1, 2}
+    assert problem.spec.groups in (1, 3) and problem.spec.flip is True
+    assert 1 <= x.shape[0] <= 3
+    assert x.shape[1] % problem.spec.groups == 0 and w.shape[0] % problem.spec.groups == 0
+    assert x.shape[1] <= 6 and w.shape[0] <= 6
+    assert all(1 <= k <= 3 for k in w.shape[2:])
+    assert all(1 <= i <= 6 for i in x.shape[2:])
+    assert b is not None and b.shape == (w.shape[0],)
+    assert x.dtype == w.dtype == b.dtype == gy.dtype
+    assert x.dtype in (np.float32, object)
+    for a in (x, w, b, gy):
+        values = a.ravel().tolist()
+        assert all(int(v) == v and -3 <= v <= 3 for v in values)
+        if a.dtype == object:
+            assert all(type(v) is int for v in values)
+    assert gy.shape == cg.conv(x, w, b, **problem.kwargs).shape
+
+
+@settings(max_examples=30)
+@given(conv_problems(dtype=("float16", "object"), data="real", ndim=1))
+def test_real_data_lies_in_unit_interval(problem):
+    for a in (problem.x, problem.w, problem.grad_y):
+        values = a.ravel().tolist()
+        assert all(-1 <= v <= 1 for v in values)
+        if a.dtype == object:
+            assert all(isinstance(v, (int, Fraction)) for v in values)
+        else:
+            assert a.dtype == np.float16 and np.isfinite(a).all()
+
+
+def test_minimal_problem_is_the_smallest_layer():
+    problem = find(conv_problems(), lambda p: True, settings=FIND)
+    assert problem.x.shape == problem.w.shape == problem.grad_y.shape == (1, 1, 1)
+    assert problem.spec == ConvSpec(padding="valid", stride=(1,), dilation=(1,))
+    assert problem.b is None
+    assert problem.x.dtype == np.float64
+    assert problem.x.tolist() == [[[0.0]]]
+
+
+def test_shrinks_to_the_smallest_input_that_gives_output_one():
+    problem = find(
+        conv_problems(padding="valid", ndim=1, dilation=2),
+        lambda p: p.w.shape[2] == 4,
+        settings=FIND,
+    )
+    assert problem.x.shape == (1, 1, 7)
+    assert problem.grad_y.shape == (1, 1, 1)
+
+
+@pytest.mark.parametrize("mode", PADDINGS)
+def test_every_padding_mode_is_drawn_and_shrinks(mode):
+    problem = find(conv_problems(), lambda p: p.spec.mode == mode, settings=FIND)
+    assert problem.ndim == 1
+    assert problem.x.shape == (1, 1, 1)
+    assert problem.w.shape == (1, 1, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_dtype_is_drawn(dtype):
+    strategy = conv_problems(dtype=DTYPES, ndim=1, max_side=3)
+    problem = find(strategy, lambda p: p.x.dtype == dtype, settings=FIND)
+    assert problem.w.dtype == problem.grad_y.dtype == problem.x.dtype
+
+
+def test_real_data_is_drawn_after_integer_data():
+    real = find(
+        conv_problems(dtype=("float64", "object"), ndim=1, max_side=3),
+        lambda p: any(v != int(v) for v in p.x.ravel().tolist()),
+        settings=FIND,
+    )
+    assert real.x.dtype == np.float64
+    fraction = find(
+        conv_problems(dtype="object", ndim=1, max_side=3),
+        lambda p: any(isinstance(v, Fraction) for v in p.x.ravel().tolist()),
+        settings=FIND,
+    )
+    assert fraction.x.shape == (1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "condition"),
+    [
+        ("even kernel", lambda p: any(k % 2 == 0 for k in p.w.shape[2:])),
+        ("kernel larger than input", lambda p: p.w.shape[2] > p.x.shape[2]),
+        (
+            "stride not dividing the padded extent",
+            lambda p: any(a.unreached for a in resolve(p.x.shape, p.w.shape, p.spec)[1]),
+        ),
+        ("groups=2", lambda p: p.spec.groups == 2),
+        ("bias", lambda p: p.b is not None),
+    ],
+)
+def test_interesting_layers_are_reachable(name, condition):
+    problem = find(conv_problems(ndim=1, max_side=5), condition, settings=FIND)
+    assert condition(problem), name
+
+
+@given(st.data())
+def test_a_single_value_is_as_a_one_element_tuple(data):
+    problem = data.draw(conv_problems(ndim=3, padding="same", stride=2, groups=1, bias=False))
+    assert problem.ndim == 3
+    assert problem.spec.padding == "same"
+    assert _stride_dilation(problem)[0] == (2, 2, 2)
+    assert problem.b is None

@@ -219,7 +219,6 @@ def _failures(problem, given: dict, safety: float) -> tuple:
     """verify's `Failure` for each given result that fails dtype, shape, finiteness, or value
     (exact on integer-valued data in exact range), as `convgrad.verify` judges one problem."""
     from convgrad import checks as ck
-    from convgrad import verify as v
     from convgrad._problem_checks import ProblemReport
     from convgrad.bounds import (
         Precision,
@@ -229,6 +228,7 @@ def _failures(problem, given: dict, safety: float) -> tuple:
         gradient_terms,
     )
     from convgrad.numeric import is_integer_valued
+    from convgrad.verify import _failure, _Found
 
     x, w, b, gy, kw = problem.x, problem.w, problem.b, problem.grad_y, problem.kwargs
     data_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
@@ -272,7 +272,7 @@ def _failures(problem, given: dict, safety: float) -> tuple:
                     ck.check_value(g, ref[output], bound, output, precision, terms[output])
                 )
     return tuple(
-        v._failure(v._Found(problem, report, r), has_backward=bool(given.keys() - {"forward"}))
+        _failure(_Found(problem, report, r), has_backward=bool(given.keys() - {"forward"}))
         for r in report.failures
     )
 

@@ -1,0 +1,175 @@
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+import convgrad as cg
+from convgrad import pytest_plugin, strategies
+from convgrad.problem import ConvProblem
+
+pytest_plugins = ["pytester"]
+
+USER_CONV = textwrap.dedent(
+    """
+    import convgrad as cg
+
+    def _kw(spec):
+        return dict(padding=spec.padding, stride=spec.stride, dilation=spec.dilation,
+                    groups=spec.groups, flip=spec.flip)
+
+    def my_forward(x, w, spec):
+        return cg.conv(x, w, **_kw(spec))
+
+    def my_backward(x, w, grad_y, spec):
+        grads = cg.conv_backward(x, w, grad_y, **_kw(spec))
+        return grads.input, grads.weight if BROKEN is None else BROKEN * grads.weight
+
+    BROKEN = None
+    """
+)
+
+# The README's test file: ten lines that property-test a user's own convolution in CI.
+README_TEST = textwrap.dedent(
+    """
+    from hypothesis import given, settings
+    from convgrad.pytest_plugin import conv_problems
+    from mylib import my_backward, my_forward
+
+    def test_my_conv(conv_oracle):
+        conv_oracle.verify(my_forward, my_backward, ndim=2, max_examples=10)
+
+    @settings(max_examples=10)
+    @given(conv_problems(ndim=2, bias=False))
+    def test_my_grad_weight(conv_oracle, problem):
+        _, grad_w = my_backward(problem.x, problem.w, problem.grad_y, problem.resolved)
+        conv_oracle.assert_conv_matches(problem, grad_weight=grad_w)
+    """
+)
+
+
+def _project(pytester, broken: str = "None"):
+    pytester.makepyfile(mylib=USER_CONV.replace("BROKEN = None", f"BROKEN = {broken}"))
+    pytester.makepyfile(test_user=README_TEST)
+    pytester.syspathinsert()
+
+
+def test_readme_file_passes_for_a_correct_conv(pytester):
+    _project(pytester)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_readme_file_fails_with_verifys_message_for_a_broken_conv(pytester):
+    _project(pytester, broken="2")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    assert "VerificationError: convgrad.verify: " in text
+    assert "FAILED exact on grad_weight" in text
+    assert "minimal problem: x (1, 1, 1, 1), w (1, 1, 1, 1)" in text
+    assert "grad_weight is the right answer times 2" in text
+    assert "reproduce:" in text
+
+
+def test_report_option_collects_every_check_of_the_session(pytester, tmp_path):
+    _project(pytester, broken="2")
+    report = tmp_path / "report"
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--convgrad-report={report}")
+    result.assert_outcomes(failed=2)
+    data = json.loads((report / pytest_plugin.REPORT_JSON).read_text())
+    assert data["tool"] == "convgrad" and data["version"] == cg.__version__
+    kinds = {(r["test"].split("::")[1], r["kind"], r["ok"]) for r in data["records"]}
+    assert ("test_my_conv", "verify", False) in kinds
+    assert ("test_my_grad_weight", "assert_conv_matches", False) in kinds
+    assert data["summary"]["failed"] == sum(not r["ok"] for r in data["records"]) >= 2
+    assert "convgrad: " in result.stdout.str() and "report in" in result.stdout.str()
+
+
+def test_plugin_is_inert_without_its_fixture_or_option(pytester):
+    pytester.makepyfile(test_plain="def test_nothing():\n    assert True\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["plugins: *convgrad-*"])
+    assert "convgrad: " not in result.stdout.str()
+    assert not list(pytester.path.glob("**/convgrad-report.*"))
+
+
+def test_strategies_are_re_exported_lazily():
+    assert pytest_plugin.conv_problems is strategies.conv_problems
+    assert pytest_plugin.conv_specs is strategies.conv_specs
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        pytest_plugin.nothing  # noqa: B018
+
+
+def _problem(bias: bool = False) -> ConvProblem:
+    rng = np.random.default_rng(0)
+    x = rng.integers(-3, 4, (2, 2, 6, 5)).astype(np.float64)
+    w = rng.integers(-3, 4, (4, 1, 3, 2)).astype(np.float64)
+    b = np.array([1.0, -2.0, 0.0, 3.0]) if bias else None
+    spec = cg.ConvSpec(padding="same", stride=2, groups=2)
+    gy_shape = cg.output_shape(x.shape, w.shape, padding="same", stride=2, groups=2)
+    grad_y = rng.integers(-3, 4, gy_shape).astype(np.float64)
+    return ConvProblem(x, w, b, grad_y, spec)
+
+
+def test_reference_and_a_passing_assertion(conv_oracle):
+    problem = _problem(bias=True)
+    ref = conv_oracle.reference(problem)
+    expected_y = cg.conv(problem.x, problem.w, problem.b, **problem.kwargs)
+    assert np.array_equal(ref.forward, expected_y)
+    assert ref.grad_weight.shape == problem.w.shape
+    assert np.array_equal(ref.grad_bias, problem.grad_y.sum(axis=(0, 2, 3)))
+    conv_oracle.assert_conv_matches(
+        problem,
+        forward=ref.forward,
+        grad_input=ref.grad_input,
+        grad_weight=ref.grad_weight.tolist(),
+        grad_bias=ref.grad_bias,
+    )
+
+
+def test_assertion_on_real_data_allows_rounding_within_the_bound(conv_oracle):
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((1, 2, 7, 7)), rng.standard_normal((3, 2, 3, 3))
+    grad_y = rng.standard_normal((1, 3, 5, 5))
+    problem = ConvProblem(x, w, None, grad_y, cg.ConvSpec())
+    y = conv_oracle.reference(problem).forward
+    conv_oracle.assert_conv_matches(problem, forward=y * (1 + 2.0**-52))
+    with pytest.raises(cg.VerificationError, match="FAILED value on forward"):
+        conv_oracle.assert_conv_matches(problem, forward=y * (1 + 1e-6))
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"grad_input": "transpose"}, "FAILED shape on grad_input"),
+        ({"grad_weight": "flip"}, "FAILED exact on grad_weight"),
+        ({"forward": "nan"}, "FAILED finite on forward"),
+        ({"forward": "float32"}, "FAILED dtype on forward"),
+        ({"grad_bias": "text"}, "FAILED raised on grad_bias"),
+    ],
+)
+def test_failed_assertion_carries_verifys_report(conv_oracle, given, message):
+    problem = _problem()
+    ref = conv_oracle.reference(problem)
+    ((output, damage),) = given.items()
+    value = getattr(ref, output)
+    broken = {
+        "transpose": lambda a: np.swapaxes(a, -1, -2),
+        "flip": lambda a: a[..., ::-1, ::-1],
+        "nan": lambda a: np.where(a == a.flat[0], np.nan, a),
+        "float32": lambda a: a.astype(np.float32),
+        "text": lambda a: ["a"] * len(a),
+    }[damage](value)
+    with pytest.raises(cg.VerificationError) as raised:
+        conv_oracle.assert_conv_matches(problem, **{output: broken})
+    text = str(raised.value)
+    assert text.startswith("convgrad.verify: 1 failure(s) in 1 problem(s)")
+    assert message in text
+    assert "minimal problem: x (2, 2, 6, 5), w (4, 1, 3, 2)" in text
+
+
+def test_assertion_needs_something_to_check(conv_oracle):
+    with pytest.raises(ValueError, match="needs at least one of forward"):
+        conv_oracle.assert_conv_matches(_problem())

@@ -1,0 +1,152 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+
+import convgrad as cg
+from convgrad.adapters.torch import from_torch, torch_conv
+from convgrad.bounds import (
+    Precision,
+    compare,
+    forward_bound,
+    forward_terms,
+    gamma,
+    gradient_bounds,
+    gradient_terms,
+    unit_roundoff,
+)
+from convgrad.strategies import conv_problems
+
+
+def test_unit_roundoff_of_ieee_formats():
+    assert unit_roundoff("float16") == 2.0**-11
+    assert unit_roundoff(np.float32) == 2.0**-24
+    assert unit_roundoff("float64") == 2.0**-53
+
+
+def test_unit_roundoff_rejects_non_float_dtypes():
+    with pytest.raises(ValueError, match="dtype='int32'"):
+        unit_roundoff("int32")
+    with pytest.raises(TypeError, match="is not a dtype"):
+        unit_roundoff("nonsense")
+
+
+def test_gamma_matches_higham_definition():
+    assert gamma(10, 2.0**-24) == pytest.approx(10 * 2.0**-24 / (1 - 10 * 2.0**-24), rel=1e-15)
+    assert gamma(0, 0.1) == 0.0
+
+
+def test_gamma_rejects_n_u_at_least_one_and_bad_arguments():
+    with pytest.raises(ValueError, match="n\\*u < 1"):
+        gamma(2048, 2.0**-11)
+    with pytest.raises(ValueError, match="n=-1"):
+        gamma(-1, 0.1)
+    with pytest.raises(TypeError, match=r"n=2\.5"):
+        gamma(2.5, 0.1)
+    with pytest.raises(ValueError, match="u="):
+        gamma(1, math.nan)
+
+
+@pytest.mark.parametrize("safety", [0.5, math.nan, math.inf, -1.0])
+def test_precision_rejects_bad_safety(safety):
+    with pytest.raises(ValueError, match="safety="):
+        Precision(safety=safety)
+
+
+def test_precision_rejects_bad_types_and_dtypes():
+    with pytest.raises(TypeError, match="safety=True"):
+        Precision(safety=True)
+    with pytest.raises(ValueError, match="accumulate='int8'"):
+        Precision(accumulate="int8")
+
+
+def test_precision_defaults_accumulate_and_out_to_the_data_dtype():
+    p = Precision("float16")
+    assert (p.accumulate, p.out, p.safety) == ("float16", "float16", 1.0)
+    assert p.exact_limit == 2.0**11
+    assert Precision("float16", accumulate="float32", out="float32").exact_limit == 2.0**24
+
+
+def test_bound_is_infinite_when_no_worst_case_bound_exists():
+    p = Precision("float16")
+    assert not p.has_bound(4096)
+    assert np.all(np.isinf(p.bound(4096, np.ones(3), np.ones(3))))
+
+
+def test_bound_of_a_single_rounding_to_float32_covers_it():
+    # One float64 value rounded to float32: error <= u_32 * |y|, which the u_o |ref| term covers.
+    y = np.array([1 / 3, 2 / 3, 1e-3])
+    got = y.astype(np.float32).astype(np.float64)
+    bound = Precision("float32").bound(1, np.abs(y), y)
+    assert np.all(np.abs(got - y) <= bound)
+    assert np.all(bound < 3 * 2.0**-24 * np.abs(y) + 1e-40)
+
+
+def test_float16_sequential_sums_stay_within_gamma_bound():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = rng.uniform(-1, 1, 300).astype(np.float16)
+        b = rng.uniform(-1, 1, 300).astype(np.float16)
+        got = np.cumsum((a * b).astype(np.float16), dtype=np.float16)[-1]
+        exact = float(np.dot(a.astype(np.float64), b.astype(np.float64)))
+        magnitude = float(np.dot(np.abs(a.astype(np.float64)), np.abs(b.astype(np.float64))))
+        bound = Precision("float16").bound(300, np.array(magnitude), np.array(exact))
+        assert abs(float(got) - exact) <= bound
+
+
+def test_torch_float32_conv_is_within_bound_and_perturbation_is_not():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 4, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    y = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), groups=2).numpy()
+    ref = cg.conv(x, w, groups=2)
+    bound = forward_bound(x, w, ref, precision=Precision("float32"), groups=2)
+    c = compare(y, ref, bound)
+    assert c.passed and 0 < c.worst_ratio < 1
+    bad = y.astype(np.float64)
+    bad[1, 2, 3, 4] += 1e-3
+    c = compare(bad, ref, bound)
+    assert not c.passed and c.index == (1, 2, 3, 4) and c.mismatched == 1
+
+
+@settings(max_examples=25)
+@given(conv_problems(dtype=("float64", "float32"), data="real", bias=False))
+def test_torch_gradients_never_exceed_their_bounds(problem):
+    forward, backward = from_torch(torch_conv)
+    spec, kw = problem.resolved, problem.kwargs
+    precision = Precision(str(problem.x.dtype))
+    ref_y = cg.conv(problem.x, problem.w, **kw)
+    y_bound = forward_bound(problem.x, problem.w, ref_y, precision=precision, **kw)
+    assert compare(forward(problem.x, problem.w, spec), ref_y, y_bound).passed
+    ref = cg.conv_backward(problem.x, problem.w, problem.grad_y, **kw)
+    bounds = gradient_bounds(problem.x, problem.w, problem.grad_y, ref, precision=precision, **kw)
+    gx, gw = backward(problem.x, problem.w, problem.grad_y, spec)
+    assert compare(gx, ref.input, bounds.input).passed
+    assert compare(gw, ref.weight, bounds.weight).passed
+
+
+def test_terms_count_products_per_output():
+    assert forward_terms((8, 3, 3, 3), False) == 27
+    assert forward_terms((8, 3, 3, 3), True) == 28
+    assert gradient_terms((8, 3, 3, 3), (2, 8, 5, 5), 2) == (36, 50, 50)
+
+
+def test_compare_counts_nan_as_infinite_and_zero_over_zero_as_match():
+    c = compare(np.array([0.0, np.nan, 1.0]), np.zeros(3), np.array([0.0, 1.0, 2.0]))
+    assert c.worst_ratio == math.inf and c.index == (1,) and c.mismatched == 1
+    assert c.worst_error == math.inf
+    c = compare(np.array([1.0]), np.array([0.0]), 0.0)
+    assert c.worst_ratio == math.inf and c.worst_relative == math.inf
+
+
+def test_compare_reports_worst_ratio_not_worst_error():
+    c = compare(np.array([1.0, 10.0]), np.array([0.0, 0.0]), np.array([0.5, 100.0]))
+    assert c.worst_ratio == 2.0 and c.index == (0,) and c.worst_error == 10.0
+    assert c.size == 2 and c.mismatched == 1 and not c.passed
+
+
+def test_compare_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="got has shape"):
+        compare(np.zeros(3), np.zeros(4), 1.0)

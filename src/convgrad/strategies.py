@@ -10,11 +10,14 @@ kernel 1, the smallest input that still gives an output of 1) and toward integer
 failing example is small without extra work. Shapes are built before data and nothing is
 rejected: the smallest admissible input size is computed, not searched for.
 
+>>> import convgrad
 >>> from convgrad.strategies import conv_problems
 >>> from hypothesis import given
 >>> @given(conv_problems(ndim=2, padding=("valid", "same"), dtype="float64"))
 ... def test_output_shape(problem):
-...     assert convgrad.conv(problem.x, problem.w, **problem.kwargs).shape == problem.grad_y.shape
+...     y = convgrad.conv(problem.x, problem.w, problem.b, **problem.kwargs)
+...     assert y.shape == problem.grad_y.shape
+>>> test_output_shape()
 """
 
 from __future__ import annotations
@@ -180,11 +183,8 @@ def _elements(dtype: str, data: str) -> st.SearchStrategy:
 
 
 def _array(draw, dtype: str, data: str, shape: tuple[int, ...]) -> np.ndarray:
-    return draw(
-        hnp.arrays(
-            object if dtype == "object" else np.dtype(dtype), shape, elements=_elements(dtype, data)
-        )
-    )
+    array_dtype = object if dtype == "object" else np.dtype(dtype)
+    return draw(hnp.arrays(array_dtype, shape, elements=_elements(dtype, data)))
 
 
 def conv_problems(

@@ -1,8 +1,8 @@
 """Vectorized convolution: im2col column blocks in channels-first order, then one batched GEMM.
 
-The same arithmetic as `convgrad.reference.direct`, arranged for BLAS. For a block of ``n``
-samples and output positions ``M = prod(block_out)`` the input's windows are gathered, one
-strided slice per kernel tap, into a column matrix
+The same arithmetic as `convgrad.reference.direct`, arranged for BLAS. A block of ``n``
+samples and ``M = prod(block_out)`` output positions is padded (only the input rows its
+windows read), viewed as its windows, and copied once into a column matrix
 
     cols: (n, groups, C_in//g * prod(K), M)        rows ordered (channel, tap), as w's last dims
 
@@ -13,39 +13,40 @@ transpose copies (w_mat = w viewed as (groups, C_out//g, C_in//g * prod(K))):
     grad_weight:  grad_w  += sum_n grad_y_block @ cols^T
     grad_input:   d_cols   = w_mat^T @ grad_y_block, added back tap by tap (col2im)
 
-Padding is never materialized: a tap's slice is clipped to the output positions whose input
-index lies inside x, and the columns of the others stay zero (col2im drops them), so no
-padded copy of x or of grad_x is made. Blocks run over the batch and over the first output dim
-so a column block stays within ``budget_bytes`` (default `CHUNK_BYTES`) unless one output row
-alone is larger; peak extra memory is one block plus the outputs, which lets a 3-D conv whose
-whole im2col matrix would be gigabytes run in bounded memory. This is the classic im2col
-lowering (Chellapilla, Puri & Simard 2006, "High performance convolutional neural networks for
-document processing"). Arguments are validated by `convgrad.reference.api`; the caller casts
-and applies ``flip``. Any dtype with a matmul works (float64 uses BLAS; int64 is exact).
+This is the classic im2col lowering (Chellapilla, Puri & Simard 2006, "High performance
+convolutional neural networks for document processing"). Blocks run over the batch and over the
+first output dim, so one block's scratch (its columns and its padded input rows) stays within
+``budget_bytes`` (default `CHUNK_BYTES`) unless a single output row alone is larger; the peak
+extra memory is one block plus the outputs, which lets a 3-D conv whose whole im2col matrix
+would be gigabytes run in bounded memory. With no padding, x's rows are used in place.
+Arguments are validated by `convgrad.reference.api`; the caller casts and applies ``flip``.
+Any dtype with a matmul works (float64 uses BLAS; int64 is exact).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import product
 from math import prod
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
+from convgrad.reference.direct import crop_slices
 from convgrad.spec import ResolvedSpec
 
 CHUNK_BYTES = 32 * 2**20
-"""Default bound on one temporary column block, in bytes."""
-
-_Slices = tuple[slice, ...]
+"""Default bound on one block's scratch memory (columns + padded input rows), in bytes."""
 
 
 def _blocks(
     batch: int, rows: int, row_bytes: int, budget_bytes: int
 ) -> Iterator[tuple[slice, slice]]:
-    """(batch slice, first-output-dim slice) blocks whose column matrix fits the budget."""
+    """(batch slice, first-output-dim slice) blocks of at most ``budget_bytes // row_bytes``
+    sample-rows: whole samples while one fits, else runs of rows of one sample."""
     rows_per_block = max(1, budget_bytes // max(row_bytes, 1))
     if rows_per_block >= rows:
-        per_batch = max(1, rows_per_block // rows)
+        per_batch = rows_per_block // rows
         for n0 in range(0, batch, per_batch):
             yield slice(n0, min(n0 + per_batch, batch)), slice(0, rows)
         return
@@ -54,74 +55,77 @@ def _blocks(
             yield slice(n0, n0 + 1), slice(r0, min(r0 + rows_per_block, rows))
 
 
-def _span(first: int, stop: int, shift: int, size: int, stride: int) -> tuple[slice, slice] | None:
-    """Output positions o in [first, stop) whose input index ``o*stride + shift`` lies in
-    [0, size), as (slice of the block, slice of the input); None when there are none."""
-    lo = max(first, -(shift // stride))
-    hi = min(stop, (size - 1 - shift) // stride + 1)
-    if lo >= hi:
-        return None
-    return slice(lo - first, hi - first), slice(
-        lo * stride + shift, (hi - 1) * stride + shift + 1, stride
+def _row_bytes(
+    channels: int, kernel_spatial, in_spatial, out_spatial, spec: ResolvedSpec, itemsize: int
+) -> int:
+    """Scratch bytes per sample and output row: its columns plus the ``stride`` padded input
+    rows it adds to the block (the kernel's halo rows come on top, once per block)."""
+    padded_rest = prod(_padded_extent(in_spatial, spec))
+    columns = prod(kernel_spatial) * prod(out_spatial[1:])
+    return channels * (columns + spec.stride[0] * padded_rest) * itemsize
+
+
+def _padded_extent(in_spatial, spec: ResolvedSpec) -> tuple[int, ...]:
+    """Sizes of every spatial dim but the first after padding: S[1:] + lo + hi."""
+    pads = spec.padding[1:]
+    return tuple(i + lo + hi for i, (lo, hi) in zip(in_spatial[1:], pads, strict=True))
+
+
+def _padded_rows(a: np.ndarray, nb: slice, rb: slice, kernel_first: int, spec: ResolvedSpec):
+    """a: (N, C, *S) -> the padded input rows that output rows ``rb`` read:
+    (n, C, R, *(S[1:] + lo + hi)), zeros in the padding.
+
+    Output row ``o`` reads padded rows ``o*s .. o*s + d*(K-1)`` (DESIGN.md). Without padding
+    it is a view of ``a``.
+    """
+    (lo, _), s, d = spec.padding[0], spec.stride[0], spec.dilation[0]
+    first, stop = rb.start * s, (rb.stop - 1) * s + d * (kernel_first - 1) + 1
+    if not any(before or after for before, after in spec.padding):
+        return a[nb, :, first:stop]
+    padded = np.zeros(
+        (nb.stop - nb.start, a.shape[1], stop - first, *_padded_extent(a.shape[2:], spec)),
+        a.dtype,
     )
+    inner = slice(max(first - lo, 0), min(stop - lo, a.shape[2]))
+    if inner.start < inner.stop:
+        rows = slice(inner.start + lo - first, inner.stop + lo - first)
+        padded[(slice(None), slice(None), rows, *crop_slices(a.shape[3:], spec.padding[1:]))] = a[
+            nb, :, inner
+        ]
+    return padded
 
 
-def _tap_slices(
-    tap: tuple[int, ...],
-    in_spatial: tuple[int, ...],
-    block_out: tuple[int, ...],
-    row0: int,
-    spec: ResolvedSpec,
-) -> tuple[_Slices, _Slices] | None:
-    """Where kernel tap ``tap`` meets x inside this block: (block slices, input slices), or None
-    when it sees only padding.
+def _columns(padded: np.ndarray, kernel_spatial, block_out, spec: ResolvedSpec) -> np.ndarray:
+    """padded: (n, C, *P) -> cols: (n, groups, C//groups * prod(K), prod(block_out)).
 
-    Tap ``k`` at output position ``o`` reads input index ``o*s + k*d - lo`` (DESIGN.md); the
-    block covers output rows [row0, row0 + block_out[0]) of the first dim and all of the rest.
+    One copy of the read-only window view (n, C, *K, *block_out): tap k of output position o
+    is padded element ``o*s + k*d``; ``padded`` holds exactly the rows the windows reach.
     """
-    firsts = (row0,) + (0,) * (len(block_out) - 1)
-    spans = []
-    for k, first, count, size, (lo, _), s, d in zip(
-        tap, firsts, block_out, in_spatial, spec.padding, spec.stride, spec.dilation, strict=True
-    ):
-        span = _span(first, first + count, k * d - lo, size, s)
-        if span is None:
-            return None
-        spans.append(span)
-    return tuple(o for o, _ in spans), tuple(i for _, i in spans)
+    n, c, *steps = padded.strides
+    view = as_strided(
+        padded,
+        (*padded.shape[:2], *kernel_spatial, *block_out),
+        (
+            n,
+            c,
+            *(t * d for t, d in zip(steps, spec.dilation, strict=True)),
+            *(t * s for t, s in zip(steps, spec.stride, strict=True)),
+        ),
+        writeable=False,
+    )
+    return np.ascontiguousarray(view).reshape(padded.shape[0], spec.groups, -1, prod(block_out))
 
 
-def _outside(inside: _Slices, block_out: tuple[int, ...]) -> Iterator[_Slices]:
-    """Boxes that tile the block minus the box ``inside`` (a tap's padding positions)."""
-    nd = len(block_out)
-    for j, (sl, size) in enumerate(zip(inside, block_out, strict=True)):
-        rest = (slice(None),) * (nd - j - 1)
-        if sl.start > 0:
-            yield (*inside[:j], slice(0, sl.start), *rest)
-        if sl.stop < size:
-            yield (*inside[:j], slice(sl.stop, size), *rest)
-
-
-def _columns(
-    x_block: np.ndarray, kernel_spatial, block_out, row0: int, spec: ResolvedSpec
-) -> np.ndarray:
-    """x_block: (n, C, *S) -> cols: (n, groups, C//groups * prod(K), prod(block_out)).
-
-    Each tap's plane is one strided copy of x; only its padding positions are zeroed.
-    """
-    n, c = x_block.shape[:2]
-    cols = np.empty((n, c, *kernel_spatial, *block_out), x_block.dtype)
-    for tap in np.ndindex(*kernel_spatial):
-        plane = cols[(slice(None), slice(None), *tap)]
-        slices = _tap_slices(tap, x_block.shape[2:], block_out, row0, spec)
-        if slices is None:
-            plane[...] = 0
-            continue
-        inside, source = slices
-        plane[(slice(None), slice(None), *inside)] = x_block[(slice(None), slice(None), *source)]
-        for box in _outside(inside, block_out):
-            plane[(slice(None), slice(None), *box)] = 0
-    return cols.reshape(n, spec.groups, -1, prod(block_out))
+def _tap_windows(kernel_spatial, block_out, spec: ResolvedSpec) -> Iterator[tuple[slice, ...]]:
+    """For each kernel tap in C order, the slices of the padded block it meets at every output
+    position: ``k*d : k*d + (O-1)*s + 1 : s`` per dim (`convgrad.reference.direct.window`)."""
+    per_dim = [
+        [slice(k * d, k * d + (o - 1) * s + 1, s) for k in range(kernel)]
+        for kernel, o, s, d in zip(
+            kernel_spatial, block_out, spec.stride, spec.dilation, strict=True
+        )
+    ]
+    return product(*per_dim)
 
 
 def _flat_rows(a: np.ndarray, groups: int) -> np.ndarray:
@@ -137,11 +141,6 @@ def _weight_matrix(w: np.ndarray, groups: int) -> np.ndarray:
     return w.reshape(groups, w.shape[0] // groups, -1)
 
 
-def _row_bytes(channels: int, kernel_spatial, out_spatial, itemsize: int) -> int:
-    """Bytes of the column block of one sample and one output row."""
-    return channels * prod(kernel_spatial) * prod(out_spatial[1:]) * itemsize
-
-
 def forward(
     x: np.ndarray, w: np.ndarray, spec: ResolvedSpec, out_spatial, budget_bytes=CHUNK_BYTES
 ) -> np.ndarray:
@@ -149,11 +148,13 @@ def forward(
     g, kernel_spatial, out_spatial = spec.groups, w.shape[2:], tuple(out_spatial)
     w_mat = _weight_matrix(w, g)
     y = np.empty((x.shape[0], w.shape[0], *out_spatial), dtype=x.dtype)
-    row_bytes = _row_bytes(x.shape[1], kernel_spatial, out_spatial, x.itemsize)
+    row_bytes = _row_bytes(x.shape[1], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize)
     for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
-        cols = _columns(x[nb], kernel_spatial, block_out, rb.start, spec)
+        padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec)
+        cols = _columns(padded, kernel_spatial, block_out, spec)
         np.matmul(w_mat, cols, out=_flat_rows(y[nb, :, rb], g))
+        del padded, cols  # before the next block is gathered: one block alive at a time
     return y
 
 
@@ -164,12 +165,14 @@ def grad_weight(
     g, out_spatial, kernel_spatial = spec.groups, grad_y.shape[2:], tuple(kernel_spatial)
     c_out, c_group = grad_y.shape[1], x.shape[1] // g
     gw = np.zeros((g, c_out // g, c_group * prod(kernel_spatial)), x.dtype)
-    row_bytes = _row_bytes(x.shape[1], kernel_spatial, out_spatial, x.itemsize)
+    row_bytes = _row_bytes(x.shape[1], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize)
     for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
-        cols = _columns(x[nb], kernel_spatial, block_out, rb.start, spec)
+        padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec)
+        cols = _columns(padded, kernel_spatial, block_out, spec)
         per_sample = np.matmul(_flat_rows(grad_y[nb, :, rb], g), cols.swapaxes(-1, -2))
         gw += per_sample.sum(axis=0)
+        del padded, cols  # before the next block is gathered: one block alive at a time
     return gw.reshape(c_out, c_group, *kernel_spatial)
 
 
@@ -178,22 +181,33 @@ def grad_input(
 ) -> np.ndarray:
     """grad_y: (N, C_out, *O), w: (C_out, C_in // g, *K) -> grad_x: (N, C_in, *S).
 
-    Column gradients ``w_mat^T @ grad_y`` added back onto x, one strided add per kernel tap
-    (col2im); the columns that fall in the padding are dropped, and positions of x no window
-    reaches stay exactly 0.
+    Column gradients ``w_mat^T @ grad_y`` added onto the block's padded input rows, one strided
+    add per kernel tap (col2im); then the rows inside x are added to grad_x (blocks of output
+    rows share their halo rows). Positions of x no window reaches stay exactly 0.
     """
     g, out_spatial, kernel_spatial = spec.groups, grad_y.shape[2:], w.shape[2:]
     in_spatial, c_in = tuple(in_spatial), g * w.shape[1]
     gx = np.zeros((grad_y.shape[0], c_in, *in_spatial), grad_y.dtype)
     w_mat_t = _weight_matrix(w, g).swapaxes(-1, -2)  # (g, C_in//g * prod(K), C_out//g)
-    row_bytes = _row_bytes(c_in, kernel_spatial, out_spatial, grad_y.itemsize)
+    row_bytes = _row_bytes(c_in, kernel_spatial, in_spatial, out_spatial, spec, gx.itemsize)
+    (lo, _), s = spec.padding[0], spec.stride[0]
     for nb, rb in _blocks(grad_y.shape[0], out_spatial[0], row_bytes, budget_bytes):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
         d_cols = np.matmul(w_mat_t, _flat_rows(grad_y[nb, :, rb], g))
-        d_cols = d_cols.reshape(-1, c_in, *kernel_spatial, *block_out)
-        for tap in np.ndindex(*kernel_spatial):
-            slices = _tap_slices(tap, in_spatial, block_out, rb.start, spec)
-            if slices is not None:
-                inside, target = slices
-                gx[(nb, slice(None), *target)] += d_cols[(slice(None), slice(None), *tap, *inside)]
+        d_cols = d_cols.reshape(-1, c_in, prod(kernel_spatial), *block_out)
+        rows = (block_out[0] - 1) * s + spec.dilation[0] * (kernel_spatial[0] - 1) + 1
+        d_padded = np.zeros(
+            (d_cols.shape[0], c_in, rows, *_padded_extent(in_spatial, spec)), gx.dtype
+        )
+        for tap, target in enumerate(_tap_windows(kernel_spatial, block_out, spec)):
+            d_padded[(slice(None), slice(None), *target)] += d_cols[:, :, tap]
+        del d_cols
+        first = rb.start * s - lo
+        inner = slice(max(first, 0), min(first + rows, in_spatial[0]))
+        if inner.start < inner.stop:
+            inside = slice(inner.start - first, inner.stop - first)
+            gx[nb, :, inner] += d_padded[
+                (slice(None), slice(None), inside, *crop_slices(in_spatial[1:], spec.padding[1:]))
+            ]
+        del d_padded  # before the next block's product: one block alive at a time
     return gx

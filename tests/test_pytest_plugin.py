@@ -84,6 +84,12 @@ def test_report_option_collects_every_check_of_the_session(pytester, tmp_path):
     assert ("test_my_grad_weight", "assert_conv_matches", False) in kinds
     assert data["summary"]["failed"] == sum(not r["ok"] for r in data["records"]) >= 2
     assert "convgrad: " in result.stdout.str() and "report in" in result.stdout.str()
+    try:
+        from convgrad.report import render_html  # noqa: F401
+    except ImportError:  # the HTML renderer is an optional extra
+        assert not (report / pytest_plugin.REPORT_HTML).exists()
+    else:
+        assert "convgrad pytest session report" in (report / pytest_plugin.REPORT_HTML).read_text()
 
 
 def test_plugin_is_inert_without_its_fixture_or_option(pytester):

@@ -25,7 +25,6 @@ installed).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,33 +86,21 @@ def pytest_runtest_call(item: pytest.Item):
     return (yield)
 
 
-def _finite(value):
-    """JSON has no inf or NaN: they become strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_SESSION, None)
     if state is None or state.directory is None:
         return
     state.directory.mkdir(parents=True, exist_ok=True)
     failed = sum(not r["ok"] for r in state.records)
-    data = _finite(
-        {
-            "tool": "convgrad",
-            "version": __version__,
-            "kind": "pytest-session",
-            "summary": {"checks": len(state.records), "failed": failed},
-            "records": state.records,
-        }
-    )
-    (state.directory / REPORT_JSON).write_text(json.dumps(data, indent=2) + "\n")
+    data = {
+        "tool": "convgrad",
+        "version": __version__,
+        "kind": "pytest-session",
+        "summary": {"checks": len(state.records), "failed": failed},
+        "records": state.records,
+    }
+    # Records are VerifyResult.to_dict() layouts, which hold no NaN or inf: strict JSON.
+    (state.directory / REPORT_JSON).write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     try:
         from convgrad.report import render_html
     except ImportError:

@@ -1,0 +1,122 @@
+"""HTML reports: the verified reference (`write_report`, ``convgrad report``) and any verify
+result (`render_html`, used by `convgrad.VerifyResult.to_html`, ``convgrad verify --html`` and the
+pytest plugin's ``--convgrad-report``).
+
+Needs the ``report`` extra (Jinja2, matplotlib): ``pip install 'convgrad[report]'``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+from convgrad.report import _atomic
+from convgrad.report.model import build_report
+from convgrad.report.render import render_html
+from convgrad.report.sweep import (
+    DATA,
+    NDIMS,
+    PROFILES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    Case,
+    default_cases,
+    run_sweep,
+    select_cases,
+    versions,
+)
+
+HTML_NAME = "index.html"
+JSON_NAME = "report.json"
+
+
+class ReportFiles(NamedTuple):
+    """What `write_report` wrote: the page, the JSON and the report dict itself."""
+
+    html: Path
+    json: Path
+    report: dict
+
+
+def _command(
+    profile: str,
+    ndim: Sequence[int],
+    dtype: Sequence[str],
+    seed: int,
+    cases: Sequence[str],
+    out: Path,
+) -> str:
+    parts = ["convgrad report", f"--out {out}", f"--profile {profile}"]
+    if tuple(ndim) != NDIMS:
+        parts.append("--ndim " + ",".join(map(str, ndim)))
+    if tuple(dtype) != DATA:
+        parts.append("--dtype " + ",".join(dtype))
+    parts.append(f"--seed {seed}")
+    parts += [f"--case {case}" for case in cases]
+    return " ".join(parts)
+
+
+def write_report(
+    out: str | os.PathLike = "reports",
+    *,
+    profile: str = "quick",
+    ndim: Sequence[int] = NDIMS,
+    dtype: Sequence[str] = DATA,
+    seed: int = 0,
+    cases: Sequence[str] = (),
+    progress: Callable[[int, int, Case], None] | None = None,
+) -> ReportFiles:
+    """Verify the reference over the default sweep and write ``out/index.html`` and
+    ``out/report.json`` (atomically; FileExistsError rather than overwrite a file that is not a
+    convgrad report).
+
+    profile: "quick" (about a minute on 2 cores) or "thorough" (the full product of the
+    sweep's variants); ndim: spatial dims to keep (1, 2, 3); dtype: data kinds to keep
+    ("float64", "float32", "integer"); seed: the data's seed (an int >= 0); cases: only these
+    case ids (e.g. "P0017", as a failure's reproduce command names them); progress:
+    ``progress(done, total, case)`` before each case.
+    """
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out={out!r} must be a str or os.PathLike")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed={seed!r} must be an int")
+    if seed < 0:
+        raise ValueError(f"seed={seed!r} must be >= 0")
+    out = Path(out)
+    chosen = select_cases(default_cases(profile), ndim=ndim, data=dtype, ids=cases)
+    problems, records, seconds = run_sweep(chosen, seed=seed, progress=progress)
+    meta = {
+        **versions(),
+        "profile": profile,
+        "seed": seed,
+        "ndim": list(ndim),
+        "dtype": list(dtype),
+        "cases": list(cases),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": round(seconds, 2),
+        "command": _command(profile, ndim, dtype, seed, cases, out),
+    }
+    report = build_report(problems, records, meta)
+    json_path = _atomic.write_text(
+        out / JSON_NAME, json.dumps(report, indent=1, allow_nan=False) + "\n"
+    )
+    html_path = render_html(report, out / HTML_NAME)
+    return ReportFiles(html_path, json_path, report)
+
+
+__all__ = [
+    "DATA",
+    "HTML_NAME",
+    "JSON_NAME",
+    "NDIMS",
+    "PROFILES",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "ReportFiles",
+    "render_html",
+    "write_report",
+]

@@ -1,0 +1,149 @@
+"""HTML rendering: a report dict (`convgrad.report.model`) through the Jinja2 templates of
+``templates/`` into one self-contained page (inline CSS, SVG and a few lines of script; no
+network), written atomically."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from convgrad.report import _atomic
+from convgrad.report.model import GRADIENT_FORMS, as_report, worst_cases
+from convgrad.report.plots import strip_plot
+from convgrad.report.sweep import OUTPUTS
+
+_TITLES = {
+    "sweep": "convgrad report: the reference verified",
+    "verify": "convgrad verify report",
+    "pytest-session": "convgrad pytest session report",
+}
+_META_LABELS = (
+    ("convgrad", "convgrad"),
+    ("numpy", "NumPy"),
+    ("torch", "PyTorch"),
+    ("python", "Python"),
+    ("matplotlib", "matplotlib"),
+    ("jinja2", "Jinja2"),
+    ("platform", "platform"),
+    ("profile", "profile"),
+    ("seed", "seed"),
+    ("ndim", "spatial dims"),
+    ("dtype", "data"),
+    ("date", "date (UTC)"),
+    ("seconds", "run time (s)"),
+)
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("convgrad.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = format_number
+    env.filters["shape"] = format_shape
+    return env
+
+
+def format_number(value) -> str:
+    """3 significant digits; "—" for None; "∞" for infinity (a float or JSON's "Infinity")."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return {"Infinity": "∞", "-Infinity": "−∞", "NaN": "NaN"}.get(value, value)
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value == 0:
+        return "0"
+    return f"{value:.3g}"
+
+
+def format_shape(shape) -> str:
+    """``[1, 3, 128, 128]`` as ``(1, 3, 128, 128)``."""
+    if shape is None:
+        return "—"
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _ratio(value) -> float | None:
+    if value is None:
+        return None
+    return float(value.replace("Infinity", "inf")) if isinstance(value, str) else float(value)
+
+
+def plots(report: dict) -> list[dict]:
+    """One strip plot per output with at least one ratio: {"output", "svg"}."""
+    found = []
+    for j, output in enumerate(OUTPUTS):
+        chosen = [r for r in report["records"] if r["output"] == output and r["ratio"] is not None]
+        sources = list(dict.fromkeys(r["source"] for r in chosen))
+        rows = [(s, [_ratio(r["ratio"]) for r in chosen if r["source"] == s]) for s in sources]
+        svg = strip_plot(output, rows, prefix=f"fig{j}")
+        if svg is not None:
+            found.append({"output": output, "svg": svg})
+    return found
+
+
+def _meta_rows(meta: dict) -> list[tuple[str, str]]:
+    rows = []
+    for key, label in _META_LABELS:
+        value = meta.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        rows.append((label, str(value)))
+    for key, value in sorted(meta.get("settings", {}).items()):
+        rows.append((key, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    return rows
+
+
+def render(data: dict) -> str:
+    """The page's HTML for any result dict accepted by `convgrad.report.model.as_report`."""
+    from markupsafe import Markup
+
+    report = as_report(data)
+    problems = report["problems"]
+    seed_cases = [p for p in problems if p.get("seed_case")]
+    by_mode = {}
+    for p in problems:
+        by_mode.setdefault(p["spec"]["mode"], []).append(p)
+    failing = {f["problem"] for f in report["failures"]}
+    figures = [{**f, "svg": Markup(f["svg"])} for f in plots(report)]
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=_TITLES[report["kind"]],
+            report=report,
+            meta_rows=_meta_rows(report["meta"]),
+            seed_cases=seed_cases,
+            by_mode=by_mode,
+            failing=failing,
+            problem_of={p["id"]: p for p in problems},
+            figures=figures,
+            worst=worst_cases(report["records"], problems),
+            gradient_forms=GRADIENT_FORMS,
+            marker=_atomic.MARKER,
+        )
+    )
+
+
+def render_html(data: dict, path: str | os.PathLike) -> Path:
+    """Write the self-contained HTML page of a result dict to ``path``, atomically; returns the
+    path.
+
+    data: a sweep's report.json, a `convgrad.VerifyResult.to_dict()` or a pytest
+    ``--convgrad-report`` session (TypeError for a non-dict, ValueError for another layout).
+    Refuses (FileExistsError) to overwrite a file that is not a convgrad report.
+    """
+    return _atomic.write_text(path, render(data))

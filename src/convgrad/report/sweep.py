@@ -1,0 +1,450 @@
+"""The report's default sweep: a fixed grid of convolution problems and the evidence that the
+reference (`convgrad.conv`, `convgrad.conv_backward`) is right on each.
+
+The grid covers every padding mode (``valid``, ``same``, ``same_lower``, ``full``, explicit
+asymmetric pads), odd and even kernels, stride, dilation, groups, flip, 1/2/3 spatial dims and
+three kinds of data: float64, float32 and integer-valued float64 (where every correct
+implementation is bit-exact, DESIGN.md "Precision"). The learner's case of DESIGN.md, a
+128x128 RGB image and 32 3x3 filters, is always among them.
+
+Sources of evidence, each run by `convgrad._problem_checks.ProblemChecks` (the checks of
+`convgrad.checks`, the bounds of `convgrad.bounds`) or `convgrad.checks` directly:
+
+- ``torch.autograd``: PyTorch's ``conv{1,2,3}d`` and its autograd backward, in the data's
+  dtype, against the reference within the rigorous error bound (exactly on integer data).
+- ``direct vs fast``: the reference's two arithmetics (the definition by summation and the
+  BLAS one) against each other within the bound.
+- ``adjoint identity``: ``<conv(x, w), g> = <x, grad_input(g)> = <w, grad_weight(g)>`` for the
+  reference's own forward and backward (Claerbout's dot-product test).
+- ``finite differences``: the central difference of the reference's forward along a random
+  direction against its gradients (`convgrad.numeric`'s step rule; exact on integer data).
+- ``exact integer``: on integer data, int64 and Python-int (object) arithmetic of the reference
+  against PyTorch in float64 and against each other, bit for bit.
+- ``invariants``: shape, dtype, finiteness, linearity, determinism and no mutation of the inputs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from convgrad import checks as ck
+from convgrad._problem_checks import ProblemChecks
+from convgrad._version import __version__
+from convgrad.bounds import Precision, compare
+from convgrad.problem import ConvProblem
+from convgrad.reference import conv, conv_backward
+from convgrad.shapes import resolve
+from convgrad.spec import ConvSpec, ResolvedSpec
+
+SCHEMA = "convgrad-report"
+SCHEMA_VERSION = 1
+PROFILES = ("quick", "thorough")
+DATA = ("float64", "float32", "integer")
+"""Kinds of data: real float64, real float32, and integer-valued float64 (exact regime)."""
+NDIMS = (1, 2, 3)
+MODES = ("valid", "same", "same_lower", "full", "explicit")
+OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias")
+
+SOURCES = {
+    "torch.autograd": "PyTorch conv{1,2,3}d and autograd in the data's dtype vs the reference,"
+    " within the rigorous error bound (bit-exact on integer data)",
+    "direct vs fast": "the reference's definition-by-summation vs its BLAS arithmetic, within"
+    " the error bound",
+    "adjoint identity": "<conv(x, w), g> = <x, grad_input(g)> = <w, grad_weight(g)> for the"
+    " reference's own forward and backward",
+    "finite differences": "central difference of the reference's forward along a random"
+    " direction vs its gradient (exact on integer data)",
+    "exact integer": "int64 and Python-int (object) reference arithmetic vs torch float64 and"
+    " vs each other on integer data, bit for bit",
+    "invariants": "shape, dtype, finiteness, linearity, determinism, no mutation of the inputs",
+}
+_SOURCE_OF_CHECK = {
+    "value": "direct vs fast",
+    "exact": "direct vs fast",
+    "adjoint": "adjoint identity",
+    "finite_difference": "finite differences",
+}
+_TORCH_CHECKS = ("raised", "dtype", "shape", "finite", "value", "exact")
+"""Of the checks run on PyTorch, those that compare it with the reference; the rest (its own
+adjoint, linearity, ...) are evidence about PyTorch, not about the reference."""
+
+_SIDES = {1: 11, 2: 8, 3: 6}
+_EXPLICIT_PADS = ((1, 2), (2, 0), (0, 1))
+_SEED_CASE = {"x": (1, 3, 128, 128), "w": (32, 3, 3, 3)}
+"""DESIGN.md's learner: a 128x128 RGB image (HWC 128x128x3) and 32 3x3 filters (HWIO
+3x3x3x32), channels first."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One problem of the sweep, before data is drawn.
+
+    x: (N, C_in, *S) and w: (C_out, C_in // groups, *K) shapes; mode: a padding mode or
+    "explicit"; data: one of `DATA`; seed case: DESIGN.md's learner's layer.
+    """
+
+    id: str
+    x: tuple[int, ...]
+    w: tuple[int, ...]
+    mode: str
+    stride: int
+    dilation: int
+    groups: int
+    flip: bool
+    data: str
+    seed_case: bool = False
+
+    @property
+    def ndim(self) -> int:
+        return len(self.x) - 2
+
+    @property
+    def spec(self) -> ConvSpec:
+        padding = _EXPLICIT_PADS[: self.ndim] if self.mode == "explicit" else self.mode
+        return ConvSpec(padding, self.stride, self.dilation, self.groups, self.flip)
+
+    @property
+    def dtype(self) -> str:
+        return "float32" if self.data == "float32" else "float64"
+
+    def problem(self, seed: int) -> ConvProblem:
+        """The case with data drawn from ``seed`` and the case's own number, so a case's data
+        do not depend on which other cases run."""
+        rng = np.random.default_rng([seed, int(self.id[1:])])
+        _, dims = resolve(self.x, self.w, self.spec)
+        y_shape = (self.x[0], self.w[0], *(a.output for a in dims))
+
+        def draw(shape):
+            if self.data == "integer":
+                return rng.integers(-3, 4, size=shape).astype(np.float64)
+            return rng.standard_normal(shape).astype(self.dtype)
+
+        return ConvProblem(draw(self.x), draw(self.w), None, draw(y_shape), self.spec)
+
+
+def _case(
+    number: int, ndim: int, mode: str, kernel: int, s: int, d: int, g: int, flip: bool, data: str
+) -> Case:
+    side = _SIDES[ndim] + number % 2
+    c_in = 2 * g
+    c_out = 3 if g == 1 else 4
+    return Case(
+        f"P{number:04d}",
+        (2, c_in, *(side,) * ndim),
+        (c_out, c_in // g, *(kernel,) * ndim),
+        mode,
+        s,
+        d,
+        g,
+        flip,
+        data,
+    )
+
+
+# Each variant gives an odd and an even kernel, stride and dilation 1 and 2, groups 1 and 2 and
+# both flips under every mode and rank, in four problems instead of the 32 of the full product.
+_QUICK_VARIANTS = ((3, 1, 1, 1, False), (2, 2, 1, 2, True), (3, 2, 2, 1, True), (2, 1, 2, 2, False))
+
+
+def default_cases(profile: str = "quick") -> list[Case]:
+    """The sweep's cases: ``quick`` rotates four variants (kernel parity, stride, dilation,
+    groups, flip) and the data kinds through every mode and rank; ``thorough`` takes their full
+    product. Both start with the learner's 128x128x3 / 3x3x3x32 layer."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} must be one of {PROFILES}")
+    seed = Case(
+        "P0000",
+        _SEED_CASE["x"],
+        _SEED_CASE["w"],
+        "valid",
+        1,
+        1,
+        1,
+        False,
+        "float64",
+        seed_case=True,
+    )
+    cases = [seed]
+    if profile == "quick":
+        data = itertools.cycle(DATA)
+        for ndim, mode, variant in itertools.product(NDIMS, MODES, _QUICK_VARIANTS):
+            cases.append(_case(len(cases), ndim, mode, *variant, next(data)))
+        return cases
+    cases.append(replace(seed, id="P0001", mode="same"))
+    grid = itertools.product(NDIMS, MODES, (3, 2), (1, 2), (1, 2), (1, 2), (False, True), DATA)
+    for combination in grid:
+        cases.append(_case(len(cases), *combination))
+    return cases
+
+
+def select_cases(
+    cases: Iterable[Case],
+    *,
+    ndim: Sequence[int] = NDIMS,
+    data: Sequence[str] = DATA,
+    ids: Sequence[str] = (),
+) -> list[Case]:
+    """The cases of these ranks and data kinds (and, when ``ids`` is given, of those ids);
+    ValueError for an unknown rank, data kind or id, or an empty selection."""
+    for value in ndim:
+        if value not in NDIMS:
+            raise ValueError(f"ndim={tuple(ndim)!r}: {value!r} is not one of {NDIMS}")
+    for value in data:
+        if value not in DATA:
+            raise ValueError(f"dtype={tuple(data)!r}: {value!r} is not one of {DATA}")
+    cases = list(cases)
+    known = {c.id for c in cases}
+    for value in ids:
+        if value not in known:
+            raise ValueError(f"case {value!r} is not in this profile's sweep ({len(known)} cases)")
+    chosen = [c for c in cases if c.ndim in ndim and c.data in data and (not ids or c.id in ids)]
+    if not chosen:
+        raise ValueError(
+            f"ndim={tuple(ndim)!r} with dtype={tuple(data)!r} selects no case of the sweep"
+        )
+    return chosen
+
+
+def _kwargs(spec: ResolvedSpec) -> dict:
+    return {
+        "padding": spec.padding,
+        "stride": spec.stride,
+        "dilation": spec.dilation,
+        "groups": spec.groups,
+        "flip": spec.flip,
+    }
+
+
+def _direct_forward(x, w, spec):
+    return conv(x, w, method="direct", **_kwargs(spec))
+
+
+def _direct_backward(x, w, grad_y, spec):
+    return tuple(conv_backward(x, w, grad_y, method="direct", **_kwargs(spec)))
+
+
+def _torch_forward(x, w, spec):
+    import torch
+
+    from convgrad.adapters.torch import torch_conv
+
+    with torch.no_grad():
+        return torch_conv(torch.as_tensor(x), torch.as_tensor(w), spec).numpy()
+
+
+def _torch_backward(x, w, grad_y, spec):
+    """(grad_x, grad_w, grad_b) by ``torch.autograd.grad`` of ``conv(x, w) + b``."""
+    import torch
+
+    from convgrad.adapters.torch import torch_conv
+
+    xt = torch.as_tensor(x).requires_grad_()
+    wt = torch.as_tensor(w).requires_grad_()
+    bt = torch.zeros(w.shape[0], dtype=wt.dtype, requires_grad=True)
+    y = torch_conv(xt, wt, spec) + bt.reshape(1, -1, *(1,) * (x.ndim - 2))
+    grads = torch.autograd.grad(y, (xt, wt, bt), torch.as_tensor(grad_y))
+    return tuple(g.numpy() for g in grads)
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """A forward/backward pair run through the checks; ``source`` maps a check to the source
+    of evidence it counts for (None: not counted)."""
+
+    name: str
+    forward: Callable
+    backward: Callable
+    source: Callable[[str], str | None]
+
+
+IMPLEMENTATIONS = (
+    Implementation(
+        "torch",
+        _torch_forward,
+        _torch_backward,
+        lambda check: "torch.autograd" if check in _TORCH_CHECKS else None,
+    ),
+    Implementation(
+        "direct",
+        _direct_forward,
+        _direct_backward,
+        lambda check: _SOURCE_OF_CHECK.get(check, "invariants"),
+    ),
+)
+
+
+def _finite(value: float | None) -> float | str | None:
+    """JSON has no infinity or NaN: they are written as the strings "Infinity" and "NaN"."""
+    if value is None or math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _record(case: Case, source: str, result: ck.CheckResult, relative: float | None) -> dict:
+    return {
+        "problem": case.id,
+        "source": source,
+        "check": result.check,
+        "output": result.output,
+        "passed": bool(result.passed),
+        "ratio": _finite(result.bound_ratio),
+        "abs_error": _finite(result.worst_error),
+        "rel_error": _finite(relative),
+        "message": result.message,
+    }
+
+
+def _relative(report, output: str, reference: dict) -> float | None:
+    got = report.outputs.get(output)
+    if got is None or output not in reference or got.shape != reference[output].shape:
+        return None
+    return compare(got, reference[output], report.bounds[output]).worst_relative
+
+
+def _implementation_records(
+    case: Case, problem: ConvProblem, impl: Implementation, seed: int, reference: dict
+) -> list[dict]:
+    checker = ProblemChecks(
+        problem,
+        ck.UserFunction(impl.forward, "forward", None),
+        ck.UserFunction(impl.backward, "backward", None),
+        Precision(case.dtype),
+        exact=True,
+        seed=seed,
+    )
+    report = checker.run()
+    records = []
+    for result in report.results:
+        source = impl.source(result.check)
+        if source is None:
+            continue
+        relative = None
+        if result.check in ("value", "exact"):
+            relative = _relative(report, result.output, reference)
+        records.append(_record(case, source, result, relative))
+    return records
+
+
+def _exact_integer_records(case: Case, problem: ConvProblem) -> list[dict]:
+    """int64 reference vs torch float64, and Python-int reference vs int64, bit for bit."""
+    kw = problem.kwargs
+    ints = [a.astype(np.int64) for a in (problem.x, problem.w, problem.grad_y)]
+    objects = [a.astype(object) for a in ints]
+    int64 = (conv(ints[0], ints[1], **kw), *conv_backward(*ints, **kw))
+    exact = (conv(objects[0], objects[1], **kw), *conv_backward(*objects, **kw))
+    spec = problem.resolved
+    torch64 = (
+        _torch_forward(problem.x, problem.w, spec),
+        *_torch_backward(problem.x, problem.w, problem.grad_y, spec),
+    )
+    records = []
+    for output, a, b, t in zip(OUTPUTS, int64, exact, torch64, strict=True):
+        a = np.asarray(a, dtype=np.float64)
+        for got, expected in ((t, a), (np.asarray(b, dtype=np.float64), a)):
+            result = ck.check_exact(got, expected, output)
+            records.append(_record(case, "exact integer", result, 0.0 if result.passed else None))
+    return records
+
+
+def check_case(case: Case, seed: int) -> list[dict]:
+    """Every record of evidence on one case (dicts as in ``report.json``'s ``records``)."""
+    problem = case.problem(seed)
+    y = conv(problem.x, problem.w, **problem.kwargs)
+    reference = dict(
+        zip(
+            OUTPUTS,
+            (y, *conv_backward(problem.x, problem.w, problem.grad_y, **problem.kwargs)),
+            strict=True,
+        )
+    )
+    records = []
+    for impl in IMPLEMENTATIONS:
+        records.extend(_implementation_records(case, problem, impl, seed, reference))
+    if case.data == "integer":
+        records.extend(_exact_integer_records(case, problem))
+    return records
+
+
+def describe_case(case: Case, seed: int) -> dict:
+    """The case's shapes, spec and data kind (JSON-ready)."""
+    problem = case.problem(seed)
+    d = problem.describe()
+    return {
+        "id": case.id,
+        "ndim": case.ndim,
+        "mode": case.mode,
+        "data": case.data,
+        "seed_case": case.seed_case,
+        "x": d["x"],
+        "w": d["w"],
+        "y": d["y"],
+        "grad_input": d["x"],
+        "grad_weight": d["w"],
+        "grad_bias": [d["w"][0]],
+        "dtype": d["dtype"],
+        "spec": d["spec"],
+    }
+
+
+def versions() -> dict:
+    """convgrad, numpy, torch, matplotlib, Jinja2 and Python versions, and the platform."""
+    found = {"convgrad": __version__, "numpy": np.__version__}
+    for name in ("torch", "matplotlib", "jinja2"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            found[name] = None
+        else:
+            found[name] = module.__version__
+    found["python"] = sys.version.split()[0]
+    found["platform"] = platform.platform()
+    return found
+
+
+def run_sweep(
+    cases: Sequence[Case],
+    *,
+    seed: int = 0,
+    progress: Callable[[int, int, Case], None] | None = None,
+) -> tuple[list[dict], list[dict], float]:
+    """Check every case; returns (problems, records, seconds). ``progress(done, total, case)``
+    is called before each case."""
+    start = time.perf_counter()
+    problems, records = [], []
+    for done, case in enumerate(cases):
+        if progress is not None:
+            progress(done, len(cases), case)
+        problems.append(describe_case(case, seed))
+        records.extend(check_case(case, seed))
+    if progress is not None and cases:
+        progress(len(cases), len(cases), cases[-1])
+    return problems, records, time.perf_counter() - start
+
+
+__all__ = [
+    "DATA",
+    "IMPLEMENTATIONS",
+    "MODES",
+    "NDIMS",
+    "OUTPUTS",
+    "PROFILES",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "SOURCES",
+    "Case",
+    "Implementation",
+    "check_case",
+    "default_cases",
+    "describe_case",
+    "run_sweep",
+    "select_cases",
+    "versions",
+]

@@ -27,6 +27,8 @@ from convgrad.reference import conv, conv_backward
 
 _U64 = 2.0**-53
 GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
+_FAILED = object()
+"""What `ProblemChecks._call` returns when the call failed (None is a value a user may return)."""
 _VALUE_CHECKS = ("value", "exact", "adjoint", "finite_difference", "linearity")
 
 
@@ -135,7 +137,7 @@ class ProblemChecks:
             return function(arrays, self.p.resolved)
         except ck.CallFailed as failed:
             self.add(failed.result)
-            return None
+            return _FAILED
 
     def _array(self, value: object, output: str) -> np.ndarray | None:
         try:
@@ -158,7 +160,7 @@ class ProblemChecks:
     def _forward_at(self, x, w) -> np.ndarray | None:
         """The user's forward at another point, for linearity and finite differences."""
         value = self._call(self.forward, {"x": x, "w": w})
-        if value is None:
+        if value is _FAILED:
             return None
         got = self._array(value, "forward")
         if got is None or got.shape != self.p.output_shape or got.dtype.kind != "f":
@@ -196,7 +198,7 @@ class ProblemChecks:
         """The forward's checks; its float64 result when sound, else None."""
         p = self.p
         value = self._call(self.forward, {"x": p.x, "w": p.w})
-        if value is None:
+        if value is _FAILED:
             return None
         got = self._array(value, "forward")
         if got is None:
@@ -218,7 +220,7 @@ class ProblemChecks:
                 )
             )
         again = self._call(self.forward, {"x": p.x, "w": p.w})
-        if again is not None and (second := self._array(again, "forward")) is not None:
+        if again is not _FAILED and (second := self._array(again, "forward")) is not None:
             self.add(ck.check_determinism(got, second, "forward"))
         self._linearity(y, "x")
         self._linearity(y, "w")
@@ -255,7 +257,7 @@ class ProblemChecks:
         p = self.p
         arrays = {"x": p.x, "w": p.w, "grad_y": p.grad_y}
         value = self._call(self.backward, arrays)
-        if value is None:
+        if value is _FAILED:
             return
         try:
             grads = ck.split_gradients(value)
@@ -293,7 +295,7 @@ class ProblemChecks:
                     ck.check_value(g, ref[j], self.g_bound[j], output, self.precision, terms[j])
                 )
         again = self._call(self.backward, arrays)
-        if again is not None:
+        if again is not _FAILED:
             self._backward_determinism(grads, again)
         if y is None:
             return

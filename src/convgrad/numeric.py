@@ -70,8 +70,11 @@ def is_integer_valued(a: np.ndarray) -> bool:
         return True
     if a.dtype.kind != "f":
         return False
+    wide = a.astype(np.float64)
     return bool(
-        np.all(np.isfinite(a)) and np.all(a == np.round(a)) and np.all(np.abs(a) <= EXACT_LIMIT)
+        np.all(np.isfinite(wide))
+        and np.all(wide == np.round(wide))
+        and np.all(np.abs(wide) <= EXACT_LIMIT)
     )
 
 

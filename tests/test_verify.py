@@ -1,0 +1,286 @@
+import json
+import sys
+import threading
+import time
+import types
+
+import numpy as np
+import pytest
+
+import convgrad as cg
+from convgrad.adapters.torch import from_torch, torch_conv
+from convgrad.problem import ConvProblem
+from convgrad.verify import SCHEMA_VERSION, Failure, VerifyResult
+
+FAST = {"max_examples": 25}
+
+
+def _kw(spec, **changes):
+    kw = {
+        "padding": [tuple(p) for p in spec.padding],
+        "stride": spec.stride,
+        "dilation": spec.dilation,
+        "groups": spec.groups,
+        "flip": spec.flip,
+    }
+    kw.update(changes)
+    return kw
+
+
+def ref_forward(x, w, spec):
+    return cg.conv(x, w, **_kw(spec)).astype(x.dtype)
+
+
+def ref_backward(x, w, grad_y, spec):
+    g = cg.conv_backward(x, w, grad_y, **_kw(spec))
+    return tuple(a.astype(x.dtype) for a in g)
+
+
+def _grads(x, w, grad_y, spec, **changes):
+    return cg.conv_backward(x, w, grad_y, **_kw(spec, **changes))
+
+
+def _keys(result):
+    return {(f.check, f.output) for f in result.failures}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_reference_as_implementation_passes_every_check(seed):
+    result = cg.verify(
+        ref_forward, ref_backward, ndim=(1, 2), flip=(False, True), seed=seed, **FAST
+    )
+    assert result.ok, str(result)
+    assert result.examples == 25
+    checks = {r["check"] for r in result.ratios}
+    assert {"exact", "value", "adjoint", "finite_difference", "linearity"} <= checks
+    assert all(r["ratio"] is None or r["ratio"] <= 1 for r in result.ratios)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torch_passes_every_check(dtype):
+    forward, backward = from_torch(torch_conv)
+    result = cg.verify(
+        forward,
+        backward,
+        ndim=(1, 2, 3),
+        dtype=dtype,
+        padding=("valid", "same", "full", "same_lower", "explicit"),
+        stride=(1, 2, 3),
+        seed=3,
+        **FAST,
+    )
+    assert result.ok, str(result)
+
+
+def test_float16_reference_passes_with_float16_bounds():
+    result = cg.verify(ref_forward, ref_backward, dtype="float16", **FAST)
+    assert result.ok, str(result)
+
+
+def test_flipped_forward_fails_value_on_forward_with_rotation_explained():
+    def forward(x, w, spec):
+        return cg.conv(x, w, **_kw(spec, flip=not spec.flip))
+
+    result = cg.verify(forward, max_examples=25, max_failures=1)
+    assert not result.ok
+    (failure,) = result.failures
+    assert failure.output == "forward" and failure.check in ("value", "exact")
+    assert "rotated 180°" in failure.explanation
+    # shrunk: a kernel of 2 taps along one dim is the smallest that shows a rotation
+    assert np.prod(failure.problem["w"]) == 2
+
+
+def test_averaged_bias_gradient_is_named():
+    def backward(x, w, grad_y, spec):
+        g = _grads(x, w, grad_y, spec)
+        return g.input, g.weight, g.bias / grad_y[:, 0].size
+
+    result = cg.verify(ref_forward, backward, **FAST)
+    assert _keys(result) == {("exact", "grad_bias")}
+    assert "averaged instead of summed" in result.failures[0].explanation
+
+
+def test_grad_weight_with_x_shape_fails_shape_with_derivation():
+    def backward(x, w, grad_y, spec):
+        g = _grads(x, w, grad_y, spec)
+        return g.input, np.zeros((w.shape[0], w.shape[1], *x.shape[2:]))
+
+    result = cg.verify(ref_forward, backward, padding="valid", max_examples=25, max_failures=1)
+    (failure,) = result.failures
+    assert (failure.check, failure.output) == ("shape", "grad_weight")
+    assert tuple(failure.got_shape[2:]) != tuple(failure.expected_shape[2:])
+    assert "x's spatial shape" in failure.explanation
+    assert "valid correlation of the padded x" in failure.explanation
+
+
+def test_grad_input_with_flipped_kernel_fails_value_and_an_identity_on_grad_input():
+    def backward(x, w, grad_y, spec):
+        flipped = _grads(x, w, grad_y, spec, flip=not spec.flip)
+        return flipped.input, _grads(x, w, grad_y, spec).weight
+
+    result = cg.verify(ref_forward, backward, max_examples=25, max_failures=2)
+    assert {f.output for f in result.failures} == {"grad_input"}
+    checks = {f.check for f in result.failures}
+    assert checks & {"value", "exact"} and checks & {"adjoint", "finite_difference"}
+
+
+def test_user_errors_become_failures_not_crashes():
+    def forward(x, w, spec):
+        raise RuntimeError("shapes do not align")
+
+    result = cg.verify(forward, ref_backward, **FAST)
+    assert ("raised", "forward") in _keys(result)
+    failure = next(f for f in result.failures if f.output == "forward")
+    assert "RuntimeError: shapes do not align" in failure.message
+
+
+def test_backward_returning_one_array_breaks_the_protocol():
+    def backward(x, w, grad_y, spec):
+        return _grads(x, w, grad_y, spec).input
+
+    result = cg.verify(ref_forward, backward, **FAST)
+    assert _keys(result) == {("raised", "backward")}
+    assert "expected a tuple (grad_x, grad_w)" in result.failures[0].message
+
+
+def test_hanging_forward_times_out():
+    release = threading.Event()
+
+    def forward(x, w, spec):
+        release.wait(5)
+        return cg.conv(x, w)
+
+    start = time.perf_counter()
+    result = cg.verify(forward, max_examples=5, timeout=0.2)
+    release.set()
+    assert ("raised", "forward") in _keys(result)
+    assert "timeout=0.2" in result.failures[0].message
+    assert time.perf_counter() - start < 4
+
+
+@pytest.mark.parametrize(
+    ("forward", "key"),
+    [
+        (lambda x, w, s: None, ("raised", "forward")),
+        (lambda x, w, s: cg.conv(x, w, **_kw(s)).astype(np.float32), ("dtype", "forward")),
+        (lambda x, w, s: cg.conv(x, w, **_kw(s)) * np.nan, ("finite", "forward")),
+        (lambda x, w, s: cg.conv(x, w, **_kw(s)) + 1.0, ("linearity", "forward")),
+        (
+            lambda x, w, s: cg.conv(x, w, **_kw(s)) + np.random.default_rng().random() * 1e-9,
+            ("determinism", "forward"),
+        ),
+    ],
+    ids=["none", "float32", "nan", "affine", "random"],
+)
+def test_forward_mistakes_are_named(forward, key):
+    result = cg.verify(forward, **FAST)
+    assert key in _keys(result), str(result)
+
+
+def test_in_place_mutation_is_caught():
+    def forward(x, w, spec):
+        x /= 1.0 + np.abs(x).max()
+        return cg.conv(x, w, **_kw(spec))
+
+    result = cg.verify(forward, **FAST)
+    assert ("no_mutation", "forward") in _keys(result)
+
+
+def test_forward_only_checks_no_gradients():
+    result = cg.verify(ref_forward, **FAST)
+    assert result.ok
+    assert {r["output"] for r in result.ratios} == {"forward"}
+
+
+def _big_problem(rng):
+    x = rng.standard_normal((1, 3, 128, 128))
+    w = rng.standard_normal((32, 3, 3, 3))
+    return ConvProblem(x, w, None, rng.standard_normal((1, 32, 126, 126)), cg.ConvSpec())
+
+
+def test_fixed_problem_of_realistic_size_is_checked_quickly():
+    forward, backward = from_torch(torch_conv)
+    problem = _big_problem(np.random.default_rng(0))
+    cg.verify(forward, backward, problems=[problem])  # warm-up: imports, BLAS threads
+    start = time.perf_counter()
+    result = cg.verify(forward, backward, problems=[problem])
+    elapsed = time.perf_counter() - start
+    assert result.ok and result.examples == 1
+    assert elapsed < 2.0, elapsed
+
+
+def test_reproduce_snippet_rebuilds_the_failing_problem():
+    def backward(x, w, grad_y, spec):
+        g = _grads(x, w, grad_y, spec)
+        return g.input, g.weight * 2
+
+    result = cg.verify(ref_forward, backward, max_examples=25, max_failures=1)
+    (failure,) = result.failures
+    namespace = {"forward": ref_forward, "backward": backward, "print": lambda r: None}
+    exec(failure.reproduce.replace("print(", "result = ("), namespace)
+    again = namespace["result"]
+    assert (failure.check, failure.output) in _keys(again)
+    assert "times 2" in failure.explanation
+
+
+def test_result_serialises_with_schema_version():
+    def backward(x, w, grad_y, spec):
+        return _grads(x, w, grad_y, spec, flip=not spec.flip)[:2]
+
+    result = cg.verify(ref_forward, backward, max_examples=10, max_failures=1)
+    data = json.loads(result.to_json())
+    assert data["schema_version"] == SCHEMA_VERSION and data["ok"] is False
+    assert data["failures"][0]["output"] == "grad_input"
+    assert data["failures"][0]["bound_ratio"] is None  # inf under an exact (zero) bound
+    assert data["settings"]["max_examples"] == 10
+    with pytest.raises(cg.VerificationError, match="FAILED") as info:
+        result.raise_for_failures()
+    assert isinstance(info.value, AssertionError)
+    assert "grad_input" in str(result) and "reproduce:" in str(result)
+
+
+def test_ok_result_does_not_raise_and_says_so():
+    result = VerifyResult((), 3, ({"check": "value", "output": "forward", "ratio": 0.25},))
+    result.raise_for_failures()
+    assert str(result) == (
+        "convgrad.verify: all checks passed on 3 problem(s); worst error/bound 0.25"
+    )
+
+
+def test_to_html_hands_the_dict_to_the_report(monkeypatch, tmp_path):
+    calls = []
+    fake = types.ModuleType("convgrad.report")
+    fake.render_html = lambda data, path: calls.append((data, path)) or path
+    monkeypatch.setitem(sys.modules, "convgrad.report", fake)
+    result = VerifyResult((), 1)
+    assert result.to_html(tmp_path / "r.html") == tmp_path / "r.html"
+    assert calls[0][0]["schema_version"] == SCHEMA_VERSION
+
+
+def test_failure_to_dict_replaces_non_finite_numbers():
+    f = Failure("exact", "forward", {}, (1,), (1,), 1.0, float("inf"), (0,), "m", "e", "r")
+    assert f.to_dict()["bound_ratio"] is None and f.to_dict()["index"] == [0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"max_examples": 0}, ValueError, "max_examples=0"),
+        ({"timeout": -1}, ValueError, "timeout=-1"),
+        ({"dtype": "int8"}, ValueError, "dtype='int8'"),
+        ({"safety": 0.5}, ValueError, "safety=0.5"),
+        ({"exact": 1}, TypeError, "exact=1"),
+        ({"problems": [1]}, TypeError, r"problems\[0\]"),
+        ({"padding": ("bogus",)}, ValueError, "bogus"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        cg.verify(ref_forward, **kwargs)
+
+
+def test_non_callable_implementations_raise_type_error():
+    with pytest.raises(TypeError, match="forward="):
+        cg.verify(3)
+    with pytest.raises(TypeError, match="backward="):
+        cg.verify(ref_forward, "nope")

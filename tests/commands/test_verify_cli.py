@@ -129,7 +129,7 @@ def test_usage_errors_are_one_line_exit_2(user_module, capsys, argv, message):
     assert message in err
 
 
-def test_html_without_the_renderer_is_a_usage_error(user_module, capsys):
+def test_html_report_is_written_or_needs_the_report_extra(user_module, capsys):
     if importlib.util.find_spec("convgrad.report") is not None:
         from convgrad import report
 

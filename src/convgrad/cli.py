@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,3 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"convgrad {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) has gone: stop quietly. Python's recipe (signal docs, "Note
+        # on SIGPIPE"): point stdout at devnull so the interpreter's final flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -156,3 +156,33 @@ def test_one_block_scratch_is_its_columns_and_padded_rows():
     columns = 5 * prod((3, 2)) * out[3]
     padded_rows = 2 * 5 * (7 + 2)
     assert fast._row_bytes(5, (3, 2), (9, 7), out[2:], spec, 8) == (columns + padded_rows) * 8
+
+
+@settings(max_examples=25)
+@given(
+    problem=conv_problems(stride=1, dtype="int64", data="integer", max_batch=3, max_side=9),
+    data=st.data(),
+)
+def test_both_grad_input_arrangements_equal_the_definition(problem, data):
+    """Stride 1 with pads within the kernel's reach: col2im and the correlation of grad_y with
+    the rotated kernel give the definition's bits, for any blocking; beyond the reach, or with
+    a stride, only col2im applies."""
+    gy, w, spec, in_spatial = problem.grad_y, problem.w, problem.resolved, problem.x.shape[2:]
+    budget = _budget_for(data.draw(st.integers(1, 4), label="rows"), problem.x, w, gy, spec)
+    expected = direct.grad_input(gy, w, spec, in_spatial)
+    got = fast._grad_input_by_col2im(gy, w, spec, in_spatial, budget)
+    np.testing.assert_array_equal(got, expected)
+    correlation = fast._correlation_spec(spec, w.shape[2:])
+    reach = [d * (k - 1) for k, d in zip(w.shape[2:], spec.dilation, strict=True)]
+    within = all(max(p) <= r for p, r in zip(spec.padding, reach, strict=True))
+    assert (correlation is not None) == within
+    if correlation is not None:
+        got = fast._grad_input_by_correlation(gy, w, correlation, in_spatial, budget)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_grad_input_by_correlation_needs_stride_one():
+    spec = cg.ConvSpec(padding="same", stride=(1, 2)).resolve((8, 8), (3, 3))
+    assert fast._correlation_spec(spec, (3, 3)) is None
+    spec = cg.ConvSpec(padding=((1, 1), (2, 2))).resolve((8, 8), (3, 3))
+    assert fast._correlation_spec(spec, (3, 3)).padding == ((1, 1), (0, 0))

@@ -26,6 +26,7 @@ Any dtype with a matmul works (float64 uses BLAS; int64 is exact).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from itertools import product
 from math import prod
 
@@ -176,14 +177,56 @@ def grad_weight(
     return gw.reshape(c_out, c_group, *kernel_spatial)
 
 
+def _correlation_spec(spec: ResolvedSpec, kernel_spatial) -> ResolvedSpec | None:
+    """The spec under which grad_input is a forward correlation of grad_y, or None.
+
+    With stride 1, grad_x is the correlation of grad_y padded by ``d*(K-1) - lo`` before and
+    ``d*(K-1) - hi`` after with the kernel rotated 180° and its channel axes swapped (DESIGN.md,
+    Gradients; Dumoulin & Visin 2016, relationship 8). None for strides above 1 or pads beyond
+    the kernel's reach (the new pads would be negative).
+    """
+    reach = [d * (k - 1) for k, d in zip(kernel_spatial, spec.dilation, strict=True)]
+    if any(s != 1 for s in spec.stride) or any(
+        max(lo, hi) > r for (lo, hi), r in zip(spec.padding, reach, strict=True)
+    ):
+        return None
+    pads = tuple((r - lo, r - hi) for (lo, hi), r in zip(spec.padding, reach, strict=True))
+    return replace(spec, mode="explicit", padding=pads)
+
+
 def grad_input(
     grad_y: np.ndarray, w: np.ndarray, spec: ResolvedSpec, in_spatial, budget_bytes=CHUNK_BYTES
 ) -> np.ndarray:
     """grad_y: (N, C_out, *O), w: (C_out, C_in // g, *K) -> grad_x: (N, C_in, *S).
 
-    Column gradients ``w_mat^T @ grad_y`` added onto the block's padded input rows, one strided
-    add per kernel tap (col2im); then the rows inside x are added to grad_x (blocks of output
-    rows share their halo rows). Positions of x no window reaches stay exactly 0.
+    Two arrangements of the same sums, chosen once per shape by the bytes of columns they
+    write: with stride 1 and ``C_out < 2 * C_in``, the forward correlation of `_correlation_spec`
+    (columns of grad_y: C_out*K per input position); otherwise col2im (columns of x's shape,
+    C_in*K per output position, then read back by K strided adds).
+    """
+    correlation = _correlation_spec(spec, w.shape[2:])
+    if correlation is not None and w.shape[0] < 2 * w.shape[1] * spec.groups:
+        return _grad_input_by_correlation(grad_y, w, correlation, in_spatial, budget_bytes)
+    return _grad_input_by_col2im(grad_y, w, spec, in_spatial, budget_bytes)
+
+
+def _grad_input_by_correlation(
+    grad_y: np.ndarray, w: np.ndarray, correlation: ResolvedSpec, in_spatial, budget_bytes
+) -> np.ndarray:
+    """`forward` of grad_y with the rotated, channel-swapped kernel (C_in, C_out // g, *K)."""
+    g, kernel_spatial = correlation.groups, w.shape[2:]
+    grouped = w.reshape(g, w.shape[0] // g, w.shape[1], *kernel_spatial).swapaxes(1, 2)
+    rotated = grouped[(..., *(slice(None, None, -1),) * len(kernel_spatial))]
+    w_t = rotated.reshape(g * w.shape[1], w.shape[0] // g, *kernel_spatial)
+    return forward(grad_y, w_t, correlation, tuple(in_spatial), budget_bytes)
+
+
+def _grad_input_by_col2im(
+    grad_y: np.ndarray, w: np.ndarray, spec: ResolvedSpec, in_spatial, budget_bytes
+) -> np.ndarray:
+    """Column gradients ``w_mat^T @ grad_y`` added onto the block's padded input rows, one
+    strided add per kernel tap (col2im); then the rows inside x are added to grad_x (blocks of
+    output rows share their halo rows). Positions of x no window reaches stay exactly 0.
     """
     g, out_spatial, kernel_spatial = spec.groups, grad_y.shape[2:], w.shape[2:]
     in_spatial, c_in = tuple(in_spatial), g * w.shape[1]

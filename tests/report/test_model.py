@@ -187,7 +187,8 @@ def test_verify_result_dict_becomes_a_report():
     )
     assert failure["explanation"] == "the kernel is rotated"
     assert report["accuracy"][0]["source"] == "adjoint identity"
-    assert report["meta"]["seed"] == 3
+    assert report["meta"]["settings"]["seed"] == 3
+    assert report["runs"] == []
 
 
 def test_pytest_session_becomes_a_report_with_its_runs():

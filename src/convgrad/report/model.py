@@ -301,7 +301,9 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
         "failures": failures,
         "problems": problem_list,
         "records": records,
-        "runs": [
+        "runs": []
+        if kind != "pytest-session"
+        else [
             {
                 "test": run.get("test", ""),
                 "kind": run.get("kind", "verify"),
@@ -334,7 +336,7 @@ def as_report(data: dict) -> dict:
         return _from_runs(data["records"], meta, "pytest-session")
     if "failures" in data and "ok" in data:
         settings = data.get("settings", {})
-        meta = {"settings": settings, "seed": settings.get("seed"), "command": None}
+        meta = {"settings": settings, "command": None}
         return _from_runs([data], meta, "verify")
     raise ValueError(
         "data is not a convgrad result: expected a report.json (schema"

@@ -139,7 +139,7 @@ def test_backward_returning_one_array_breaks_the_protocol():
         return _grads(x, w, grad_y, spec).input
 
     result = cg.verify(ref_forward, backward, **FAST)
-    assert _keys(result) == {("raised", "backward")}
+    assert _keys(result) == {("raised", "grad_input")}
     assert "expected a tuple (grad_x, grad_w)" in result.failures[0].message
 
 
@@ -186,6 +186,17 @@ def test_in_place_mutation_is_caught():
     assert ("no_mutation", "forward") in _keys(result)
 
 
+def test_backward_writing_into_grad_y_is_caught_under_grad_input():
+    def backward(x, w, grad_y, spec):
+        grads = ref_backward(x, w, grad_y, spec)
+        grad_y[...] = 0
+        return grads
+
+    result = cg.verify(ref_forward, backward, **FAST)
+    assert _keys(result) == {("no_mutation", "grad_input")}
+    assert "backward modified its input array(s) in place: grad_y" in result.failures[0].message
+
+
 def test_forward_only_checks_no_gradients():
     result = cg.verify(ref_forward, **FAST)
     assert result.ok
@@ -212,7 +223,7 @@ def test_fixed_problem_of_realistic_size_is_checked_quickly():
 def test_reproduce_snippet_rebuilds_the_failing_problem():
     def backward(x, w, grad_y, spec):
         g = _grads(x, w, grad_y, spec)
-        return g.input, g.weight * 2
+        return g.input, g.weight / x.shape[0]
 
     result = cg.verify(ref_forward, backward, max_examples=25, max_failures=1)
     (failure,) = result.failures
@@ -220,7 +231,8 @@ def test_reproduce_snippet_rebuilds_the_failing_problem():
     exec(failure.reproduce.replace("print(", "result = ("), namespace)
     again = namespace["result"]
     assert (failure.check, failure.output) in _keys(again)
-    assert "times 2" in failure.explanation
+    assert "averaged over the batch" in failure.explanation
+    assert failure.problem["x"][0] == 2  # the smallest batch that shows a batch mean
 
 
 def test_result_serialises_with_schema_version():
@@ -284,3 +296,63 @@ def test_non_callable_implementations_raise_type_error():
         cg.verify(3)
     with pytest.raises(TypeError, match="backward="):
         cg.verify(ref_forward, "nope")
+
+
+def _fixed_problem(padding="valid", stride=1, x_shape=(2, 3, 7, 6), w_shape=(3, 3, 2, 3)):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    spec = cg.ConvSpec(padding=padding, stride=stride)
+    shape = cg.output_shape(x.shape, w.shape, padding=padding, stride=stride)
+    return ConvProblem(x, w, None, rng.standard_normal(shape), spec)
+
+
+def _explanation(forward, backward, problem, output):
+    result = cg.verify(forward, backward, problems=[problem])
+    return next(f.explanation for f in result.failures if f.output == output)
+
+
+def test_diagnosis_of_a_scaled_grad_weight():
+    def backward(x, w, grad_y, spec):
+        g = _grads(x, w, grad_y, spec)
+        return g.input, 3 * g.weight
+
+    why = _explanation(ref_forward, backward, _fixed_problem(), "grad_weight")
+    assert "right answer times 3" in why
+
+
+def test_diagnosis_of_a_grad_input_without_stride_dilation():
+    def backward(x, w, grad_y, spec):
+        full = cg.conv_transpose(grad_y, w)  # stride ignored: grad_y used as is
+        grad_x = np.zeros(x.shape)
+        rows, cols = min(full.shape[2], x.shape[2]), min(full.shape[3], x.shape[3])
+        grad_x[:, :, :rows, :cols] = full[:, :, :rows, :cols]
+        return grad_x, _grads(x, w, grad_y, spec).weight
+
+    problem = _fixed_problem(stride=2, x_shape=(1, 3, 9, 9))
+    why = _explanation(ref_forward, backward, problem, "grad_input")
+    assert "not dilated by the stride" in why
+
+
+def test_diagnosis_of_same_padded_on_the_wrong_side():
+    def forward(x, w, spec):
+        return cg.conv(x, w, padding="same_lower")
+
+    why = _explanation(forward, None, _fixed_problem("same", w_shape=(3, 3, 2, 2)), "forward")
+    assert "padded on the wrong side" in why
+
+
+def test_diagnosis_of_float32_rounding():
+    def forward(x, w, spec):
+        return cg.conv(x, w).astype(np.float32).astype(np.float64)
+
+    assert "float32" in _explanation(forward, None, _fixed_problem(), "forward")
+
+
+def test_diagnosis_of_channels_not_swapped_in_grad_input():
+    def backward(x, w, grad_y, spec):
+        g = _grads(x, np.swapaxes(w, 0, 1), grad_y, spec)
+        return g.input, _grads(x, w, grad_y, spec).weight
+
+    why = _explanation(ref_forward, backward, _fixed_problem(), "grad_input")
+    assert "in/out channels were not swapped" in why

@@ -17,7 +17,7 @@ import numpy as np
 
 from convgrad.checks import CheckResult
 from convgrad.problem import ConvProblem
-from convgrad.reference import conv, conv_backward
+from convgrad.reference import conv, conv_backward, conv_transpose
 from convgrad.shapes import DimAlgebra, dim_algebra
 
 _GRAD_INDEX = {"grad_input": 0, "grad_weight": 1, "grad_bias": 2}
@@ -198,6 +198,15 @@ def _variants(problem: ConvProblem, output: str) -> Iterator[tuple[str, Callable
             lambda: compute() / n,
         )
         return
+    mode = p.resolved.mode
+    if mode in ("same", "same_lower"):
+        other = "same_lower" if mode == "same" else "same"
+        yield (
+            f"an even kernel was padded on the wrong side: the result matches padding={other!r}"
+            f" (extra pad at the {'start' if other == 'same_lower' else 'end'}); {mode!r} puts it"
+            f" at the {'end' if mode == 'same' else 'start'}",
+            lambda: compute(padding=other),
+        )
     yield (
         f"the kernel is rotated 180° relative to the spec (flip={flip}): "
         + (
@@ -208,15 +217,6 @@ def _variants(problem: ConvProblem, output: str) -> Iterator[tuple[str, Callable
         + ("" if output == "forward" else f"; {output} needs the kernel flip of the forward"),
         lambda: compute(flip=not flip),
     )
-    mode = p.resolved.mode
-    if mode in ("same", "same_lower"):
-        other = "same_lower" if mode == "same" else "same"
-        yield (
-            f"an even kernel was padded on the wrong side: the result matches padding={other!r}"
-            f" (extra pad at the {'start' if other == 'same_lower' else 'end'}); {mode!r} puts it"
-            f" at the {'end' if mode == 'same' else 'start'}",
-            lambda: compute(padding=other),
-        )
     if p.ndim >= 2:
         cause = "H and W are transposed (the last two spatial axes of the result or kernel)"
         yield cause, lambda: _swap_spatial(compute())
@@ -228,12 +228,42 @@ def _variants(problem: ConvProblem, output: str) -> Iterator[tuple[str, Callable
             " grad_y[o] over output channels o (use w transposed to (C_in, C_out, *K))",
             lambda: compute(w=np.swapaxes(w, 0, 1)),
         )
+    if any(st > 1 for st in p.resolved.stride) and output in ("grad_input", "grad_weight"):
+        yield (
+            f"grad_y was not dilated by the stride (s-1 zeros between its elements) before"
+            f" computing {output}",
+            lambda: _undilated(p, output),
+        )
     if output == "grad_weight" and n > 1:
         yield (
             "grad_weight was averaged over the batch (divided by N); it is a sum",
             lambda: compute() / n,
         )
     yield "the sign is flipped", lambda: -compute()
+
+
+def _undilated(p: ConvProblem, output: str) -> np.ndarray:
+    """The learner's gradient with grad_y used as is instead of stride-dilated."""
+    spec, dims = p.resolved, _dims(p)
+    w = p.w[(slice(None), slice(None), *(slice(None, None, -1),) * p.ndim)] if spec.flip else p.w
+    common = {"dilation": spec.dilation, "groups": spec.groups}
+    if output == "grad_input":
+        full = conv_transpose(p.grad_y, w, padding=0, stride=1, **common)
+        out = np.zeros(p.x.shape)
+        src = tuple(
+            slice(a.lo, min(a.lo + a.input, n)) for a, n in zip(dims, full.shape[2:], strict=True)
+        )
+        dst = tuple(slice(0, max(s_.stop - s_.start, 0)) for s_ in src)
+        out[(..., *dst)] = full[(..., *src)]
+        return out
+    xp = np.pad(p.x, ((0, 0), (0, 0), *spec.padding))
+    crop = tuple(slice(0, a.output - 1 + a.extent) for a in dims)
+    grad_w = conv_backward(xp[(..., *crop)], w, p.grad_y, padding=0, stride=1, **common).weight
+    return (
+        grad_w[(slice(None), slice(None), *(slice(None, None, -1),) * p.ndim)]
+        if spec.flip
+        else grad_w
+    )
 
 
 def _stride_pattern(problem: ConvProblem, output: str, got, expected, bound) -> str | None:
@@ -259,17 +289,22 @@ def _stride_pattern(problem: ConvProblem, output: str, got, expected, bound) -> 
     return None
 
 
+def _matches(thunk: Callable[[], np.ndarray], got: np.ndarray, bound: np.ndarray) -> bool:
+    try:
+        variant = thunk()
+    except ValueError:
+        return False
+    return variant.shape == got.shape and bool(np.all(np.abs(got - variant) <= bound))
+
+
 def _value_cause(
     problem: ConvProblem, output: str, got: np.ndarray, bound: np.ndarray
 ) -> str | None:
     got = np.asarray(got, dtype=np.float64)
-    for cause, thunk in _variants(problem, output):
-        try:
-            variant = thunk()
-        except ValueError:
-            continue
-        if variant.shape == got.shape and np.all(np.abs(got - variant) <= bound):
-            return cause
+    causes = [cause for cause, thunk in _variants(problem, output) if _matches(thunk, got, bound)]
+    if causes:
+        # A minimal problem can be too small to tell some mistakes apart: name every match.
+        return "; or ".join(dict.fromkeys(causes))
     if output == "forward":
         expected = conv(problem.x, problem.w, **_kwargs(problem))
     else:
@@ -279,11 +314,20 @@ def _value_cause(
     pattern = _stride_pattern(problem, output, got, expected, bound)
     if pattern:
         return pattern
+    if (
+        problem.x.dtype == np.float64
+        and np.array_equal(got, got.astype(np.float32))
+        and not np.array_equal(expected, expected.astype(np.float32))
+    ):
+        return (
+            f"{output} holds only float32 values: it was computed or rounded in float32; compute"
+            " in the data's precision (float64)"
+        )
     norm = float(np.sum(expected * expected))
-    if norm > 0:
+    if norm > 0 and np.count_nonzero(expected) >= 2:
         scale = float(np.sum(got * expected)) / norm
         close = np.abs(got - scale * expected) <= bound + 1e-12 * np.abs(got)
-        if scale not in (0.0, 1.0) and np.all(close):
+        if abs(scale - 1) > 1e-6 and scale != 0 and np.all(close):
             return (
                 f"{output} is the right answer times {scale:.6g}: a stray scale factor (a mean,"
                 " a learning rate, a 1/N)"

@@ -25,8 +25,9 @@ Checks and what they catch:
 - ``determinism``: two calls on the same inputs give identical bits.
 - ``no_mutation``: the caller's arrays are unchanged after the call.
 
-Output names: "forward", "grad_input", "grad_weight", "grad_bias", and "backward" for checks of
-the backward call as a whole (raised, no_mutation).
+Output names: "forward", "grad_input", "grad_weight", "grad_bias". A check of the backward call
+as a whole (it raised, hung, broke the protocol or modified an argument) is reported under
+"grad_input", backward's first output, with a message that says "backward".
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ CHECKS = (
     "determinism",
     "no_mutation",
 )
-OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias", "backward")
+OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias")
+BACKWARD_OUTPUT = "grad_input"
+"""The output that failures of the backward call as a whole are reported under."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,13 @@ class UserFunction:
         self.hung = False
         self.mutations: dict[str, int] = {}
 
+    @property
+    def output(self) -> str:
+        """The output name its whole-call failures are reported under."""
+        return "forward" if self.name == "forward" else BACKWARD_OUTPUT
+
     def _fail(self, message: str) -> CallFailed:
-        return CallFailed(CheckResult("raised", self.name, False, message))
+        return CallFailed(CheckResult("raised", self.output, False, message))
 
     def __call__(self, arrays: dict[str, np.ndarray], spec) -> object:
         if self.hung:
@@ -182,7 +190,7 @@ def split_gradients(value: object) -> tuple[object, ...]:
         raise CallFailed(
             CheckResult(
                 "raised",
-                "backward",
+                BACKWARD_OUTPUT,
                 False,
                 f"backward returned a {kind}{size}; expected"
                 " a tuple (grad_x, grad_w) or (grad_x, grad_w, grad_b)",
@@ -450,11 +458,11 @@ def check_determinism(first: np.ndarray, second: np.ndarray, output: str) -> Che
 def check_no_mutation(function: UserFunction) -> CheckResult:
     """The function left every argument it was given unchanged."""
     if not function.mutations:
-        return CheckResult("no_mutation", function.name, True)
+        return CheckResult("no_mutation", function.output, True)
     changed = ", ".join(f"{k} (in {n} call(s))" for k, n in function.mutations.items())
     return CheckResult(
         "no_mutation",
-        function.name,
+        function.output,
         False,
         f"{function.name} modified its"
         f" input array(s) in place: {changed}; copy before writing (np.pad, .copy())",
@@ -463,6 +471,7 @@ def check_no_mutation(function: UserFunction) -> CheckResult:
 
 
 __all__ = [
+    "BACKWARD_OUTPUT",
     "CHECKS",
     "OUTPUTS",
     "CallFailed",

@@ -37,6 +37,9 @@ from convgrad.problem import ConvProblem
 SCHEMA_VERSION = 1
 """Version of the `VerifyResult.to_dict` layout; bumped on any incompatible change."""
 
+SHRINK_BUDGET = 400
+"""Problems checked while shrinking one failure; past it the smallest found so far stands."""
+
 _INLINE_LIMIT = 4096
 """Arrays up to this many elements are written literally into the reproduce snippet."""
 
@@ -381,12 +384,18 @@ def _search_once(strategy, check, done: dict, run_settings, seed: int):
     ratios recorded)."""
     target: dict[str, object] = {}
     ratios: list[dict] = []
-    count = [0]
+    count, shrinking = [0], [0]
 
     @run_settings
     @hypothesis_seed(seed)
     @given(strategy)
     def search(problem: ConvProblem) -> None:
+        if "key" in target:
+            shrinking[0] += 1
+            if shrinking[0] > SHRINK_BUDGET and _problem_key(problem) != target["best"]:
+                # Budget spent: report no smaller failure, so the shrinker ends quickly; the
+                # current minimal problem still fails when hypothesis replays it.
+                return
         report = check(problem)
         count[0] += 1
         ratios.extend(report.ratios)
@@ -398,6 +407,7 @@ def _search_once(strategy, check, done: dict, run_settings, seed: int):
             if key == target["key"]:
                 # The last raise is hypothesis' final replay of the minimal example.
                 target["found"] = _Found(problem, report, result)
+                target["best"] = _problem_key(problem)
                 raise _Falsified
 
     # Flaky: a user function that fails only sometimes; the last failing problem still stands.

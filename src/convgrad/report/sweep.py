@@ -214,13 +214,8 @@ def select_cases(
 
 
 def _kwargs(spec: ResolvedSpec) -> dict:
-    return {
-        "padding": spec.padding,
-        "stride": spec.stride,
-        "dilation": spec.dilation,
-        "groups": spec.groups,
-        "flip": spec.flip,
-    }
+    """`convgrad.conv`'s keywords for a resolved spec (explicit per-dim pads)."""
+    return {k: getattr(spec, k) for k in ("padding", "stride", "dilation", "groups", "flip")}
 
 
 def _direct_forward(x, w, spec):

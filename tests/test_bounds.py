@@ -150,3 +150,9 @@ def test_compare_reports_worst_ratio_not_worst_error():
 def test_compare_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="got has shape"):
         compare(np.zeros(3), np.zeros(4), 1.0)
+
+
+def test_underflowing_products_are_covered_by_the_subnormal_term():
+    # 1e-300 * 1e-300 underflows to 0 in float64: an absolute error no relative bound covers.
+    bound = Precision().bound(1, np.array([0.0]), np.array([0.0]))
+    assert bound[0] >= float(np.finfo(np.float64).smallest_subnormal) > 0

@@ -356,3 +356,12 @@ def test_diagnosis_of_channels_not_swapped_in_grad_input():
 
     why = _explanation(ref_forward, backward, _fixed_problem(), "grad_input")
     assert "in/out channels were not swapped" in why
+
+
+def test_underflow_in_the_finite_difference_is_no_false_alarm():
+    # Regression: x = w = 1e-300 make every forward product underflow to 0 while the gradient
+    # (w * grad_y) does not; the tolerance must carry the underflow's absolute error.
+    tiny = np.full((1, 1, 1), 1e-300)
+    problem = ConvProblem(tiny, tiny.copy(), None, np.ones((1, 1, 1)), cg.ConvSpec())
+    result = cg.verify(ref_forward, ref_backward, problems=[problem])
+    assert result.ok, str(result)

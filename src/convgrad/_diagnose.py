@@ -102,12 +102,12 @@ def _shape_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> It
         "I-O+1": tuple(a.input - a.dilated_grad + 1 for a in dims),
     }
     if output == "grad_weight":
-        if spatial == sizes["O"]:
+        if spatial == sizes["O"] != want:
             yield (
                 "grad_weight has grad_y's spatial shape: the correlation was taken in 'same' mode"
                 " around grad_y; use 'valid' (of the padded x with grad_y), which has K rows"
             )
-        if spatial == sizes["I"]:
+        if spatial == sizes["I"] != want:
             yield (
                 "grad_weight has x's spatial shape: x and grad_y were correlated in 'same' mode;"
                 " use 'valid' (of the padded x with the stride-dilated grad_y), which has K rows"

@@ -18,7 +18,8 @@ passes) and then rounds to its output dtype (``u_o``), adding ``u_o * |y_acc|`` 
 ``|y_acc| <= |y| + gamma_n(u_a) * M``. The oracle compares with its own float64 result, which is
 itself within ``gamma_n(u_64) * M`` of the exact value, and the magnitude M it computes is low by
 at most a factor ``1 - gamma_n(u_64)``. Gradual underflow adds at most half the smallest
-subnormal per operation (Higham §2.1). Altogether, with safety factor s applied to the
+subnormal per operation (Higham §2.1); the bound uses a whole one, ``eta``, because half of
+float64's smallest subnormal is not representable (it rounds to 0). Altogether, with safety factor s applied to the
 implementation's share only:
 
     |got - ref| <= s * [(1 + u_o) gamma_n(u_a) M' + u_o (|ref| + gamma_n(u_64) M')
@@ -43,7 +44,7 @@ from convgrad.reference import Grads, conv, conv_backward
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
 _U64 = 2.0**-53
-_ETA64 = float(np.finfo(np.float64).smallest_subnormal) / 2
+_ETA64 = float(np.finfo(np.float64).smallest_subnormal)
 _BOUND_ROUNDING = 1 + 16 * _U64
 """Covers the float64 rounding of evaluating the bound formula itself (a dozen operations)."""
 
@@ -125,8 +126,8 @@ class Precision:
         if not self.has_bound(n):
             return np.full(magnitude.shape, np.inf)
         u_a, u_o = unit_roundoff(self.accumulate), unit_roundoff(self.out)
-        eta_a = float(np.finfo(self.accumulate).smallest_subnormal) / 2
-        eta_o = float(np.finfo(self.out).smallest_subnormal) / 2
+        eta_a = float(np.finfo(self.accumulate).smallest_subnormal)
+        eta_o = float(np.finfo(self.out).smallest_subnormal)
         g_a, g_64 = gamma(n, u_a), gamma(n, _U64)
         # The formula of the module docstring gathered into c_m * M + c_r * |ref| + c_0, so that
         # a large output costs three array operations.

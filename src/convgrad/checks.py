@@ -276,6 +276,18 @@ def _mismatch_message(
     )
 
 
+def _fields(got: np.ndarray, expected: np.ndarray, c: Comparison) -> dict:
+    """The `CheckResult` fields of an elementwise comparison."""
+    return {
+        "expected_shape": expected.shape,
+        "got_shape": got.shape,
+        "worst_error": c.worst_error,
+        "bound_ratio": c.worst_ratio,
+        "index": c.index,
+        "mismatched": c.mismatched,
+    }
+
+
 def check_value(
     got: np.ndarray,
     expected: np.ndarray,
@@ -286,14 +298,7 @@ def check_value(
 ) -> CheckResult:
     """``|got - expected| <= bound`` elementwise; expected is the float64 reference."""
     c = compare(got, expected, bound)
-    base = dict(
-        expected_shape=expected.shape,
-        got_shape=got.shape,
-        worst_error=c.worst_error,
-        bound_ratio=c.worst_ratio,
-        index=c.index,
-        mismatched=c.mismatched,
-    )
+    base = _fields(got, expected, c)
     if not precision.has_bound(n):
         return CheckResult(
             "value",
@@ -324,14 +329,7 @@ def check_value(
 def check_exact(got: np.ndarray, expected: np.ndarray, output: str) -> CheckResult:
     """Bit equality with the reference (integer data in exact range: no rounding anywhere)."""
     c = compare(got, expected, 0.0)
-    base = dict(
-        expected_shape=expected.shape,
-        got_shape=got.shape,
-        worst_error=c.worst_error,
-        bound_ratio=c.worst_ratio,
-        index=c.index,
-        mismatched=c.mismatched,
-    )
+    base = _fields(got, expected, c)
     if c.passed:
         return CheckResult("exact", output, True, **base)
     model = (
@@ -389,14 +387,7 @@ def check_linearity(
 ) -> CheckResult:
     """``forward(a + b) = forward(a) + forward(b)`` elementwise within ``bound``."""
     c = compare(combined, parts_sum, bound)
-    base = dict(
-        expected_shape=parts_sum.shape,
-        got_shape=combined.shape,
-        worst_error=c.worst_error,
-        bound_ratio=c.worst_ratio,
-        index=c.index,
-        mismatched=c.mismatched,
-    )
+    base = _fields(combined, parts_sum, c)
     if c.passed:
         return CheckResult("linearity", output, True, **base)
     model = "0 (exact: integer data)" if not np.any(bound) else "the forward error bounds"

@@ -210,9 +210,8 @@ class _Found:
 
 def _failure(found: _Found, has_backward: bool) -> Failure:
     r, p = found.result, found.problem
-    output_key = "forward" if r.output == "forward" else r.output
     explanation = _diagnose.explain(
-        p, r, found.report.outputs.get(output_key), found.report.bounds.get(output_key)
+        p, r, found.report.outputs.get(r.output), found.report.bounds.get(r.output)
     )
     return Failure(
         check=r.check,

@@ -43,9 +43,12 @@ class Witness:
 class Bug:
     """One wrong implementation.
 
-    outputs: the outputs a failure must name (one of them at least);
+    outputs: the outputs a failure must name (one of them at least; "backward" for the
+    backward call as a whole, as `convgrad.checks` names it);
     symptom: "value" | "shape" | "no_mutation" | "determinism" | "finite", what goes wrong;
-    space: keyword arguments of `convgrad.verify` confining the search to where the bug lives.
+    space: keyword arguments of `convgrad.verify` confining the search to where the bug lives;
+    cause: words the explanation of verify's failure must contain, where verify diagnoses the
+    mistake; crashes: the mistake raises on some problems (verify's check "raised").
     """
 
     name: str
@@ -56,6 +59,8 @@ class Bug:
     symptom: str
     witness: Witness
     space: dict = field(default_factory=dict)
+    cause: str | None = None
+    crashes: bool = False
 
 
 def _floats(*arrays):
@@ -475,6 +480,7 @@ BUGS: tuple[Bug, ...] = (
         GX,
         "value",
         Witness((1, 1, 5, 5), (1, 1, 2, 3)),
+        cause="the kernel is rotated 180°",
     ),
     Bug(
         "forward_true_convolution",
@@ -484,6 +490,7 @@ BUGS: tuple[Bug, ...] = (
         FW,
         "value",
         Witness((1, 1, 5, 5), (1, 1, 2, 3)),
+        cause="convolution computed where cross-correlation is declared",
     ),
     Bug(
         "grad_input_same_not_full",
@@ -493,6 +500,7 @@ BUGS: tuple[Bug, ...] = (
         GX,
         "shape",
         Witness((1, 1, 6, 6), (1, 1, 3, 3)),
+        cause="needs the 'full' correlation",
     ),
     Bug(
         "grad_weight_same_not_valid",
@@ -502,6 +510,7 @@ BUGS: tuple[Bug, ...] = (
         GW,
         "shape",
         Witness((1, 1, 6, 6), (1, 1, 3, 3)),
+        cause="'same' mode",
     ),
     Bug(
         "grad_weight_full_not_valid",
@@ -511,6 +520,7 @@ BUGS: tuple[Bug, ...] = (
         GW,
         "shape",
         Witness((1, 1, 6, 6), (1, 1, 3, 3)),
+        cause="'full'",
     ),
     Bug(
         "grad_input_stride_not_dilated",
@@ -521,6 +531,7 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 7, 7), (1, 1, 3, 3), {"stride": 2}),
         {"stride": (2,)},
+        cause="not dilated by the stride",
     ),
     Bug(
         "backward_ignores_dilation",
@@ -550,6 +561,7 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 5, 5), (1, 1, 2, 2), {"padding": "same"}),
         {"padding": ("same",)},
+        cause="padded on the wrong side",
     ),
     Bug(
         "same_pads_floor_both",
@@ -588,6 +600,7 @@ BUGS: tuple[Bug, ...] = (
         GB,
         "value",
         Witness((2, 1, 4, 4), (2, 1, 2, 2)),
+        cause="averaged instead of summed",
     ),
     Bug(
         "grad_bias_batch_only",
@@ -607,6 +620,7 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 5, 6), (1, 1, 2, 3)),
         {"ndim": 2},
+        cause="H and W are transposed",
     ),
     Bug(
         "grad_input_channels_not_swapped",
@@ -616,6 +630,7 @@ BUGS: tuple[Bug, ...] = (
         GX,
         "value",
         Witness((1, 2, 4, 4), (3, 2, 2, 2)),
+        cause="in/out channels were not swapped",
     ),
     Bug(
         "forward_float32",
@@ -625,6 +640,7 @@ BUGS: tuple[Bug, ...] = (
         FW,
         "value",
         Witness((1, 2, 6, 6), (2, 2, 3, 3)),
+        cause="float32",
     ),
     Bug(
         "forward_mutates_input",
@@ -634,15 +650,17 @@ BUGS: tuple[Bug, ...] = (
         FW,
         "no_mutation",
         Witness((1, 1, 4, 4), (1, 1, 2, 2)),
+        cause="in-place update",
     ),
     Bug(
         "backward_zeroes_grad_y",
         "backward zeroes the caller's grad_y after use",
         correct.forward,
         bw_zeroes_grad_y,
-        GX | GW | GB,
+        frozenset({"backward"}) | GX | GW | GB,
         "no_mutation",
         Witness((1, 1, 4, 4), (1, 1, 2, 2)),
+        cause="in-place update",
     ),
     Bug(
         "forward_nondeterministic",
@@ -652,6 +670,7 @@ BUGS: tuple[Bug, ...] = (
         FW,
         "determinism",
         Witness((1, 2, 6, 6), (2, 2, 3, 3)),
+        cause="randomness",
     ),
     Bug(
         "grad_input_drops_unreached_rows",
@@ -662,6 +681,7 @@ BUGS: tuple[Bug, ...] = (
         "shape",
         Witness((1, 1, 6, 6), (1, 1, 3, 3), {"stride": 2}),
         {"stride": (2,)},
+        cause="unreached",
     ),
     Bug(
         "grad_weight_divided_by_batch",
@@ -671,6 +691,7 @@ BUGS: tuple[Bug, ...] = (
         GW,
         "value",
         Witness((2, 1, 4, 4), (1, 1, 2, 2)),
+        cause="averaged over the batch",
     ),
     Bug(
         "forward_ignores_dilation",
@@ -681,6 +702,7 @@ BUGS: tuple[Bug, ...] = (
         "shape",
         Witness((1, 1, 7, 7), (1, 1, 2, 2), {"dilation": 2}),
         {"dilation": (2,)},
+        cause="dilation",
     ),
     Bug(
         "grad_input_missing_last_tap",
@@ -699,16 +721,19 @@ BUGS: tuple[Bug, ...] = (
         FW,
         "finite",
         Witness((1, 2, 4, 4), (1, 2, 2, 2), zero_plane=True),
+        cause="division by zero",
     ),
     Bug(
         "grad_input_transposed_kernel",
         "grad_input transposes the kernel (w.T) instead of rotating it",
         correct.forward,
         backward_with(grad_input=gx_transposed_kernel),
-        GX,
+        GX | {"backward"},
         "value",
         Witness((1, 1, 5, 5), (1, 1, 2, 2)),
         {"ndim": 2},
+        crashes=True,
+        cause="H and W are transposed",
     ),
     Bug(
         "flip_ignored",
@@ -719,6 +744,7 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 5, 5), (1, 1, 2, 2), {"flip": True}),
         {"flip": (True,)},
+        cause="cross-correlation computed where convolution (flip=True) is declared",
     ),
     Bug(
         "grad_weight_flip_not_rotated_back",
@@ -729,6 +755,7 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 5, 5), (1, 1, 2, 2), {"flip": True}),
         {"flip": (True,)},
+        cause="grad_weight needs the kernel flip of the forward",
     ),
     Bug(
         "grad_input_overwrites_overlaps",

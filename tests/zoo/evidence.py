@@ -9,7 +9,7 @@ import numpy as np
 import convgrad as cg
 from convgrad.problem import ConvProblem
 
-from .bugs import Bug, Witness
+from .bugs import Witness
 
 OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias")
 
@@ -22,36 +22,53 @@ def witness_problem(witness: Witness, seed: int = 0) -> ConvProblem:
     if witness.zero_plane:
         x[0, 0] = 0.0
     w = rng.standard_normal(witness.w)
-    y_shape = cg.output_shape(witness.x, witness.w, **{
-        k: v for k, v in witness.spec.items() if k != "flip"
-    })
+    y_shape = cg.output_shape(
+        witness.x, witness.w, **{k: v for k, v in witness.spec.items() if k != "flip"}
+    )
     return ConvProblem(x, w, None, rng.standard_normal(y_shape), spec)
 
 
-def _outputs(bug: Bug, problem: ConvProblem, x, w, grad_y) -> dict[str, object]:
-    """Each output, or the exception its call raised."""
-    spec = problem.resolved
+def _call(fn, *args) -> tuple[object, tuple[np.ndarray, ...]]:
+    """fn on copies of the arrays: (its result or the exception it raised, the copies after)."""
+    copies = tuple(np.array(a, copy=True) for a in args[:-1])
     try:
-        forward = np.asarray(bug.forward(x, w, spec))
+        return fn(*copies, args[-1]), copies
     except (ValueError, IndexError) as error:
-        forward = error
-    try:
-        grads = tuple(np.asarray(g) for g in bug.backward(x, w, grad_y, spec))
-    except (ValueError, IndexError) as error:
-        grads = (error,) * 3
-    return dict(zip(OUTPUTS, (forward, *grads), strict=True))
+        return error, copies
 
 
-def symptoms(bug: Bug, problem: ConvProblem) -> set[tuple[str, str]]:
-    """Every (output, symptom) where the bug departs from the oracle on this problem:
+def _outputs(forward, backward, problem: ConvProblem) -> tuple[dict, set]:
+    """Each output (an array, or the exception its call raised) and the mutated-input
+    symptoms."""
+    p, spec = problem, problem.resolved
+    y, after_forward = _call(forward, p.x, p.w, spec)
+    grads, after_backward = _call(backward, p.x, p.w, p.grad_y, spec)
+    if isinstance(grads, Exception):
+        grads = (grads,) * 3
+    results = (y, *grads)
+    outputs = {
+        name: r if isinstance(r, Exception) else np.asarray(r)
+        for name, r in zip(OUTPUTS, results, strict=True)
+    }
+    mutated = set()
+    for name, before, after in (
+        ("forward", (p.x, p.w), after_forward),
+        ("backward", (p.x, p.w, p.grad_y), after_backward),
+    ):
+        if any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
+            mutated.add((name, "no_mutation"))
+    return outputs, mutated
+
+
+def symptoms(forward, backward, problem: ConvProblem) -> set[tuple[str, str]]:
+    """Every (output, symptom) where a layer departs from the oracle on this problem:
     "raised", "shape", "value", "finite", "determinism" (two calls differ), "no_mutation" (an
-    input was changed; reported for "forward" or, from the backward, for each gradient)."""
+    input was changed; reported for "forward" or "backward", as `convgrad.checks` does)."""
     ref = cg.conv_backward(problem.x, problem.w, problem.grad_y, **problem.kwargs)
-    expected = dict(zip(OUTPUTS, (cg.conv(problem.x, problem.w, **problem.kwargs), *ref),
-                        strict=True))
-    inputs = (problem.x.copy(), problem.w.copy(), problem.grad_y.copy())
-    first = _outputs(bug, problem, *inputs)
-    found = set()
+    expected = dict(
+        zip(OUTPUTS, (cg.conv(problem.x, problem.w, **problem.kwargs), *ref), strict=True)
+    )
+    first, found = _outputs(forward, backward, problem)
     for name, got in first.items():
         if isinstance(got, Exception):
             found.add((name, "raised"))
@@ -61,12 +78,7 @@ def symptoms(bug: Bug, problem: ConvProblem) -> set[tuple[str, str]]:
             found.add((name, "finite"))
         elif not np.allclose(got, expected[name], rtol=1e-12, atol=1e-12):
             found.add((name, "value"))
-    forward_inputs = (inputs[0], inputs[1])
-    if any(not np.array_equal(a, b) for a, b in zip(forward_inputs, (problem.x, problem.w))):
-        found.add(("forward", "no_mutation"))
-    if not np.array_equal(inputs[2], problem.grad_y):
-        found |= {(name, "no_mutation") for name in OUTPUTS[1:]}
-    second = _outputs(bug, problem, problem.x.copy(), problem.w.copy(), problem.grad_y.copy())
+    second, _ = _outputs(forward, backward, problem)
     for name, got in second.items():
         if isinstance(got, Exception) or isinstance(first[name], Exception):
             continue

@@ -53,6 +53,15 @@ def test_user_function_turns_an_exception_into_a_raised_result():
     assert "IndexError: index 7 is out of bounds" in result.message
 
 
+@pytest.mark.parametrize("timeout", [None, 1.0])
+def test_user_function_calling_sys_exit_is_a_raised_result(timeout):
+    def leave(x, w, spec):
+        raise SystemExit(3)
+
+    with pytest.raises(CallFailed, match="forward raised SystemExit: 3"):
+        UserFunction(leave, "forward", timeout)(_arrays(), None)
+
+
 def test_user_function_times_out_once_then_fails_at_once():
     def hang(x, w, spec):
         time.sleep(5)

@@ -135,7 +135,10 @@ class UserFunction:
         def target() -> None:
             try:
                 box["value"] = self.fn(*copies.values(), spec)
-            except Exception as err:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:
+                # SystemExit (sys.exit in user code) too: a failed check, not the end of verify.
                 box["error"] = err
 
         if self.timeout is None:

@@ -1,6 +1,7 @@
 """convgrad.adapters.torch: torch functions in the verify protocol, autograd gradients and the
 double-backward check."""
 
+import dataclasses
 import importlib
 import sys
 
@@ -46,6 +47,29 @@ def test_torch_conv_is_within_the_error_bounds_on_real_data(problem):
     )
     assert np.all(np.abs(got_x - grads.input) <= bounds.input)
     assert np.all(np.abs(got_w - grads.weight) <= bounds.weight)
+
+
+def test_verify_accepts_torch_conv_in_every_mode():
+    result = cg.verify(
+        FORWARD,
+        BACKWARD,
+        ndim=(1, 2, 3),
+        padding=("valid", "same", "same_lower", "full", "explicit"),
+        flip=(False, True),
+        max_examples=60,
+    )
+    assert result.ok, str(result)
+
+
+def test_verify_catches_a_torch_layer_that_forgets_the_flip():
+    def no_flip(x, w, spec):
+        return torch_conv(x, w, dataclasses.replace(spec, flip=False))
+
+    result = cg.verify(*from_torch(no_flip), flip=(True,), max_failures=1)
+    assert [(f.check, f.output) for f in result.failures] == [("exact", "forward")]
+    assert "cross-correlation computed where convolution (flip=True)" in (
+        result.failures[0].explanation
+    )
 
 
 def _small_problem(dtype="float64", spec=None, seed=0) -> ConvProblem:

@@ -3,9 +3,17 @@
 - `convgrad.adapters.layouts`: NumPy functions in channels-last layouts (NHWC input, HWIO
   kernel, and unbatched HWC), no extra dependency.
 - `convgrad.adapters.torch`: torch functions, gradients by autograd (needs PyTorch:
-  ``pip install convgrad[torch]``; imported only when used).
+  ``pip install convgrad[torch]``; imported only when one of its functions is called).
 """
 
 from convgrad.adapters.layouts import INPUT_LAYOUTS, KERNEL_LAYOUTS, channels_last
+from convgrad.adapters.torch import check_double_backward, from_torch, torch_conv
 
-__all__ = ["INPUT_LAYOUTS", "KERNEL_LAYOUTS", "channels_last"]
+__all__ = [
+    "INPUT_LAYOUTS",
+    "KERNEL_LAYOUTS",
+    "channels_last",
+    "check_double_backward",
+    "from_torch",
+    "torch_conv",
+]

@@ -19,8 +19,8 @@ passes) and then rounds to its output dtype (``u_o``), adding ``u_o * |y_acc|`` 
 itself within ``gamma_n(u_64) * M`` of the exact value, and the magnitude M it computes is low by
 at most a factor ``1 - gamma_n(u_64)``. Gradual underflow adds at most half the smallest
 subnormal per operation (Higham §2.1); the bound uses a whole one, ``eta``, because half of
-float64's smallest subnormal is not representable (it rounds to 0). Altogether, with safety factor s applied to the
-implementation's share only:
+float64's smallest subnormal is not representable (it rounds to 0). Altogether, with safety
+factor s applied to the implementation's share only:
 
     |got - ref| <= s * [(1 + u_o) gamma_n(u_a) M' + u_o (|ref| + gamma_n(u_64) M')
                         + (1 + u_o) n eta_a + eta_o]  +  gamma_n(u_64) M' + n eta_64

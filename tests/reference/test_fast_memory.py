@@ -17,7 +17,7 @@ from convgrad.reference import direct, fast
 
 BUDGET = 2**20
 STEPS = ["forward", "grad_input", "grad_input_col2im", "grad_weight"]
-"""grad_input takes the correlation arrangement on this layer (stride 1, C_out < 2 C_in)."""
+"""grad_input takes the correlation arrangement on this layer (stride 1, C_out <= 2 C_in)."""
 SLACK = 64 * 2**10
 """Per-block temporaries besides the scratch: grad_weight's per-sample products, index tuples."""
 

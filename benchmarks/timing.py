@@ -1,0 +1,79 @@
+"""Timing helpers: interleaved medians (so machine noise hits both sides alike) and peaks."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of each side: medians over ``repeats`` rounds, and the spread.
+
+    ``spread`` is (max - min) / median of the ours/peer ratio over the rounds: the noise of
+    the measurement, reported next to the ratio.
+    """
+
+    ours: float
+    peer: float
+    repeats: int
+    spread: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.peer
+
+
+def _per_call(fn: Callable[[], object], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def calls_for(fn: Callable[[], object], target_s: float) -> int:
+    """How many back-to-back calls make one timed round of about ``target_s`` seconds."""
+    fn()
+    once = _per_call(fn, 1)
+    return max(1, min(10_000, round(target_s / max(once, 1e-7))))
+
+
+def interleaved(
+    ours: Callable[[], object],
+    peer: Callable[[], object],
+    *,
+    repeats: int = 9,
+    round_s: float = 0.02,
+) -> Timing:
+    """Time ``ours`` and ``peer`` alternately, ``repeats`` rounds each after one warm-up call.
+
+    Alternating within each round means a burst of load from another process slows both sides
+    of that round rather than one whole column.
+    """
+    calls_ours, calls_peer = calls_for(ours, round_s), calls_for(peer, round_s)
+    ours_s, peer_s = [], []
+    for _ in range(repeats):
+        ours_s.append(_per_call(ours, calls_ours))
+        peer_s.append(_per_call(peer, calls_peer))
+    ratios = [a / b for a, b in zip(ours_s, peer_s, strict=True)]
+    median_ratio = statistics.median(ratios)
+    return Timing(
+        ours=statistics.median(ours_s),
+        peer=statistics.median(peer_s),
+        repeats=repeats,
+        spread=(max(ratios) - min(ratios)) / median_ratio,
+    )
+
+
+def mean_call(fn: Callable[[], object], round_s: float = 0.2) -> float:
+    """Seconds per call averaged over back-to-back calls for about ``round_s`` seconds: the
+    cost a caller that loops over ``fn`` (as gradcheck does) actually sees."""
+    return _per_call(fn, calls_for(fn, round_s))
+
+
+def best_of(fn: Callable[[], object], repeats: int) -> float:
+    """The fastest of ``repeats`` single calls after one warm-up, in seconds (for peaks)."""
+    fn()
+    return min(_per_call(fn, 1) for _ in range(repeats))

@@ -10,20 +10,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call of each side: medians over ``repeats`` rounds, and the spread.
+    """Seconds per call of each side: medians and fastest rounds over ``repeats`` rounds.
 
     ``spread`` is (max - min) / median of the ours/peer ratio over the rounds: the noise of
-    the measurement, reported next to the ratio.
+    the measurement, reported next to the ratio. ``best_ratio`` compares each side's fastest
+    round: on a shared machine it is the less disturbed estimate (bursts of load slow torch's
+    worker threads more than single-threaded Python).
     """
 
     ours: float
     peer: float
+    ours_best: float
+    peer_best: float
     repeats: int
     spread: float
 
     @property
     def ratio(self) -> float:
         return self.ours / self.peer
+
+    @property
+    def best_ratio(self) -> float:
+        return self.ours_best / self.peer_best
 
 
 def _per_call(fn: Callable[[], object], calls: int) -> float:
@@ -62,6 +70,8 @@ def interleaved(
     return Timing(
         ours=statistics.median(ours_s),
         peer=statistics.median(peer_s),
+        ours_best=min(ours_s),
+        peer_best=min(peer_s),
         repeats=repeats,
         spread=(max(ratios) - min(ratios)) / median_ratio,
     )

@@ -324,13 +324,19 @@ def _value_cause(
             " in the data's precision (float64)"
         )
     norm = float(np.sum(expected * expected))
-    if norm > 0 and np.count_nonzero(expected) >= 2:
+    if norm > 0:
         scale = float(np.sum(got * expected)) / norm
         close = np.abs(got - scale * expected) <= bound + 1e-12 * np.abs(got)
         if abs(scale - 1) > 1e-6 and scale != 0 and np.all(close):
+            # One nonzero element fits any scale: say so rather than claim a pattern.
+            hedge = (
+                " (one nonzero element only, so a likely guess)"
+                if np.count_nonzero(expected) == 1
+                else ""
+            )
             return (
-                f"{output} is the right answer times {scale:.6g}: a stray scale factor (a mean,"
-                " a learning rate, a 1/N)"
+                f"{output} is the right answer times {scale:.6g}{hedge}: a stray scale factor"
+                " (a mean, a learning rate, a 1/N)"
             )
     return None
 

@@ -50,8 +50,8 @@ def as_arrays(operands: Mapping[str, object]) -> tuple[dict[str, np.ndarray], st
                 f" { ({n: str(a.dtype) for n, a in arrays.items() if kinds[n] == 'float'}) };"
                 " convert all operands to one float dtype, or all to integers"
             )
-        dtypes = {n: str(a.dtype) for n, a in arrays.items()}
-        if len(set(dtypes.values())) > 1:
+        if len({a.dtype for a in arrays.values()}) > 1:
+            dtypes = {n: str(a.dtype) for n, a in arrays.items()}
             raise TypeError(f"mismatched float dtypes {dtypes}; all operands must share one dtype")
         return arrays, "float"
     return arrays, "exact"

@@ -26,7 +26,10 @@ IntOrTuple = int | Sequence[int]
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    # The exact-type test first: the abstract-class check is slow and runs per argument per call.
+    return type(value) is int or (
+        isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    )
 
 
 def _ints_at_least(name: str, value: object, minimum: int) -> tuple[int, ...] | int:

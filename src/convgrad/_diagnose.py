@@ -80,6 +80,13 @@ def _shape_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> It
         "grad_weight": p.w.shape,
         "grad_bias": (p.w.shape[0],),
     }[output]
+    if output == "grad_bias" and len(got) != 1:
+        axes = ", ".join(str(axis) for axis in (0, *range(2, len(p.output_shape))))
+        yield (
+            f"grad_bias has {len(got)} dims but should have 1: sum grad_y over the batch and every"
+            f" spatial dim, grad_y.sum(axis=({axes})), leaving one value per C_out"
+        )
+        return
     if len(got) != len(expected):
         yield (
             f"{output} has {len(got)} dims but should have {len(expected)}: keep the batch and"

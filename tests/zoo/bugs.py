@@ -610,6 +610,7 @@ BUGS: tuple[Bug, ...] = (
         GB,
         "shape",
         Witness((2, 1, 4, 4), (2, 1, 2, 2)),
+        cause="sum grad_y over the batch and every spatial dim",
     ),
     Bug(
         "grad_weight_hw_transposed",

@@ -375,8 +375,12 @@ class ProblemChecks:
         )
         tolerance = 0.0
         if not exact:
+            # Divide the forward's bound by h before scaling by |grad_y|: that bound can be a
+            # few smallest subnormals (products that underflow), and multiplying it by a small
+            # |grad_y| first would round the tolerance itself to zero.
+            forward_error = self._free_bound(self.n_forward, m_pm) / h
             tolerance = (
-                _abs_dot(p.grad_y, 1.0) * 2 * self._free_bound(self.n_forward, m_pm) / (2 * h)
+                _abs_dot(p.grad_y, 1.0) * forward_error
                 + _U64 * lhs_abs
                 + _abs_dot(v_eff, 1.0) * self._free_bound(self.n_grads[j], m_g)
                 + _U64 * rhs_abs

@@ -83,24 +83,6 @@ def test_verify_rejects_the_bug_and_names_its_output(bug: Bug):
         pytest.fail(f"explanation lacks {bug.cause!r}:\n{failure.explanation}")
 
 
-def _oracle_forward(x, w, spec):
-    return cg.conv(x, w, **_oracle_kwargs(spec))
-
-
-def _oracle_backward(x, w, grad_y, spec):
-    return tuple(cg.conv_backward(x, w, grad_y, **_oracle_kwargs(spec)))
-
-
-def _oracle_kwargs(spec) -> dict:
-    return {
-        "padding": spec.padding,
-        "stride": spec.stride,
-        "dilation": spec.dilation,
-        "groups": spec.groups,
-        "flip": spec.flip,
-    }
-
-
 WIDE_SPACE = {
     "ndim": (1, 2, 3),
     "padding": PADDINGS,
@@ -112,14 +94,7 @@ WIDE_SPACE = {
 @pytest.mark.parametrize("seed", range(20))
 def test_an_independent_correct_layer_passes_verify(seed: int):
     result = cg.verify(correct.forward, correct.backward, seed=seed, **WIDE_SPACE)
-    if result.ok:
-        return
-    # A failure the oracle itself also gets from verify is verify's false alarm, not ours.
-    oracle = cg.verify(_oracle_forward, _oracle_backward, seed=seed, **WIDE_SPACE)
-    ours = {(f.check, f.output) for f in result.failures}
-    if ours <= {(f.check, f.output) for f in oracle.failures}:
-        pytest.xfail(f"verify also rejects the oracle itself with seed {seed}: {sorted(ours)}")
-    pytest.fail(str(result))
+    assert result.ok, str(result)
 
 
 def test_detection_rate_counts_caught_bugs_and_reports_misses():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import convgrad as cg
+from convgrad._diagnose import explain
 from convgrad.adapters.torch import from_torch, torch_conv
 from convgrad.problem import ConvProblem
 from convgrad.verify import SCHEMA_VERSION, Failure, VerifyResult
@@ -375,3 +376,46 @@ def test_underflow_in_the_finite_difference_is_no_false_alarm():
     problem = ConvProblem(tiny, tiny.copy(), None, np.ones((1, 1, 1)), cg.ConvSpec())
     result = cg.verify(ref_forward, ref_backward, problems=[problem])
     assert result.ok, str(result)
+
+
+def _shape_explanation(output: str, got: tuple, x_shape, w_shape, **spec) -> str:
+    x, w = np.ones(x_shape), np.ones(w_shape)
+    y_shape = cg.output_shape(x.shape, w.shape, **{"padding": "valid", "stride": 1, **spec})
+    problem = ConvProblem(x, w, None, np.ones(y_shape), cg.ConvSpec(**spec))
+    expected = {
+        "forward": y_shape,
+        "grad_input": x.shape,
+        "grad_weight": w.shape,
+        "grad_bias": (w.shape[0],),
+    }[output]
+    result = cg.CheckResult("shape", output, False, "", expected, got)
+    return explain(problem, result, None, None)
+
+
+def test_shape_diagnosis_of_grad_input_losing_the_unreached_rows():
+    # I=8, K=3, s=2, pads (1, 1): O=4 and the last r=1 row is reached by no window.
+    why = _shape_explanation("grad_input", (1, 1, 7), (1, 1, 8), (1, 1, 3), padding=1, stride=2)
+    assert "cropped by lo and hi (the r unreached rows lost)" in why
+    assert "output_padding = r" in why
+    assert "'valid' mode" not in why
+
+
+def test_shape_diagnosis_of_a_full_mode_grad_weight_with_padding():
+    # padded x 6+2=8, O=8-3+1=6: the 'full' correlation has 8+6-1=13 lags, not K=3.
+    why = _shape_explanation("grad_weight", (2, 1, 13), (1, 1, 6), (2, 1, 3), padding=1)
+    assert "a correlation in 'full' mode of the padded x with grad_y" in why
+    assert "correlate in 'valid' mode, not 'full'" in why
+
+
+def test_shape_diagnosis_of_a_forward_ignoring_dilation():
+    # dilation 3, K=3: extent 7, O=10-7+1=4; ignoring it gives 10-3+1=8.
+    why = _shape_explanation("forward", (1, 1, 8), (1, 1, 10), (1, 1, 3), dilation=3)
+    assert "the dilation was ignored" in why
+    assert "stride was ignored" not in why
+
+
+def test_shape_diagnosis_of_a_grad_bias_of_the_wrong_rank():
+    x, w = np.ones((2, 1, 5, 5)), np.ones((3, 1, 2, 2))
+    why = _shape_explanation("grad_bias", (2, 3), x.shape, w.shape)
+    assert "grad_y.sum(axis=(0, 2, 3))" in why
+    assert "keep the batch" not in why

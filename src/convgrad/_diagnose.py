@@ -16,6 +16,7 @@ from math import prod
 import numpy as np
 
 from convgrad.checks import CheckResult
+from convgrad.explain import LAYOUTS, diagnose_input_grad, diagnose_weight_grad
 from convgrad.problem import ConvProblem
 from convgrad.reference import conv, conv_backward, conv_transpose
 from convgrad.shapes import DimAlgebra, dim_algebra
@@ -99,49 +100,9 @@ def _shape_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> It
     spatial, want = tuple(got[2:]), tuple(expected[2:])
     if len(spatial) > 1 and spatial == want[::-1] and spatial != want:
         yield "the spatial axes are transposed (H and W swapped)"
-    sizes = {
-        "I": tuple(a.input for a in dims),
-        "O": tuple(a.output for a in dims),
-        "P": tuple(a.padded for a in dims),
-        "I-E+1": tuple(a.input - a.extent + 1 for a in dims),
-        "O+E-1": tuple(a.output + a.extent - 1 for a in dims),
-        "P-O+1": tuple(a.padded - a.output + 1 for a in dims),
-        "I-O+1": tuple(a.input - a.dilated_grad + 1 for a in dims),
-    }
-    if output == "grad_weight":
-        if spatial == sizes["O"] != want:
-            yield (
-                "grad_weight has grad_y's spatial shape: the correlation was taken in 'same' mode"
-                " around grad_y; use 'valid' (of the padded x with grad_y), which has K rows"
-            )
-        if spatial == sizes["I"] != want:
-            yield (
-                "grad_weight has x's spatial shape: x and grad_y were correlated in 'same' mode;"
-                " use 'valid' (of the padded x with the stride-dilated grad_y), which has K rows"
-            )
-        if spatial == sizes["P-O+1"] and spatial != want:
-            yield (
-                "grad_weight has P-O+1 rows: grad_y was not dilated by the stride (insert s-1"
-                " zeros between its elements) or the dilation was ignored"
-            )
-        if spatial == sizes["I-O+1"] and spatial != want:
-            yield "grad_weight was computed from the unpadded x: pad x as the forward does"
-        if got[:2] == (expected[1], expected[0]) and got[:2] != expected[:2]:
-            yield "the channel axes are swapped: the weight layout is (C_out, C_in // groups, *K)"
-    if output == "grad_input":
-        if spatial in (sizes["I-E+1"], sizes["O"]) and spatial != want:
-            yield (
-                "grad_input has the size of a 'valid' correlation (I-K+1, or O): the backward"
-                " pass needs the 'full' correlation of grad_y with the rotated kernel"
-            )
-        if spatial == sizes["O+E-1"] and spatial != want:
-            yield (
-                "grad_input has O+K-1 rows: grad_y was not dilated by the stride (insert s-1 zeros"
-                " between its elements) before the full correlation, or the pads were not cropped"
-            )
-        if spatial == sizes["P"] and spatial != want:
-            yield "grad_input kept the padding: crop lo rows at the start and hi at the end"
-        if got[1] == p.w.shape[0] != p.x.shape[1]:
+    if output in ("grad_weight", "grad_input"):
+        yield from _algebra_causes(p, output, got)
+        if output == "grad_input" and got[1] == p.w.shape[0] != p.x.shape[1]:
             yield (
                 "grad_input has C_out channels: swap the kernel's in/out channel axes (grad_input"
                 " sums w[o, c] * grad_y[o] over the output channels o)"
@@ -157,8 +118,77 @@ def _shape_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> It
         unstrided = tuple(a.padded - a.extent + 1 for a in dims)
         if spatial == unstrided != want:
             yield "y has the stride-1 output size: the stride was ignored"
+        undilated = tuple((a.padded - a.kernel) // a.stride + 1 for a in dims)
+        if spatial == undilated != want:
+            yield (
+                "y has the dilation-1 output size: the dilation was ignored (a kernel dilated by d"
+                " reads taps d apart and spans d*(K-1)+1 positions)"
+            )
         if got[1] == p.x.shape[1] != p.w.shape[0]:
             yield "y has C_in channels; it must have C_out = w.shape[0]"
+
+
+def _algebra_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> Iterator[str]:
+    """The wrong operations that give a gradient of shape ``got``, each with what to change.
+
+    They are those of `convgrad.explain.diagnose_weight_grad` / `diagnose_input_grad`, which
+    enumerate the candidate operations from the shape algebra (one source of truth); only the
+    likeliest (fewest changes) are named.
+    """
+    p, spec = problem, problem.resolved
+    layout = next(
+        name
+        for name, lay in LAYOUTS.items()
+        if lay.ndim == p.ndim and lay.batch and not lay.channels_last
+    )
+    diagnose = diagnose_weight_grad if output == "grad_weight" else diagnose_input_grad
+    try:
+        diagnosis = diagnose(
+            p.x.shape,
+            p.w.shape,
+            got,
+            padding=[tuple(pair) for pair in spec.padding],
+            stride=spec.stride,
+            dilation=spec.dilation,
+            groups=spec.groups,
+            layout=layout,
+        )
+    except ValueError:
+        # A zero-size axis: the shape algebra has no operation that yields it.
+        return
+    yield from diagnosis.notes
+    matches = diagnosis.matches
+    if diagnosis.observed == diagnosis.expected or not matches:
+        return
+    right_mode, right_rest = _mode_and_operands(
+        next(c.operation for c in diagnosis.candidates if not c.changes)
+    )
+    dims = _dims(p)
+    same_as = [
+        name
+        for name, sizes in (
+            ("x's", tuple(a.input for a in dims)),
+            ("grad_y's", tuple(a.output for a in dims)),
+        )
+        if output == "grad_weight" and sizes == diagnosis.observed
+    ]
+    also = "".join(f" (and {name})" for name in same_as[1:])
+    alias = f"{same_as[0]} spatial shape{also}, that of" if same_as else "the shape of"
+    fewest = [c for c in matches if len(c.changes) == len(matches[0].changes)]
+    # A minimal problem can be too small to tell these apart: name each, as alternatives.
+    yield "; or ".join(
+        f"{output} has {alias} a correlation in {mode!r} mode {rest}; it needs"
+        f" the {right_mode!r} correlation {right_rest}: " + ", and ".join(candidate.changes)
+        for candidate in fewest
+        for mode, rest in [_mode_and_operands(candidate.operation)]
+    )
+
+
+def _mode_and_operands(operation: str) -> tuple[str, str]:
+    """``'valid correlation of x with grad_y'`` -> ``('valid', 'of x with grad_y')``, the form
+    of `convgrad.explain.Candidate.operation`."""
+    mode, _, rest = operation.partition(" correlation ")
+    return mode, rest
 
 
 def _pads(problem: ConvProblem, mode: str) -> tuple[tuple[int, int], ...]:

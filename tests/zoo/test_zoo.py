@@ -24,12 +24,10 @@ SYMPTOM_CHECKS = {
     "finite": {"finite"},
 }
 
-# verify finds these bugs, but its explanation on the minimal problem does not name the mistake
-# (missing diagnoses in convgrad._diagnose; reported to the lead).
+# verify finds these bugs, but on the minimal problem another symptom comes first, so the
+# explanation cannot name the mistake: a non-square kernel makes the transposed kernel's shapes
+# disagree and the call raises (check 'raised', a correct report).
 MISEXPLAINED = {
-    "grad_weight_full_not_valid": "no 'full'-mode cause among the grad_weight shape causes",
-    "grad_input_drops_unreached_rows": "no 'I - r rows' cause; reported as a 'valid' size",
-    "forward_ignores_dilation": "no 'dilation ignored' cause among the forward shape causes",
     "grad_input_transposed_kernel": "a non-square kernel crashes first (check 'raised')",
 }
 

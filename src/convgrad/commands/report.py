@@ -5,6 +5,7 @@ report.json.
     convgrad report --profile thorough --out site/
     convgrad report --ndim 2 --dtype float32,integer
     convgrad report --case P0017          # one case again, as a failure's reproduce line says
+    convgrad report --bench bench.json    # the Performance section from this benchmark file
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             " (every padding mode, odd and even kernels, stride, dilation, groups, flip, 1/2/3-D,"
             " float64, float32 and integer data) against PyTorch autograd, finite differences,"
             " the adjoint identity, exact integer arithmetic and rigorous error bounds; write"
-            " OUT/index.html (a self-contained page) and OUT/report.json (the same facts)."
+            " OUT/index.html (a self-contained page) and OUT/report.json (the same facts). The"
+            " page's Performance section shows the benchmark's results (python -m"
+            " benchmarks.run) when OUT/bench.json or --bench exists."
         ),
         epilog="exit status: 0 every check passed, 1 a check failed, 2 usage error",
     )
@@ -56,6 +59,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=[],
         metavar="ID",
         help="check only this case (repeatable), e.g. P0017",
+    )
+    parser.add_argument(
+        "--bench",
+        metavar="PATH",
+        help="benchmark results (bench.json of python -m benchmarks.run) for the Performance"
+        " section; default OUT/bench.json when it exists",
     )
     parser.set_defaults(run=run)
     return parser
@@ -102,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the sweep, write the report, print where it is; 0 pass, 1 fail, 2 usage error."""
     try:
         from convgrad.report import write_report
+        from convgrad.report.performance import BENCH_COMMAND
     except ImportError as err:
         raise UsageError(
             f"convgrad report needs the report extra ({err.name} is missing): pip install"
@@ -120,14 +130,21 @@ def run(args: argparse.Namespace) -> int:
             dtype=dtype,
             seed=seed,
             cases=args.case,
+            bench=args.bench,
             progress=progress,
         )
     except (FileExistsError, IsADirectoryError) as err:
         raise UsageError(str(err)) from err
     summary = files.report["summary"]
     verdict = "all passed" if files.report["ok"] else f"{summary['failed']} FAILED"
+    bench = files.report["meta"]["bench"]
+    performance = (
+        f"from {bench}"
+        if files.report["performance"]
+        else f"none ({bench} does not exist; {BENCH_COMMAND} writes it)"
+    )
     print(
         f"convgrad report: {summary['checks']} checks on {summary['problems']} problems,"
-        f" {verdict}\n  page: {files.html}\n  data: {files.json}"
+        f" {verdict}\n  page: {files.html}\n  data: {files.json}\n  performance: {performance}"
     )
     return 0 if files.report["ok"] else 1

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from convgrad.report import _atomic
 from convgrad.report.model import build_report
+from convgrad.report.performance import BENCH_NAME, load_performance
 from convgrad.report.render import render_html
 from convgrad.report.sweep import (
     DATA,
@@ -49,6 +50,7 @@ def _command(
     seed: int,
     cases: Sequence[str],
     out: Path,
+    bench: str | os.PathLike | None,
 ) -> str:
     parts = ["convgrad report", f"--out {out}", f"--profile {profile}"]
     if tuple(ndim) != NDIMS:
@@ -57,6 +59,8 @@ def _command(
         parts.append("--dtype " + ",".join(dtype))
     parts.append(f"--seed {seed}")
     parts += [f"--case {case}" for case in cases]
+    if bench is not None:
+        parts.append(f"--bench {bench}")
     return " ".join(parts)
 
 
@@ -68,6 +72,7 @@ def write_report(
     dtype: Sequence[str] = DATA,
     seed: int = 0,
     cases: Sequence[str] = (),
+    bench: str | os.PathLike | None = None,
     progress: Callable[[int, int, Case], None] | None = None,
 ) -> ReportFiles:
     """Verify the reference over the default sweep and write ``out/index.html`` and
@@ -77,8 +82,10 @@ def write_report(
     profile: "quick" (about a minute on 2 cores) or "thorough" (the full product of the
     sweep's variants); ndim: spatial dims to keep (1, 2, 3); dtype: data kinds to keep
     ("float64", "float32", "integer"); seed: the data's seed (an int >= 0); cases: only these
-    case ids (e.g. "P0017", as a failure's reproduce command names them); progress:
-    ``progress(done, total, case)`` before each case.
+    case ids (e.g. "P0017", as a failure's reproduce command names them); bench: the
+    benchmark's results (``python -m benchmarks.run``) for the Performance section, validated
+    before the sweep runs (ValueError for a bad or missing file); None: ``out/bench.json`` when
+    it exists; progress: ``progress(done, total, case)`` before each case.
     """
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out={out!r} must be a str or os.PathLike")
@@ -87,6 +94,8 @@ def write_report(
     if seed < 0:
         raise ValueError(f"seed={seed!r} must be >= 0")
     out = Path(out)
+    bench_path = out / BENCH_NAME if bench is None else bench
+    performance = load_performance(bench_path, required=bench is not None)
     chosen = select_cases(default_cases(profile), ndim=ndim, data=dtype, ids=cases)
     problems, records, seconds = run_sweep(chosen, seed=seed, progress=progress)
     meta = {
@@ -98,9 +107,10 @@ def write_report(
         "cases": list(cases),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         "seconds": round(seconds, 2),
-        "command": _command(profile, ndim, dtype, seed, cases, out),
+        "command": _command(profile, ndim, dtype, seed, cases, out, bench),
+        "bench": str(bench_path),
     }
-    report = build_report(problems, records, meta)
+    report = build_report(problems, records, meta, performance)
     json_path = _atomic.write_text(
         out / JSON_NAME, json.dumps(report, indent=1, allow_nan=False) + "\n"
     )

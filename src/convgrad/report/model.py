@@ -1,10 +1,11 @@
 """The report's data: ``report.json`` for a sweep, and the page's view of any result dict.
 
 `build_report` assembles the sweep's problems and records into the ``report.json`` layout
-(schema `SCHEMA` version `SCHEMA_VERSION`). `view` turns that, a `convgrad.VerifyResult.to_dict`
-or a pytest ``--convgrad-report`` session into what the template shows: the summary, the shape
-table, the accuracy tables and the failures. Pages never parse their own text: every number
-comes from these dicts.
+(schema `SCHEMA` version `SCHEMA_VERSION`; the optional ``performance`` key holds the
+benchmark's results, `convgrad.report.performance`, or null). `as_report` turns that, a
+`convgrad.VerifyResult.to_dict` or a pytest ``--convgrad-report`` session into what the
+template shows: the summary, the shape table, the accuracy tables and the failures. Pages
+never parse their own text: every number comes from these dicts.
 """
 
 from __future__ import annotations
@@ -159,9 +160,13 @@ def _reproduce(meta: dict, problem: str) -> str:
     )
 
 
-def build_report(problems: list[dict], records: list[dict], meta: dict) -> dict:
+def build_report(
+    problems: list[dict], records: list[dict], meta: dict, performance: dict | None = None
+) -> dict:
     """The ``report.json`` of a sweep (`convgrad.report.sweep.run_sweep`'s problems and records;
-    meta: versions, seed, profile, date, command, seconds)."""
+    meta: versions, seed, profile, date, command, seconds; performance:
+    `convgrad.report.performance.load_performance`'s dict, or None when there is no bench
+    file)."""
     failures = [
         {
             "problem": r["problem"],
@@ -198,6 +203,7 @@ def build_report(problems: list[dict], records: list[dict], meta: dict) -> dict:
         "shape_table": shape_table(problems),
         "accuracy": accuracy(records),
         "failures": failures,
+        "performance": performance,
         "problems": problems,
         "records": records,
     }

@@ -7,6 +7,9 @@ One strip plot per output: each source of evidence is a row, each comparison a d
 error/bound ratio on a log axis, the bound (ratio 1) a red line. Ratios of exactly 0 (bit-exact
 results) cannot sit on a log axis; they are drawn as hollow marks in a column labelled "0" left
 of the smallest non-zero ratio, so no comparison is hidden.
+
+One bar chart of the benchmark's per-layer time ratios (ours / torch), a bar per layer and
+dtype, with vertical reference lines (1 = torch's time, and the per-dtype limits).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numpy as np
 
 _ID = re.compile(r'id="([^"]+)"')
 _OK_COLOR, _ZERO_COLOR, _BOUND_COLOR = "#2b6cb0", "#718096", "#c53030"
+# float32 bars are hatched as well as coloured, so the two dtypes differ without colour.
+_DTYPE_STYLE = {"float64": ("#2b6cb0", ""), "float32": ("#dd6b20", "////")}
 
 
 def _svg(figure, prefix: str) -> str:
@@ -114,4 +119,55 @@ def strip_plot(output: str, rows: Sequence[tuple[str, Sequence[float]]], prefix:
         return _svg(figure, prefix)
 
 
-__all__ = ["strip_plot"]
+def ratio_bars(
+    rows: Sequence[tuple[str, str, float]], lines: dict[float, str], prefix: str
+) -> str | None:
+    """An inline SVG bar chart of time ratios: ``rows`` lists (layer, dtype, ratio), one bar
+    each, grouped by layer in first-seen order; ``lines`` maps an x position to the label of a
+    vertical reference line. None when there are no rows."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    if not rows:
+        return None
+    layers = list(dict.fromkeys(layer for layer, _, _ in rows))
+    dtypes = list(dict.fromkeys(dtype for _, dtype, _ in rows))
+    height = 0.8 / len(dtypes)
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix, "font.size": 9}):
+        figure = Figure(figsize=(7.2, 0.32 * len(rows) + 1.4))
+        axes = figure.add_subplot()
+        for k, dtype in enumerate(dtypes):
+            color, hatch = _DTYPE_STYLE.get(dtype, (_ZERO_COLOR, "xx"))
+            chosen = [(layers.index(layer), r) for layer, dt, r in rows if dt == dtype]
+            where = [j - 0.4 + height * (k + 0.5) for j, _ in chosen]
+            ratios = [r for _, r in chosen]
+            bars = axes.barh(
+                where,
+                ratios,
+                height=height * 0.9,
+                color=color,
+                alpha=0.85,
+                hatch=hatch,
+                edgecolor="white",
+                linewidth=0,
+                label=dtype,
+            )
+            axes.bar_label(bars, labels=[f"{r:.2f}" for r in ratios], padding=2, fontsize=7)
+        high = max([r for _, _, r in rows] + list(lines))
+        for x, label in sorted(lines.items()):
+            style = "-" if x == 1 else "--"
+            axes.axvline(x, color=_BOUND_COLOR, linewidth=1.0, linestyle=style, label=label)
+        axes.set_xlim(0, high * 1.15)
+        axes.set_yticks(range(len(layers)))
+        axes.set_yticklabels(layers)
+        axes.set_ylim(len(layers) - 0.5, -0.5)
+        axes.set_xlabel("time ratio: convgrad / torch (forward + backward; below 1 is faster)")
+        axes.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncol=2, fontsize=8, frameon=False)
+        axes.grid(axis="x", color="#edf2f7", linewidth=0.6)
+        axes.set_axisbelow(True)
+        for side in ("top", "right"):
+            axes.spines[side].set_visible(False)
+        return _svg(figure, prefix)
+
+
+__all__ = ["ratio_bars", "strip_plot"]

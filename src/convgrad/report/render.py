@@ -10,7 +10,8 @@ from pathlib import Path
 
 from convgrad.report import _atomic
 from convgrad.report.model import GRADIENT_FORMS, as_report, worst_cases
-from convgrad.report.plots import strip_plot
+from convgrad.report.performance import BENCH_COMMAND, BENCH_NAME, performance_view
+from convgrad.report.plots import ratio_bars, strip_plot
 from convgrad.report.sweep import OUTPUTS
 
 _TITLES = {
@@ -93,6 +94,17 @@ def plots(report: dict) -> list[dict]:
     return found
 
 
+def _performance(report: dict) -> dict | None:
+    """The Performance section's data with its plot (None: no bench file was read)."""
+    from markupsafe import Markup
+
+    view = performance_view(report.get("performance"), report["meta"])
+    if view is None:
+        return None
+    rows = [(r["layer"], r["dtype"], r["ratio"]) for r in view["bench"]["speed"]["rows"]]
+    return {**view, "svg": Markup(ratio_bars(rows, view["lines"], prefix="perf"))}
+
+
 def _meta_rows(meta: dict) -> list[tuple[str, str]]:
     rows = []
     for key, label in _META_LABELS:
@@ -133,6 +145,9 @@ def render(data: dict) -> str:
             figures=figures,
             worst=worst_cases(report["records"], problems),
             gradient_forms=GRADIENT_FORMS,
+            performance=_performance(report),
+            bench_command=BENCH_COMMAND,
+            bench_name=BENCH_NAME,
             marker=_atomic.MARKER,
         )
     )

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from convgrad.cli import main
 from convgrad.commands.report import Progress
 from convgrad.report.sweep import default_cases
+
+from .htmltree import parse
+
+BENCH = Path(__file__).parent / "data" / "bench.json"
 
 
 def test_report_command_writes_the_page_and_json(tmp_path, capsys):
@@ -23,6 +29,8 @@ def test_report_command_writes_the_page_and_json(tmp_path, capsys):
     assert report["meta"]["command"] == (
         f"convgrad report --out {out} --profile quick --ndim 1 --dtype integer --seed 0"
     )
+    assert report["performance"] is None and report["meta"]["bench"] == str(out / "bench.json")
+    assert f"performance: none ({out / 'bench.json'} does not exist;" in captured.out
     # Not a terminal: one line per stage and per quarter of the cases, no carriage returns.
     assert "\r" not in captured.err
     assert "convgrad report: profile quick, seed 0: building the sweep" in captured.err
@@ -50,6 +58,49 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
     assert main(["report", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_bench_option_puts_the_benchmark_into_report_json_and_the_page(tmp_path, capsys):
+    argv = ["report", "--out", str(tmp_path), "--case", "P0003", "--bench", str(BENCH)]
+    assert main(argv) == 0
+    assert f"performance: from {BENCH}" in capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    raw = json.loads(BENCH.read_text())
+    assert report["performance"]["source"] == str(BENCH)
+    assert report["performance"]["bench"]["targets"] == raw["targets"]
+    assert report["performance"]["bench"]["speed"]["rows"] == raw["speed"]["rows"]
+    assert report["meta"]["command"].endswith(f"--case P0003 --bench {BENCH}")
+    root = parse((tmp_path / "index.html").read_text(encoding="utf-8"))
+    assert len(root.by_id("perf-targets").find("tr")) == 1 + len(raw["targets"])
+
+
+def test_a_bench_json_in_the_out_folder_is_read_by_default(tmp_path, capsys):
+    shutil.copy(BENCH, tmp_path / "bench.json")
+    assert main(["report", "--out", str(tmp_path), "--case", "P0003"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["performance"]["source"] == str(tmp_path / "bench.json")
+    assert "--bench" not in report["meta"]["command"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "does not exist; python -m benchmarks.run --json"),
+        ("{", "is not JSON (Expecting property name enclosed in double quotes"),
+        ('{"schema_version": 7}', "schema_version=7; this convgrad reads version 1"),
+        ('{"schema_version": 1}', "required key 'date' is missing"),
+    ],
+)
+def test_a_bad_bench_file_exits_2_before_the_sweep(tmp_path, capsys, text, message):
+    bench = tmp_path / "given.json"
+    if text is not None:
+        bench.write_text(text)
+    out = tmp_path / "site"
+    assert main(["report", "--out", str(out), "--bench", str(bench)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "Traceback" not in err
+    assert f"convgrad report: error: bench file {str(bench)!r}" in err and message in err
+    assert not out.exists()
 
 
 def test_refuses_to_overwrite_a_foreign_index_html(tmp_path, capsys):

@@ -80,3 +80,41 @@ def test_console_errors_are_caught(tmp_path):
         page.open(broken, 400, 300)
         errors = list(page.errors)
     assert errors[0] == "bad" and "ReferenceError" in errors[1]
+
+
+PERFORMANCE = """
+(() => {
+  const svg = document.querySelector("figure.perf-plot svg");
+  const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+  return {
+    targets: document.querySelectorAll("#perf-targets tbody tr").length,
+    plotWidth: Math.round(box.width),
+    plotHeight: Math.round(box.height),
+    pageWidth: document.documentElement.scrollWidth,
+  };
+})()
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_performance_section_renders_and_sorts(tmp_path, width):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+    from convgrad.report import render_html
+    from convgrad.report.model import build_report
+    from convgrad.report.performance import load_performance
+
+    bench = Path(__file__).parent / "data" / "bench.json"
+    report = build_report([], [], {}, load_performance(bench, required=True))
+    page_file = render_html(report, tmp_path / "index.html")
+    column = """[...document.querySelectorAll('#perf-speed tbody tr')]
+                .map(r => parseFloat(r.cells[4].dataset.value))"""
+    with Page(CHROMIUM) as page:
+        page.open(page_file, width, 1600)
+        seen = page.evaluate(PERFORMANCE)
+        page.evaluate("document.querySelectorAll('#perf-speed th')[4].click()")
+        ascending = page.evaluate(column)
+        assert page.errors == []
+    assert seen["targets"] == 9 and seen["pageWidth"] <= width
+    assert seen["plotWidth"] > 0.6 * min(width, 820) and seen["plotHeight"] > 150
+    assert ascending == sorted(ascending) and len(ascending) == 16

@@ -37,24 +37,26 @@ def _write(tmp_path: Path, data, name: str = "bench.json") -> Path:
     return path
 
 
-def _without(path: str) -> dict:
-    """RAW with the key at ``path`` ("speed.rows.0.ratio": list indices as numbers) removed."""
+def _edited(path: str):
+    """A copy of RAW, the container holding ``path`` ("speed.rows.0.ratio": list indices as
+    numbers) and the last key."""
     data = copy.deepcopy(RAW)
     *parents, last = path.split(".")
     node = data
     for key in parents:
         node = node[int(key)] if isinstance(node, list) else node[key]
+    return data, node, int(last) if isinstance(node, list) else last
+
+
+def _without(path: str) -> dict:
+    data, node, last = _edited(path)
     del node[last]
     return data
 
 
 def _with(path: str, value) -> dict:
-    data = copy.deepcopy(RAW)
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node[int(key)] if isinstance(node, list) else node[key]
-    node[int(last) if isinstance(node, list) else last] = value
+    data, node, last = _edited(path)
+    node[last] = value
     return data
 
 
@@ -306,7 +308,7 @@ def test_speed_table_equals_the_files_rows_and_is_sortable(with_bench):
     _, root = with_bench
     table = root.by_id("perf-speed")
     assert "sortable" in table.attrs["class"]
-    assert [th.text.rstrip(" ⇅") for th in table.find("th")] == [
+    assert [th.text for th in table.find("th")] == [
         "layer",
         "dtype",
         "ours ms",

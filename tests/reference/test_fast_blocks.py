@@ -186,3 +186,22 @@ def test_grad_input_by_correlation_needs_stride_one():
     assert fast._correlation_spec(spec, (3, 3)) is None
     spec = cg.ConvSpec(padding=((1, 1), (2, 2))).resolve((8, 8), (3, 3))
     assert fast._correlation_spec(spec, (3, 3)).padding == ((1, 1), (0, 0))
+
+
+@pytest.mark.parametrize(
+    ("c_out", "c_in_per_group", "groups", "takes_correlation"),
+    [(16, 8, 1, True), (17, 8, 1, False), (32, 4, 4, True), (33, 4, 4, False)],
+)
+def test_grad_input_takes_the_correlation_up_to_twice_c_in_output_channels(
+    c_out, c_in_per_group, groups, takes_correlation
+):
+    spec = cg.ConvSpec(padding="same", groups=groups).resolve((8, 8), (3, 3))
+    chosen = fast.grad_input_correlation(spec, (c_out, c_in_per_group, 3, 3))
+    assert (chosen is not None) == takes_correlation
+    if takes_correlation:
+        assert chosen.padding == ((1, 1), (1, 1)) and chosen.stride == (1, 1)
+
+
+def test_grad_input_takes_col2im_with_a_stride_whatever_the_channels():
+    spec = cg.ConvSpec(padding="same", stride=2).resolve((8, 8), (3, 3))
+    assert fast.grad_input_correlation(spec, (1, 8, 3, 3)) is None

@@ -210,10 +210,20 @@ def grad_input(
     once by the product); otherwise col2im (C_in*K per output position written by the product,
     then read again by K strided adds). Measured on 2 cores, each wins on its side of the line.
     """
-    correlation = _correlation_spec(spec, w.shape[2:])
-    if correlation is not None and w.shape[0] <= 2 * w.shape[1] * spec.groups:
+    correlation = grad_input_correlation(spec, w.shape)
+    if correlation is not None:
         return _grad_input_by_correlation(grad_y, w, correlation, in_spatial, budget_bytes)
     return _grad_input_by_col2im(grad_y, w, spec, in_spatial, budget_bytes)
+
+
+def grad_input_correlation(spec: ResolvedSpec, weight_shape) -> ResolvedSpec | None:
+    """The spec `grad_input` computes grad_x under as a forward correlation of grad_y, or None
+    when it takes col2im (stride above 1, pads beyond the kernel's reach, or
+    ``C_out > 2 * C_in``). weight_shape: (C_out, C_in // g, *K)."""
+    correlation = _correlation_spec(spec, weight_shape[2:])
+    if correlation is None or weight_shape[0] > 2 * weight_shape[1] * spec.groups:
+        return None
+    return correlation
 
 
 def _grad_input_by_correlation(

@@ -506,7 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {
         "schema_version": 1,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-        "command": "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(
+            ["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "machine": _machine(),
         "load_average_before": os.getloadavg()[0],
         "peak_gflops": matmul_peak(repeats),
@@ -520,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = targets(results)
     print_table(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    args.json.write_text(json.dumps(results, indent=2, allow_nan=False) + "\n")
     for test in (results["suite"] or {}).get("failed", []):
         print(f"suite failure: {test}")
     print(f"\nwrote {args.json}")

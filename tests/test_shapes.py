@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import convgrad as cg
-from convgrad.shapes import DimAlgebra, check_channels, dim_algebra, resolve, transpose_output_size
+from convgrad.shapes import (
+    DimAlgebra,
+    check_channels,
+    dim_algebra,
+    output_sizes,
+    resolve,
+    transpose_output_size,
+)
 from convgrad.spec import ConvSpec
 
 
@@ -131,6 +138,27 @@ def test_dim_algebra_rejects_empty_output_naming_the_dim():
         ValueError, match=r"\(5 = 1\*\(5-1\)\+1\).*\(4 = 2\+1\+1\) along spatial dim 1"
     ):
         dim_algebra((1, 1, 4, 2), (1, 1, 2, 5), spec)
+
+
+@given(_dims(), _dims())
+def test_output_sizes_equal_the_dim_algebra_outputs(a, b):
+    x_shape, w_shape = (1, 1, a.input, b.input), (1, 1, a.kernel, b.kernel)
+    spec = ConvSpec(
+        padding=((a.lo, a.hi), (b.lo, b.hi)),
+        stride=(a.stride, b.stride),
+        dilation=(a.dilation, b.dilation),
+    ).resolve(x_shape[2:], w_shape[2:])
+    assert output_sizes(x_shape, w_shape, spec) == (a.output, b.output)
+
+
+def test_output_sizes_reject_an_empty_output_as_dim_algebra_does():
+    spec = ConvSpec(padding="valid", dilation=(1, 3)).resolve((6, 5), (2, 3))
+    with pytest.raises(
+        ValueError,
+        match=r"padding='valid' needs the dilated kernel \(7 = 3\*\(3-1\)\+1\) to fit in the"
+        r" padded input \(5 = 5\+0\+0\) along spatial dim 1",
+    ):
+        output_sizes((1, 1, 6, 5), (1, 1, 2, 3), spec)
 
 
 def test_check_channels_messages():

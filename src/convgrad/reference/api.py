@@ -17,7 +17,7 @@ import numpy as np
 
 from convgrad import _operands
 from convgrad.reference import direct, fast
-from convgrad.shapes import check_channels, resolve, transpose_output_size
+from convgrad.shapes import check_channels, output_sizes, transpose_output_size
 from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
 
 METHODS = ("auto", "direct", "fast")
@@ -65,12 +65,20 @@ def _check_bias(b: np.ndarray | None, c_out: int) -> None:
 
 
 def _prepare(x, w, b, extra: dict, spec: ConvSpec):
+    """Validated arrays, their arithmetic, the resolved spec and the output's spatial sizes.
+
+    `_operand` checks what `convgrad.shapes.resolve` would check of the shapes (rank, sizes
+    >= 1; a NumPy shape holds ints), so only the channels, the spec and the sizes remain.
+    """
     arrays, arithmetic = _operands.as_arrays({"x": x, "w": w, "b": b, **extra})
+    x_shape, w_shape = arrays["x"].shape, arrays["w"].shape
     _operand("x", arrays["x"])
-    _operand("w", arrays["w"], arrays["x"].ndim)
-    resolved, dims = resolve(arrays["x"].shape, arrays["w"].shape, spec)
-    _check_bias(arrays.get("b"), arrays["w"].shape[0])
-    return arrays, arithmetic, resolved, dims
+    _operand("w", arrays["w"], len(x_shape))
+    check_channels(x_shape[1], w_shape, spec.groups)
+    resolved = spec.resolve(x_shape[2:], w_shape[2:])
+    out_spatial = output_sizes(x_shape, w_shape, resolved)
+    _check_bias(arrays.get("b"), w_shape[0])
+    return arrays, arithmetic, resolved, out_spatial
 
 
 def _compute_dtype(arithmetic: str, products, addends=(), sums=()) -> np.dtype | type:
@@ -111,7 +119,7 @@ def conv(
     scipy.signal.convolve). See `convgrad.ConvSpec` for the padding modes.
     """
     spec = ConvSpec(padding, stride, dilation, groups, flip)
-    arrays, arithmetic, resolved, dims = _prepare(x, w, b, {}, spec)
+    arrays, arithmetic, resolved, out_spatial = _prepare(x, w, b, {}, spec)
     x, w, b = arrays["x"], arrays["w"], arrays.get("b")
     terms = w.shape[1] * prod(w.shape[2:])
     dtype = _compute_dtype(arithmetic, [(x, w, terms)], () if b is None else (b,))
@@ -119,7 +127,7 @@ def conv(
     xc, wc = _operands.cast(x, arithmetic, dtype), _operands.cast(w, arithmetic, dtype)
     if flip:
         wc = _flipped(wc)
-    y = impl.forward(xc, wc, resolved, tuple(a.output for a in dims))
+    y = impl.forward(xc, wc, resolved, out_spatial)
     return _add_bias(y, b, dtype)
 
 
@@ -145,9 +153,9 @@ def conv_backward(
     ``flip``); grad_bias sums grad_y over batch and space.
     """
     spec = ConvSpec(padding, stride, dilation, groups, flip)
-    arrays, arithmetic, resolved, dims = _prepare(x, w, b, {"grad_y": grad_y}, spec)
+    arrays, arithmetic, resolved, out_spatial = _prepare(x, w, b, {"grad_y": grad_y}, spec)
     x, w, gy = arrays["x"], arrays["w"], arrays["grad_y"]
-    expected = (x.shape[0], w.shape[0], *(a.output for a in dims))
+    expected = (x.shape[0], w.shape[0], *out_spatial)
     if gy.shape != expected:
         raise ValueError(
             f"grad_y has shape {gy.shape}; it must have the forward output's shape {expected}"

@@ -179,3 +179,47 @@ def test_failed_assertion_carries_verifys_report(conv_oracle, given, message):
 def test_assertion_needs_something_to_check(conv_oracle):
     with pytest.raises(ValueError, match="needs at least one of forward"):
         conv_oracle.assert_conv_matches(_problem())
+
+
+ONE_ASSERTION = textwrap.dedent(
+    """
+    import numpy as np
+    import convgrad as cg
+    from convgrad.problem import ConvProblem
+
+    def test_one(conv_oracle):
+        x, w, grad_y = np.ones((1, 1, 3)), np.ones((1, 1, 2)), np.ones((1, 1, 2))
+        problem = ConvProblem(x, w, None, grad_y, cg.ConvSpec())
+        conv_oracle.assert_conv_matches(problem, forward=np.full((1, 1, 2), 2.0))
+    """
+)
+
+
+def test_report_replaces_the_previous_sessions_report(pytester, tmp_path):
+    pytester.makepyfile(test_one=ONE_ASSERTION)
+    path = tmp_path / pytest_plugin.REPORT_JSON
+    for run in range(2):
+        result = pytester.runpytest_inprocess(
+            "-p", "no:cacheprovider", f"--convgrad-report={tmp_path}"
+        )
+        result.assert_outcomes(passed=1)
+        assert result.ret == pytest.ExitCode.OK
+        data = json.loads(path.read_text())
+        assert data["summary"] == {"checks": 1, "failed": 0}
+        if run == 0:
+            path.write_text(path.read_text().replace('"checks": 1', '"checks": 7'))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("name", [pytest_plugin.REPORT_JSON, pytest_plugin.REPORT_HTML])
+def test_report_refuses_to_overwrite_a_file_that_is_not_a_convgrad_report(pytester, tmp_path, name):
+    pytester.makepyfile(test_one=ONE_ASSERTION)
+    foreign = tmp_path / name
+    foreign.write_text("my own notes\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--convgrad-report={tmp_path}")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert foreign.read_text() == "my own notes\n"
+    line = next(s for s in result.stdout.lines if "report NOT written" in s)
+    assert f"(--convgrad-report={tmp_path}): FileExistsError: path='{foreign}' exists" in line
+    assert "is not a convgrad report; refusing to overwrite it" in line

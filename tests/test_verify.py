@@ -419,3 +419,107 @@ def test_shape_diagnosis_of_a_grad_bias_of_the_wrong_rank():
     why = _shape_explanation("grad_bias", (2, 3), x.shape, w.shape)
     assert "grad_y.sum(axis=(0, 2, 3))" in why
     assert "keep the batch" not in why
+
+
+def _bias_problem(dtype=np.float64) -> ConvProblem:
+    rng = np.random.default_rng(5)
+    x = rng.integers(-4, 5, (2, 2, 5, 4)).astype(dtype)
+    w = rng.integers(-4, 5, (4, 1, 3, 2)).astype(dtype)
+    b = np.array([1, -2, 0, 3], dtype=dtype)
+    spec = cg.ConvSpec(padding="same", stride=(2, 1), groups=2)
+    shape = cg.output_shape(x.shape, w.shape, padding="same", stride=(2, 1), groups=2)
+    return ConvProblem(x, w, b, rng.integers(-4, 5, shape).astype(dtype), spec)
+
+
+def test_check_outputs_passes_the_reference_exactly_on_integer_data_with_bias():
+    p = _bias_problem()
+    grads = cg.conv_backward(p.x, p.w, p.grad_y, b=p.b, **p.kwargs)
+    result = cg.check_outputs(
+        p,
+        forward=cg.conv(p.x, p.w, p.b, **p.kwargs),
+        grad_input=grads.input,
+        grad_weight=grads.weight.tolist(),
+        grad_bias=grads.bias,
+    )
+    assert result.ok and result.examples == 1, str(result)
+    assert [(r["check"], r["output"], r["ratio"]) for r in result.ratios] == [
+        ("exact", output, 0.0) for output in ("forward", "grad_input", "grad_weight", "grad_bias")
+    ]
+    assert result.settings == {
+        "dtype": "float64",
+        "safety": 1.0,
+        "checked": list(cg.checks.OUTPUTS),
+    }
+
+
+def test_check_outputs_judges_a_wrong_gradient_exactly_as_verify_does():
+    p = _fixed_problem(padding="same", stride=2)
+    g = _grads(p.x, p.w, p.grad_y, p.resolved)
+
+    def backward(x, w, grad_y, spec):
+        return g.input, 2 * g.weight
+
+    found = cg.verify(ref_forward, backward, problems=[p]).failures
+    from_verify = next(f for f in found if f.check == "value")
+    (failure,) = cg.check_outputs(p, grad_input=g.input, grad_weight=2 * g.weight).failures
+    assert failure == from_verify
+    assert (failure.check, failure.output) == ("value", "grad_weight")
+    assert "right answer times 2" in failure.explanation
+    assert "cg.verify(forward, backward, problems=[problem])" in failure.reproduce
+
+
+@pytest.mark.parametrize(
+    ("output", "damage", "check"),
+    [
+        ("forward", lambda a: a.astype(np.float32), "dtype"),
+        ("grad_input", lambda a: a[..., :-1], "shape"),
+        ("grad_weight", lambda a: np.where(a == a.flat[0], np.inf, a), "finite"),
+        ("grad_bias", lambda a: {"not": "an array"}, "raised"),
+        ("forward", lambda a: a + 1, "exact"),
+    ],
+)
+def test_check_outputs_reports_the_first_failing_check_of_each_output(output, damage, check):
+    p = _bias_problem()
+    grads = cg.conv_backward(p.x, p.w, p.grad_y, b=p.b, **p.kwargs)
+    right = {
+        "forward": cg.conv(p.x, p.w, p.b, **p.kwargs),
+        "grad_input": grads.input,
+        "grad_weight": grads.weight,
+        "grad_bias": grads.bias,
+    }
+    result = cg.check_outputs(p, **{**right, output: damage(right[output])})
+    assert [(f.check, f.output) for f in result.failures] == [(check, output)]
+    assert result.failures[0].problem == p.describe()
+
+
+def test_check_outputs_holds_real_data_to_the_rounding_bound_scaled_by_safety():
+    p = _fixed_problem()
+    y = cg.conv(p.x, p.w, **p.kwargs)
+    assert cg.check_outputs(p, forward=y * (1 + 2.0**-52)).ok
+    off = y + np.where(np.abs(y) == np.abs(y).max(), 2e-14 * np.abs(y).max(), 0.0)
+    (failure,) = cg.check_outputs(p, forward=off).failures
+    assert failure.check == "value" and 1 < failure.bound_ratio < 64
+    assert cg.check_outputs(p, forward=off, safety=64).ok
+
+
+def test_check_outputs_judges_exact_integer_data_as_float64():
+    p = _bias_problem(dtype=np.int64)
+    y = cg.conv(p.x, p.w, p.b, **p.kwargs)
+    assert y.dtype == np.int64
+    assert cg.check_outputs(p, forward=y.astype(np.float64)).ok
+    (failure,) = cg.check_outputs(p, forward=y).failures
+    assert failure.check == "dtype" and "for float64 data" in failure.message
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((np.ones((1, 1, 3)),), {"forward": np.ones((1, 1, 3))}, TypeError, "problem=.*ndarray"),
+        ((), {}, ValueError, "needs at least one of forward, .*; all are None"),
+        ((), {"forward": np.ones(1), "safety": 0.5}, ValueError, "safety=0.5 must be .*>= 1"),
+        ((), {"forward": np.ones(1), "safety": "2"}, TypeError, "safety='2' must be a real"),
+    ],
+)
+def test_check_outputs_bad_arguments_raise(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        cg.check_outputs(*(args or (_fixed_problem(),)), **kwargs)

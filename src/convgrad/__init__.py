@@ -6,7 +6,7 @@ from convgrad.explain import Explanation, explain
 from convgrad.reference import Grads, conv, conv_backward, conv_transpose
 from convgrad.shapes import output_shape
 from convgrad.spec import ConvSpec, ResolvedSpec
-from convgrad.verify import VerificationError, VerifyResult, verify
+from convgrad.verify import VerificationError, VerifyResult, check_outputs, verify
 
 __all__ = [
     "CheckResult",
@@ -17,6 +17,7 @@ __all__ = [
     "VerificationError",
     "VerifyResult",
     "__version__",
+    "check_outputs",
     "conv",
     "conv_backward",
     "conv_transpose",

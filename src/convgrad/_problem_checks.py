@@ -80,35 +80,32 @@ class ProblemReport:
         return [r for r in self.results if not r.passed]
 
 
-class ProblemChecks:
-    """Runs the checks of one problem; ``run()`` returns a `ProblemReport`.
+def _call_text(problem: ConvProblem, call: str, grad_y: bool) -> str:
+    """The call a shape failure is reported against: shapes and the resolved spec."""
+    p, spec = problem, problem.resolved
+    gy = f", grad_y={p.grad_y.shape}" if grad_y else ""
+    return (
+        f"{call}(x={p.x.shape}, w={p.w.shape}{gy}, mode={spec.mode!r}, padding="
+        f"{spec.padding}, stride={spec.stride}, dilation={spec.dilation}, groups="
+        f"{spec.groups}, flip={spec.flip})"
+    )
 
-    exact: allow the exact (tolerance 0) regime on integer-valued data; False for algorithms
-    that round even on integers (FFT, Winograd).
+
+class _Judge:
+    """The checks of one result against the reference, shared by `ProblemChecks` (verify) and
+    `judge_outputs` (`convgrad.check_outputs`): a numeric array, then dtype, shape and
+    finiteness, then bit equality on integer-valued data in exact range, else the value within
+    the rigorous bound of `convgrad.bounds`.
+
+    integer: every operand is integer-valued and the exact regime is allowed.
     """
 
-    def __init__(
-        self,
-        problem: ConvProblem,
-        forward: ck.UserFunction,
-        backward: ck.UserFunction | None,
-        precision: Precision,
-        *,
-        exact: bool,
-        seed: int,
-    ) -> None:
-        self.p, self.forward, self.backward, self.precision = problem, forward, backward, precision
-        self.kw = problem.kwargs
-        self.rng = np.random.default_rng(seed)
-        self.integer = exact and all(
-            is_integer_valued(a) for a in (problem.x, problem.w, problem.grad_y)
-        )
+    def __init__(self, problem: ConvProblem, precision: Precision, *, integer: bool) -> None:
+        self.p, self.precision, self.integer = problem, precision, integer
         self.report = ProblemReport()
-        self.n_forward = forward_terms(problem.w.shape, False)
-        self.n_grads = gradient_terms(
-            problem.w.shape, problem.grad_y.shape, problem.resolved.groups
-        )
-        self.free = _free_magnitudes(problem)
+        # Exact (integer or object) data is judged as float64 data, the reference's precision.
+        kind = problem.x.dtype.kind
+        self.data_dtype = problem.x.dtype if kind == "f" else np.dtype(np.float64)
 
     def _exact(self, *magnitudes: np.ndarray) -> bool:
         limit = self.precision.exact_limit
@@ -132,13 +129,6 @@ class ProblemChecks:
             )
         return result
 
-    def _call(self, function: ck.UserFunction, arrays: dict[str, np.ndarray]):
-        try:
-            return function(arrays, self.p.resolved)
-        except ck.CallFailed as failed:
-            self.add(failed.result)
-            return _FAILED
-
     def _array(self, value: object, output: str) -> np.ndarray | None:
         try:
             return ck.as_array(value, output)
@@ -149,13 +139,105 @@ class ProblemChecks:
     def _sound(self, got: np.ndarray, expected_shape, output: str, context: str) -> bool:
         """dtype, shape and finiteness in order; False at the first failure."""
         for result in (
-            lambda: ck.check_dtype(got, output, self.p.x.dtype),
+            lambda: ck.check_dtype(got, output, self.data_dtype),
             lambda: ck.check_shape(got, expected_shape, output, context),
             lambda: ck.check_finite(got, output),
         ):
             if not self.add(result()).passed:
                 return False
         return True
+
+    def judge(
+        self,
+        output: str,
+        value: object,
+        reference: np.ndarray,
+        magnitude: np.ndarray,
+        n: int,
+        context: str,
+    ) -> np.ndarray | None:
+        """Check ``value`` as ``output`` against ``reference`` (sums of n products of absolute
+        sum ``magnitude``); its float64 array when sound, else None."""
+        got = self._array(value, output)
+        if got is None:
+            return None
+        bound = self.precision.bound(n, magnitude, reference)
+        self.report.outputs[output], self.report.bounds[output] = got, bound
+        if not self._sound(got, reference.shape, output, context):
+            return None
+        g = got.astype(np.float64)
+        if self._exact(magnitude):
+            self.add(ck.check_exact(g, reference, output))
+        else:
+            self.add(ck.check_value(g, reference, bound, output, self.precision, n))
+        return g
+
+
+def judge_outputs(
+    problem: ConvProblem, given: dict[str, object], precision: Precision
+) -> ProblemReport:
+    """`_Judge`'s checks on given results of ``problem``, keyed by output name (a subset of
+    `convgrad.checks.OUTPUTS`, in that order): forward is y of (x, w, b), the gradients those
+    of ``sum(grad_y * y)``."""
+    p, kw = problem, problem.kwargs
+    operands = [a for a in (p.x, p.w, p.b, p.grad_y) if a is not None]
+    judge = _Judge(p, precision, integer=all(is_integer_valued(a) for a in operands))
+    context = _call_text(p, "check_outputs", grad_y=True)
+    if "forward" in given:
+        judge.judge(
+            "forward",
+            given["forward"],
+            conv(p.x, p.w, p.b, **kw),
+            forward_magnitude(p.x, p.w, p.b, **kw),
+            forward_terms(p.w.shape, p.b is not None),
+            context,
+        )
+    if given.keys() & set(GRADIENTS):
+        refs = conv_backward(p.x, p.w, p.grad_y, b=p.b, **kw)
+        magnitudes = gradient_magnitudes(p.x, p.w, p.grad_y, **kw)
+        terms = gradient_terms(p.w.shape, p.grad_y.shape, p.resolved.groups)
+        for j, output in enumerate(GRADIENTS):
+            if output in given:
+                judge.judge(output, given[output], refs[j], magnitudes[j], terms[j], context)
+    return judge.report
+
+
+class ProblemChecks(_Judge):
+    """Runs the checks of one problem; ``run()`` returns a `ProblemReport`.
+
+    exact: allow the exact (tolerance 0) regime on integer-valued data; False for algorithms
+    that round even on integers (FFT, Winograd).
+    """
+
+    def __init__(
+        self,
+        problem: ConvProblem,
+        forward: ck.UserFunction,
+        backward: ck.UserFunction | None,
+        precision: Precision,
+        *,
+        exact: bool,
+        seed: int,
+    ) -> None:
+        integer = exact and all(
+            is_integer_valued(a) for a in (problem.x, problem.w, problem.grad_y)
+        )
+        super().__init__(problem, precision, integer=integer)
+        self.forward, self.backward = forward, backward
+        self.kw = problem.kwargs
+        self.rng = np.random.default_rng(seed)
+        self.n_forward = forward_terms(problem.w.shape, False)
+        self.n_grads = gradient_terms(
+            problem.w.shape, problem.grad_y.shape, problem.resolved.groups
+        )
+        self.free = _free_magnitudes(problem)
+
+    def _call(self, function: ck.UserFunction, arrays: dict[str, np.ndarray]):
+        try:
+            return function(arrays, self.p.resolved)
+        except ck.CallFailed as failed:
+            self.add(failed.result)
+            return _FAILED
 
     def _forward_at(self, x, w) -> np.ndarray | None:
         """The user's forward at another point, for linearity and finite differences."""
@@ -184,41 +266,23 @@ class ProblemChecks:
             self.add(ck.check_no_mutation(self.backward))
         return self.report
 
-    def _context(self, call: str) -> str:
-        p = self.p
-        gy = f", grad_y={p.grad_y.shape}" if call == "backward" else ""
-        spec = p.resolved
-        return (
-            f"{call}(x={p.x.shape}, w={p.w.shape}{gy}, mode={spec.mode!r}, padding="
-            f"{spec.padding}, stride={spec.stride}, dilation={spec.dilation}, groups="
-            f"{spec.groups}, flip={spec.flip})"
-        )
-
     def check_forward(self) -> np.ndarray | None:
         """The forward's checks; its float64 result when sound, else None."""
         p = self.p
         value = self._call(self.forward, {"x": p.x, "w": p.w})
         if value is _FAILED:
             return None
-        got = self._array(value, "forward")
-        if got is None:
+        y = self.judge(
+            "forward",
+            value,
+            conv(p.x, p.w, **self.kw),
+            forward_magnitude(p.x, p.w, **self.kw),
+            self.n_forward,
+            _call_text(p, "forward", grad_y=False),
+        )
+        if y is None:
             return None
-        self.report.outputs["forward"] = got
-        if not self._sound(got, p.output_shape, "forward", self._context("forward")):
-            return None
-        self.y_ref = conv(p.x, p.w, **self.kw)
-        self.y_mag = forward_magnitude(p.x, p.w, **self.kw)
-        self.y_bound = self.precision.bound(self.n_forward, self.y_mag, self.y_ref)
-        self.report.bounds["forward"] = self.y_bound
-        y = got.astype(np.float64)
-        if self._exact(self.y_mag):
-            self.add(ck.check_exact(y, self.y_ref, "forward"))
-        else:
-            self.add(
-                ck.check_value(
-                    y, self.y_ref, self.y_bound, "forward", self.precision, self.n_forward
-                )
-            )
+        got = self.report.outputs["forward"]
         again = self._call(self.forward, {"x": p.x, "w": p.w})
         if again is not _FAILED and (second := self._array(again, "forward")) is not None:
             self.add(ck.check_determinism(got, second, "forward"))
@@ -265,35 +329,14 @@ class ProblemChecks:
             self.add(failed.result)
             return
         ref = conv_backward(p.x, p.w, p.grad_y, **self.kw)
-        self.g_mag = gradient_magnitudes(p.x, p.w, p.grad_y, **self.kw)
-        terms = self.n_grads
-        self.g_ref, self.g_bound = (
-            ref,
-            tuple(
-                self.precision.bound(n, m, r)
-                for n, m, r in zip(terms, self.g_mag, ref, strict=True)
-            ),
-        )
-        expected_shapes = (p.x.shape, p.w.shape, (p.w.shape[0],))
+        magnitudes = gradient_magnitudes(p.x, p.w, p.grad_y, **self.kw)
+        context = _call_text(p, "backward", grad_y=True)
         sound: dict[str, np.ndarray] = {}
         for j, got_value in enumerate(grads):
             output = GRADIENTS[j]
-            got = self._array(got_value, output)
-            if got is not None:
-                self.report.outputs[output] = got
-                self.report.bounds[output] = self.g_bound[j]
-            if got is None or not self._sound(
-                got, expected_shapes[j], output, self._context("backward")
-            ):
-                continue
-            g = got.astype(np.float64)
-            sound[output] = g
-            if self._exact(self.g_mag[j]):
-                self.add(ck.check_exact(g, ref[j], output))
-            else:
-                self.add(
-                    ck.check_value(g, ref[j], self.g_bound[j], output, self.precision, terms[j])
-                )
+            g = self.judge(output, got_value, ref[j], magnitudes[j], self.n_grads[j], context)
+            if g is not None:
+                sound[output] = g
         again = self._call(self.backward, arrays)
         if again is not _FAILED:
             self._backward_determinism(grads, again)
@@ -401,4 +444,4 @@ class ProblemChecks:
         self.add(ck.check_identity("finite_difference", output, identity, note))
 
 
-__all__ = ["GRADIENTS", "ProblemChecks", "ProblemReport"]
+__all__ = ["GRADIENTS", "ProblemChecks", "ProblemReport", "judge_outputs"]

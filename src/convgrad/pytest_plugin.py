@@ -50,11 +50,14 @@ def __getattr__(name: str):
 
 @dataclass
 class _Session:
-    """What the session's checks produced, for the report; ``test`` is the running test."""
+    """What the session's checks produced, for the report; ``test`` is the running test;
+    ``written``: the report files written at the end; ``error``: why they were not."""
 
     directory: Path | None
     test: str = ""
     records: list[dict] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    error: str = ""
 
     def add(self, kind: str, ok: bool, data: dict) -> None:
         if self.directory is not None:
@@ -90,32 +93,53 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_SESSION, None)
     if state is None or state.directory is None:
         return
-    state.directory.mkdir(parents=True, exist_ok=True)
+    from convgrad.report import _atomic
+
     failed = sum(not r["ok"] for r in state.records)
     data = {
+        # The marker that lets the next session replace this file (`_atomic.is_report`).
+        "generator": _atomic.MARKER,
         "tool": "convgrad",
         "version": __version__,
         "kind": "pytest-session",
         "summary": {"checks": len(state.records), "failed": failed},
         "records": state.records,
     }
-    # Records are VerifyResult.to_dict() layouts, which hold no NaN or inf: strict JSON.
-    (state.directory / REPORT_JSON).write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     try:
-        from convgrad.report import render_html
-    except ImportError:
-        return
-    render_html(data, state.directory / REPORT_HTML)
+        # Records are VerifyResult.to_dict() layouts, which hold no NaN or inf: strict JSON.
+        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+        state.written.append(_atomic.write_text(state.directory / REPORT_JSON, text))
+        try:
+            from convgrad.report import render_html
+
+            state.written.append(render_html(data, state.directory / REPORT_HTML))
+        except ImportError:
+            pass  # the HTML page needs the optional ``report`` extra (Jinja2, matplotlib)
+    except OSError as err:
+        # A file in the way (not a convgrad report, or a folder) or an unwritable DIR: the
+        # option asked for a report the session did not produce, so the run fails.
+        state.error = f"{type(err).__name__}: {err}"
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     state = config.stash.get(_SESSION, None)
-    if state is not None and state.directory is not None:
-        failed = sum(not r["ok"] for r in state.records)
+    if state is None or state.directory is None:
+        return
+    failed = sum(not r["ok"] for r in state.records)
+    counts = f"convgrad: {len(state.records)} checks, {failed} failed"
+    if state.error:
+        done = "".join(f"; {path} was written" for path in state.written)
         terminalreporter.write_line(
-            f"convgrad: {len(state.records)} checks, {failed} failed; report in"
-            f" {state.directory / REPORT_JSON}"
+            f"{counts}; report NOT written (--convgrad-report={state.directory}):"
+            f" {state.error}{done}",
+            red=True,
+            bold=True,
         )
+    else:
+        paths = " and ".join(str(path) for path in state.written)
+        terminalreporter.write_line(f"{counts}; report in {paths}")
 
 
 @dataclass(frozen=True)
@@ -162,23 +186,19 @@ class ConvOracle:
 
         forward: y for (problem.x, problem.w, problem.b); grad_*: the gradients for
         problem.grad_y; omitted ones are not checked (at least one is required).
-        safety: as `convgrad.verify` (>= 1, for FFT / Winograd / TF32 arithmetic).
+        safety: as `convgrad.verify` (>= 1, for FFT / Winograd / TF32 arithmetic). The
+        judgement is `convgrad.check_outputs`'.
         """
-        from convgrad.verify import VerifyResult
+        from convgrad.verify import check_outputs
 
-        given = {
-            "forward": forward,
-            "grad_input": grad_input,
-            "grad_weight": grad_weight,
-            "grad_bias": grad_bias,
-        }
-        given = {k: v for k, v in given.items() if v is not None}
-        if not given:
-            raise ValueError(
-                "assert_conv_matches needs at least one of forward, grad_input, grad_weight,"
-                " grad_bias"
-            )
-        result = VerifyResult(_failures(problem, given, safety), 1)
+        result = check_outputs(
+            problem,
+            forward=forward,
+            grad_input=grad_input,
+            grad_weight=grad_weight,
+            grad_bias=grad_bias,
+            safety=safety,
+        )
         self._session.add("assert_conv_matches", result.ok, result.to_dict())
         result.raise_for_failures()
 
@@ -191,77 +211,6 @@ class ConvOracle:
         self._session.add("verify", result.ok, result.to_dict())
         result.raise_for_failures()
         return result
-
-
-def _prerequisites(got, output: str, data_dtype, shape, context: str):
-    """dtype, shape and finiteness checks, lazily: each only after the previous one passed."""
-    from convgrad import checks as ck
-
-    yield ck.check_dtype(got, output, data_dtype)
-    yield ck.check_shape(got, shape, output, context)
-    yield ck.check_finite(got, output)
-
-
-def _failures(problem, given: dict, safety: float) -> tuple:
-    """verify's `Failure` for each given result that fails dtype, shape, finiteness, or value
-    (exact on integer-valued data in exact range), as `convgrad.verify` judges one problem."""
-    from convgrad import checks as ck
-    from convgrad._problem_checks import ProblemReport
-    from convgrad.bounds import (
-        Precision,
-        forward_magnitude,
-        forward_terms,
-        gradient_magnitudes,
-        gradient_terms,
-    )
-    from convgrad.numeric import is_integer_valued
-    from convgrad.verify import _failure, _Found
-
-    x, w, b, gy, kw = problem.x, problem.w, problem.b, problem.grad_y, problem.kwargs
-    data_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    precision = Precision(data_dtype.name, safety=safety)
-    reference = _reference(problem)
-    ref = {name: getattr(reference, name) for name in given}
-    magnitude, terms = {}, {}
-    if "forward" in given:
-        magnitude["forward"] = forward_magnitude(x, w, b, **kw)
-        terms["forward"] = forward_terms(w.shape, b is not None)
-    if given.keys() - {"forward"}:
-        mags = gradient_magnitudes(x, w, gy, **kw)
-        counts = gradient_terms(w.shape, gy.shape, problem.resolved.groups)
-        for j, name in enumerate(("grad_input", "grad_weight", "grad_bias")):
-            magnitude[name], terms[name] = mags[j], counts[j]
-    operands = [a for a in (x, w, gy, b) if a is not None]
-    integer = all(is_integer_valued(a) for a in operands)
-    report = ProblemReport()
-    context = (
-        f"assert_conv_matches(x={x.shape}, w={w.shape}, grad_y={gy.shape},"
-        f" spec={problem.resolved.to_dict()})"
-    )
-    for output, value in given.items():
-        try:
-            got = ck.as_array(value, output)
-        except ck.CallFailed as failed:
-            report.results.append(failed.result)
-            continue
-        bound = precision.bound(terms[output], magnitude[output], ref[output])
-        report.outputs[output], report.bounds[output] = got, bound
-        for result in _prerequisites(got, output, data_dtype, ref[output].shape, context):
-            report.results.append(result)
-            if not result.passed:
-                break
-        else:
-            g = got.astype(np.float64)
-            if integer and float(np.max(magnitude[output])) <= precision.exact_limit:
-                report.results.append(ck.check_exact(g, ref[output], output))
-            else:
-                report.results.append(
-                    ck.check_value(g, ref[output], bound, output, precision, terms[output])
-                )
-    return tuple(
-        _failure(_Found(problem, report, r), has_backward=bool(given.keys() - {"forward"}))
-        for r in report.failures
-    )
 
 
 @pytest.fixture(scope="session")

@@ -29,9 +29,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
 from convgrad import _diagnose
-from convgrad._problem_checks import ProblemChecks, ProblemReport
+from convgrad._problem_checks import ProblemChecks, ProblemReport, judge_outputs
 from convgrad.bounds import FLOAT_DTYPES, Precision
-from convgrad.checks import CheckResult, UserFunction
+from convgrad.checks import OUTPUTS, CheckResult, UserFunction
 from convgrad.problem import ConvProblem
 
 SCHEMA_VERSION = 1
@@ -226,6 +226,56 @@ def _failure(found: _Found, has_backward: bool) -> Failure:
         explanation=explanation,
         reproduce=reproduce_snippet(p, has_backward),
     )
+
+
+def check_outputs(
+    problem: ConvProblem,
+    *,
+    forward: object = None,
+    grad_input: object = None,
+    grad_weight: object = None,
+    grad_bias: object = None,
+    safety: float = 1.0,
+) -> VerifyResult:
+    """Judge results computed for one problem as `verify` judges them; never raises on wrong
+    results, which become the returned `VerifyResult`'s failures.
+
+    forward: y = conv(problem.x, problem.w, problem.b), (N, C_out, *O); grad_input (x's shape),
+    grad_weight (w's shape), grad_bias ((C_out,)): the gradients of ``sum(problem.grad_y * y)``
+    (DESIGN.md); array-likes, omitted ones not checked. Each given result must be a numeric
+    array of a real float dtype at least as precise as the data, of the convention's shape and
+    finite; then it must equal the reference bit for bit on integer-valued data in exact range,
+    else lie within the rigorous elementwise bound of `convgrad.bounds` (Higham's gamma_n).
+    safety (>= 1) scales the implementation's share of the bound, as in `verify`.
+
+    Only the problem's own results are compared: no adjoint, finite-difference, linearity,
+    determinism or mutation checks (they need callables; use `verify`). Raises TypeError when
+    ``problem`` is not a `convgrad.problem.ConvProblem`, ValueError when no result is given,
+    and as `verify` for a bad ``safety``.
+    """
+    if not isinstance(problem, ConvProblem):
+        raise TypeError(
+            f"problem={problem!r} is a {type(problem).__name__}; expected a"
+            " convgrad.problem.ConvProblem"
+        )
+    results = dict(
+        zip(OUTPUTS, (forward, grad_input, grad_weight, grad_bias), strict=True),
+    )
+    given = {name: value for name, value in results.items() if value is not None}
+    if not given:
+        raise ValueError(
+            "check_outputs needs at least one of forward, grad_input, grad_weight, grad_bias;"
+            " all are None"
+        )
+    data = problem.x.dtype.name if problem.x.dtype.kind == "f" else "float64"
+    precision = Precision(data, safety=safety)
+    report = judge_outputs(problem, given, precision)
+    has_backward = bool(given.keys() - {"forward"})
+    failures = tuple(
+        _failure(_Found(problem, report, result), has_backward) for result in report.failures
+    )
+    settings_record = {"dtype": precision.dtype, "safety": precision.safety, "checked": list(given)}
+    return VerifyResult(failures, 1, tuple(report.ratios), settings_record)
 
 
 def _problem_key(problem: ConvProblem) -> tuple:
@@ -442,4 +492,11 @@ def _search(strategy, check, has_backward, max_examples, seed, max_failures, set
     return VerifyResult(failures, examples, tuple(ratios), settings_record)
 
 
-__all__ = ["SCHEMA_VERSION", "Failure", "VerificationError", "VerifyResult", "verify"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Failure",
+    "VerificationError",
+    "VerifyResult",
+    "check_outputs",
+    "verify",
+]

@@ -111,6 +111,15 @@ def test_to_dict_is_json_ready():
     assert isinstance(resolved, ResolvedSpec)
 
 
+def test_numpy_integers_are_stored_as_python_ints_and_stay_json_ready():
+    spec = ConvSpec(
+        padding=np.int64(1), stride=np.int32(2), dilation=(np.int64(1),), groups=np.int64(1)
+    )
+    assert (spec.padding, spec.stride, spec.dilation, spec.groups) == (1, 2, (1,), 1)
+    assert all(type(v) is int for v in (spec.padding, spec.stride, spec.dilation[0], spec.groups))
+    assert json.loads(json.dumps(spec.resolve((5,), (3,)).to_dict()))["groups"] == 1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

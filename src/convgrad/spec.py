@@ -175,6 +175,7 @@ class ConvSpec:
             raise TypeError(f"groups={self.groups!r} must be an int")
         if self.groups < 1:
             raise ValueError(f"groups={self.groups!r} must be >= 1")
+        object.__setattr__(self, "groups", int(self.groups))
         if not isinstance(self.flip, bool):
             raise TypeError(f"flip={self.flip!r} must be a bool")
 

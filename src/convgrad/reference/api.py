@@ -10,6 +10,7 @@ otherwise). ``method`` picks the arithmetic: "direct" (the definition, `direct.p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from math import prod
 from typing import NamedTuple
 
@@ -64,19 +65,32 @@ def _check_bias(b: np.ndarray | None, c_out: int) -> None:
         raise ValueError(f"b has shape {b.shape}; expected (C_out,) = ({c_out},)")
 
 
-def _prepare(x, w, b, extra: dict, spec: ConvSpec):
-    """Validated arrays, their arithmetic, the resolved spec and the output's spatial sizes.
+@lru_cache(maxsize=256)
+def _resolve(
+    spec: ConvSpec, x_shape: tuple[int, ...], w_shape: tuple[int, ...]
+) -> tuple[ResolvedSpec, tuple[int, ...]]:
+    """The resolved spec and the output's spatial sizes; ValueError where the channels or sizes
+    do not agree with the spec.
 
-    `_operand` checks what `convgrad.shapes.resolve` would check of the shapes (rank, sizes
-    >= 1; a NumPy shape holds ints), so only the channels, the spec and the sizes remain.
+    `_operand` has already checked what `convgrad.shapes.resolve` would check of the shapes
+    (rank, sizes >= 1; a NumPy shape holds ints). Cached: a function of the validated spec (all
+    of whose fields are normalised to str, int, bool and tuples, so equal specs resolve alike)
+    and two shapes, never of array contents, and a layer is called with the same shapes again
+    and again (training loops, finite differences, verify's checks of one problem). On a
+    1x2x5x5 layer the cache saves 12 of conv + conv_backward's 100 us. Errors are not cached.
     """
+    check_channels(x_shape[1], w_shape, spec.groups)
+    resolved = spec.resolve(x_shape[2:], w_shape[2:])
+    return resolved, output_sizes(x_shape, w_shape, resolved)
+
+
+def _prepare(x, w, b, extra: dict, spec: ConvSpec):
+    """Validated arrays, their arithmetic, the resolved spec and the output's spatial sizes."""
     arrays, arithmetic = _operands.as_arrays({"x": x, "w": w, "b": b, **extra})
     x_shape, w_shape = arrays["x"].shape, arrays["w"].shape
     _operand("x", arrays["x"])
     _operand("w", arrays["w"], len(x_shape))
-    check_channels(x_shape[1], w_shape, spec.groups)
-    resolved = spec.resolve(x_shape[2:], w_shape[2:])
-    out_spatial = output_sizes(x_shape, w_shape, resolved)
+    resolved, out_spatial = _resolve(spec, x_shape, w_shape)
     _check_bias(arrays.get("b"), w_shape[0])
     return arrays, arithmetic, resolved, out_spatial
 

@@ -195,3 +195,18 @@ def test_check_determinism():
     assert not r.passed and "differ in 1 of 2" in r.message
     r = check_determinism(a, a.astype(np.float32), "grad_weight")
     assert not r.passed and "float32" in r.message
+
+
+def test_scaled_identity_reports_natural_units_where_float64_holds_them():
+    big = ScalarIdentity(0.5, 0.75, 2.0**-60, "<y, g>", "<x, gx>", exponent=1100)
+    r = check_identity("adjoint", "grad_input", big, "n")
+    assert big.ratio == 2.0**58 and r.bound_ratio == 2.0**58
+    assert r.worst_error == math.inf  # 0.25 * 2**1100 is beyond float64
+    assert "<y, g> = 0.5*2**1100 but <x, gx> = 0.75*2**1100" in r.message
+    assert "|difference| = 0.25*2**1100, tolerance 8.67362e-19*2**1100" in r.message
+    plain = ScalarIdentity(0.5, 0.75, 2.0**-60, "a", "b", exponent=3)
+    r = check_identity("adjoint", "grad_input", plain, "n")
+    assert r.worst_error == 2.0 and "a = 4 but b = 6" in r.message
+    # Subnormal in natural units: shown scaled rather than with its lost bits.
+    assert ScalarIdentity(0.0, 0.0, 0.0, "a", "b", exponent=-1070).text(0.7) == "0.7*2**-1070"
+    assert ScalarIdentity(0.0, 0.0, 0.0, "a", "b", exponent=-1070).text(0.0) == "0"

@@ -6,6 +6,8 @@ import types
 
 import numpy as np
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 import convgrad as cg
 from convgrad._diagnose import explain
@@ -376,6 +378,58 @@ def test_underflow_in_the_finite_difference_is_no_false_alarm():
     problem = ConvProblem(tiny, tiny.copy(), None, np.ones((1, 1, 1)), cg.ConvSpec())
     result = cg.verify(ref_forward, ref_backward, problems=[problem])
     assert result.ok, str(result)
+
+
+_SCALE_RNG = np.random.default_rng(0)
+_UNIT = tuple(_SCALE_RNG.standard_normal(s) for s in ((1, 2, 5), (2, 2, 3), (1, 2, 3)))
+
+
+@settings(max_examples=30)
+@example(x_exp=-514, grad_y_exp=-38)
+@example(x_exp=508, grad_y_exp=406)
+@given(x_exp=st.integers(-1074, 508), grad_y_exp=st.integers(-1074, 1020))
+def test_reference_passes_every_identity_across_the_float64_range(x_exp, grad_y_exp):
+    # x, w scaled by 2**x_exp and grad_y by 2**grad_y_exp, kept where every output is finite
+    # (|y| < 2**(2 x_exp + 6)) and sum|grad_y| too. The two examples failed the adjoint check
+    # before its dot products were scaled: the sides underflowed differently under a tolerance
+    # rounded to 0, or overflowed to inf - inf.
+    assume(x_exp + grad_y_exp <= 1016)
+    x, w, grad_y = (np.ldexp(a, e) for a, e in zip(_UNIT, (x_exp, x_exp, grad_y_exp), strict=True))
+    problem = ConvProblem(x, w, None, grad_y, cg.ConvSpec())
+    result = cg.verify(ref_forward, ref_backward, problems=[problem])
+    assert result.ok, str(result)
+
+
+@pytest.mark.parametrize(
+    ("x", "grad_y"),
+    [(3.641165109815949e-250, 0.0625), (6.46799736851946e-162, 0.0625), (1e120, 1e120)],
+)
+def test_adjoint_identity_of_one_product_at_the_ends_of_the_range_is_no_false_alarm(x, grad_y):
+    # x * w underflows (or x * w * grad_y overflows) while every output is finite.
+    problem = ConvProblem(
+        np.array([[[x]]]), np.array([[[x]]]), None, np.array([[[grad_y]]]), cg.ConvSpec()
+    )
+    result = cg.verify(ref_forward, ref_backward, problems=[problem])
+    assert result.ok, str(result)
+    assert {r["check"] for r in result.ratios} >= {"adjoint", "finite_difference"}
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # _diagnose's variants
+def test_adjoint_failure_far_out_of_range_is_reported_in_powers_of_two():
+    x, w, grad_y = (np.ldexp(a, 500) for a in _UNIT)
+
+    def backward(x, w, grad_y, spec):
+        g = _grads(x, w, grad_y, spec)
+        return 3 * g.input, g.weight
+
+    problem = ConvProblem(x, w, None, grad_y, cg.ConvSpec())
+    failure = next(
+        f
+        for f in cg.verify(ref_forward, backward, problems=[problem]).failures
+        if f.check == "adjoint"
+    )
+    assert failure.output == "grad_input" and failure.bound_ratio > 1e10
+    assert "= 0.706126*2**1503 but" in failure.message and "inf" not in failure.message
 
 
 def _shape_explanation(output: str, got: tuple, x_shape, w_shape, **spec) -> str:

@@ -26,6 +26,7 @@ from convgrad.problem import ConvProblem
 from convgrad.reference import conv, conv_backward
 
 _U64 = 2.0**-53
+_ETA = float(np.finfo(np.float64).smallest_subnormal)
 GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
 _FAILED = object()
 """What `ProblemChecks._call` returns when the call failed (None is a value a user may return)."""
@@ -41,8 +42,22 @@ def _abs_dot(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _dot_rounding(size: int, magnitude: float) -> float:
-    """Higham's bound on a float64 dot product of ``size`` terms with ``sum|a_i b_i|``."""
-    return gamma(size, _U64) * magnitude
+    """Higham's bound on a float64 dot product of ``size`` terms with ``sum|a_i b_i|``, plus
+    gradual underflow (Higham §2.1): each term's product, and each of its operands where the
+    caller scaled them by a power of two, may lose half the smallest subnormal (a whole one
+    counted, as in `convgrad.bounds`)."""
+    return gamma(size, _U64) * magnitude + 2 * size * _ETA
+
+
+def _exponent(magnitude: float) -> int:
+    """e with ``magnitude = m * 2**e``, 0.5 <= m < 1 (`numpy.frexp`); 0 for 0, inf or NaN."""
+    return int(np.frexp(magnitude)[1]) if 0 < magnitude < math.inf else 0
+
+
+def _scaled(a: np.ndarray, exponent: int) -> np.ndarray:
+    """``a * 2**-exponent`` in float64: exact unless an element leaves the normal range."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(np.asarray(a, np.float64), -exponent)
 
 
 def _forward_free(x: np.ndarray, w: np.ndarray) -> float:
@@ -362,25 +377,40 @@ class ProblemChecks(_Judge):
         p = self.p
         j = GRADIENTS.index(output)
         base = p.x if operand == "x" else p.w
-        lhs_abs, rhs_abs = _abs_dot(y, p.grad_y), _abs_dot(base, grad)
         m_y, m_g = self.free["forward"], self.free[output]
+        # Both sides are computed in units of 2**e, every operand scaled by a power of two to
+        # about 1 (y by its convention-free magnitude, so a y small by cancellation cannot make
+        # the scaled gradient overflow): unscaled, x = w = grad_y = 1e120 overflowed both sides
+        # to inf, and x = w = 6.5e-162, grad_y = 1/16 rounded the tolerance to 0 while the two
+        # sides, underflowing differently, differed by one subnormal.
+        e_y, e_b = _exponent(m_y), _exponent(float(np.max(np.abs(base))))
+        e = e_y + _exponent(float(np.max(np.abs(p.grad_y))))
+        y_s, g_s = _scaled(y, e_y), _scaled(p.grad_y, e - e_y)
+        b_s, d_s = _scaled(base, e_b), _scaled(grad, e - e_b)
+        lhs_abs, rhs_abs = _abs_dot(y_s, g_s), _abs_dot(b_s, d_s)
         exact = (
-            self._free_exact(m_y) and self._free_exact(m_g) and max(lhs_abs, rhs_abs) <= EXACT_LIMIT
+            self._free_exact(m_y)
+            and self._free_exact(m_g)
+            and max(lhs_abs, rhs_abs) <= _scaled(EXACT_LIMIT, e)
         )
         tolerance = 0.0
         if not exact:
-            tolerance = (
-                _abs_dot(p.grad_y, 1.0) * self._free_bound(self.n_forward, m_y)
-                + _abs_dot(base, 1.0) * self._free_bound(self.n_grads[j], m_g)
-                + _dot_rounding(y.size, lhs_abs)
-                + _dot_rounding(grad.size, rhs_abs)
-            )
+            with np.errstate(over="ignore"):
+                tolerance = float(
+                    _abs_dot(g_s, 1.0) * _scaled(self._free_bound(self.n_forward, m_y), e_y)
+                    + _abs_dot(b_s, 1.0) * _scaled(self._free_bound(self.n_grads[j], m_g), e - e_b)
+                    + _dot_rounding(y.size, lhs_abs)
+                    + _dot_rounding(grad.size, rhs_abs)
+                    # The two products above may each round down by half a subnormal.
+                    + 2 * _ETA
+                )
         identity = ck.ScalarIdentity(
-            _dot(y, p.grad_y),
-            _dot(base, grad),
+            _dot(y_s, g_s),
+            _dot(b_s, d_s),
             tolerance,
             "<forward(x, w), grad_y>",
             f"<{operand}, {output}(grad_y)>",
+            exponent=e,
         )
         note = (
             f"your forward and your {output} are not adjoint: {output} is not the gradient of"

@@ -348,18 +348,29 @@ def check_exact(got: np.ndarray, expected: np.ndarray, output: str) -> CheckResu
     )
 
 
+_TINY = float(np.finfo(np.float64).tiny)
+"""The smallest normal float64; below it a value has lost significant bits."""
+
+
 @dataclass(frozen=True)
 class ScalarIdentity:
-    """Two float64 scalars that must agree within ``tolerance`` (0 in the exact regime)."""
+    """Two float64 scalars that must agree within ``tolerance`` (0 in the exact regime).
+
+    exponent: lhs, rhs and tolerance are in units of ``2**exponent``: the caller scales the
+    operands of its dot products by powers of two (exactly) so that neither side overflows or
+    underflows wholesale at the ends of float64's range; the ratio does not depend on it.
+    """
 
     lhs: float
     rhs: float
     tolerance: float
     lhs_text: str
     rhs_text: str
+    exponent: int = 0
 
     @property
     def error(self) -> float:
+        """``|lhs - rhs|`` in units of ``2**exponent``; inf when not finite."""
         return abs(self.lhs - self.rhs) if math.isfinite(self.lhs - self.rhs) else math.inf
 
     @property
@@ -368,19 +379,35 @@ class ScalarIdentity:
             return 0.0
         return self.error / self.tolerance if self.tolerance > 0 else math.inf
 
+    def unscaled(self, value: float) -> float:
+        """``value * 2**exponent`` (0 or inf where that leaves float64's range)."""
+        with np.errstate(over="ignore", under="ignore"):
+            return float(np.ldexp(value, self.exponent))
+
+    def text(self, value: float) -> str:
+        """``value`` in natural units, or as ``m*2**e`` where float64 cannot hold it exactly
+        (beyond its range, or subnormal)."""
+        true = self.unscaled(value)
+        if value == 0 or not math.isfinite(value) or _TINY <= abs(true) < math.inf:
+            return _fmt(true)
+        return f"{_fmt(value)}*2**{self.exponent}"
+
 
 def check_identity(check: str, output: str, identity: ScalarIdentity, note: str) -> CheckResult:
     """An ``adjoint`` or ``finite_difference`` scalar identity within its tolerance."""
     ratio = identity.ratio
-    base = dict(worst_error=identity.error, bound_ratio=ratio, mismatched=int(ratio > 1))
+    error = identity.unscaled(identity.error)
+    base = dict(worst_error=error, bound_ratio=ratio, mismatched=int(ratio > 1))
     if ratio <= 1:
         return CheckResult(check, output, True, **base)
-    tolerance = "0 (exact: integer data)" if identity.tolerance == 0 else _fmt(identity.tolerance)
+    tolerance = (
+        "0 (exact: integer data)" if identity.tolerance == 0 else identity.text(identity.tolerance)
+    )
     message = (
-        f"{output}: {check} identity fails: {identity.lhs_text} = {_fmt(identity.lhs)} but"
-        f" {identity.rhs_text} = {_fmt(identity.rhs)}\n"
-        f"  |difference| = {_fmt(identity.error)}, tolerance {tolerance} (from the error"
-        f" bounds), error/bound {_fmt(ratio)}\n  {note}"
+        f"{output}: {check} identity fails: {identity.lhs_text} = {identity.text(identity.lhs)}"
+        f" but {identity.rhs_text} = {identity.text(identity.rhs)}\n"
+        f"  |difference| = {identity.text(identity.error)}, tolerance {tolerance} (from the"
+        f" error bounds), error/bound {_fmt(ratio)}\n  {note}"
     )
     return CheckResult(check, output, False, message, **base)
 

@@ -37,10 +37,10 @@ class Grads(NamedTuple):
     bias: np.ndarray
 
 
-def _arithmetic(method: str, arrays: dict[str, np.ndarray]):
+def _arithmetic(method: str, arrays: dict[str, np.ndarray], arithmetic: str):
     if method not in METHODS:
         raise ValueError(f"method={method!r} must be one of {METHODS}")
-    uses_objects = any(a.dtype.kind == "O" for a in arrays.values())
+    uses_objects = arithmetic == "exact" and any(a.dtype.kind == "O" for a in arrays.values())
     if method == "fast" and uses_objects:
         raise ValueError("method='fast' cannot compute object arrays; use 'direct' or 'auto'")
     return direct if method == "direct" or uses_objects else fast
@@ -137,7 +137,7 @@ def conv(
     x, w, b = arrays["x"], arrays["w"], arrays.get("b")
     terms = w.shape[1] * prod(w.shape[2:])
     dtype = _compute_dtype(arithmetic, [(x, w, terms)], () if b is None else (b,))
-    impl = _arithmetic(method, arrays)
+    impl = _arithmetic(method, arrays, arithmetic)
     xc, wc = _operands.cast(x, arithmetic, dtype), _operands.cast(w, arithmetic, dtype)
     if flip:
         wc = _flipped(wc)
@@ -183,8 +183,8 @@ def conv_backward(
         ],
         sums=((gy, per_weight),),
     )
-    impl = _arithmetic(method, arrays)
-    xc, wc, gyc = (_operands.cast(a, arithmetic, dtype) for a in (x, w, gy))
+    impl = _arithmetic(method, arrays, arithmetic)
+    xc, wc, gyc = [_operands.cast(a, arithmetic, dtype) for a in (x, w, gy)]
     if flip:
         wc = _flipped(wc)
     grad_x = impl.grad_input(gyc, wc, resolved, x.shape[2:])
@@ -268,7 +268,7 @@ def conv_transpose(
     _check_bias(b, c_in)
     terms = (w.shape[0] // groups) * prod(w.shape[2:])
     dtype = _compute_dtype(arithmetic, [(x, w, terms)], () if b is None else (b,))
-    impl = _arithmetic(method, arrays)
+    impl = _arithmetic(method, arrays, arithmetic)
     y = impl.grad_input(
         _operands.cast(x, arithmetic, dtype),
         _operands.cast(w, arithmetic, dtype),

@@ -77,7 +77,8 @@ def _resolve(
     of whose fields are normalised to str, int, bool and tuples, so equal specs resolve alike)
     and two shapes, never of array contents, and a layer is called with the same shapes again
     and again (training loops, finite differences, verify's checks of one problem). On a
-    1x2x5x5 layer the cache saves 12 of conv + conv_backward's 100 us. Errors are not cached.
+    1x2x5x5 layer it saves about 15 of conv + conv_backward's 105 us (2 cores, measured with
+    the cache cleared before every call against without). Errors are not cached.
     """
     check_channels(x_shape[1], w_shape, spec.groups)
     resolved = spec.resolve(x_shape[2:], w_shape[2:])

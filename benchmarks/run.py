@@ -464,11 +464,11 @@ def _machine() -> dict:
 
 
 def print_table(results: dict) -> None:
-    busy = max(results["load_average_before"], results["load_average_after"])
+    busy = results["load_average_before"]
     if busy > 0.5 * (os.cpu_count() or 1):
         print(
-            f"WARNING: load average {busy:.1f} on {os.cpu_count()} cores: other processes"
-            " competed for the cores; torch's threads suffer most, so ratios flatter us"
+            f"WARNING: load average {busy:.1f} on {os.cpu_count()} cores before the run: other"
+            " processes were using the cores, so the ratios are unreliable"
         )
     print(
         f"threads: BLAS and torch {THREADS}; float64 GEMM peak {results['peak_gflops']:.1f} GFLOP/s"

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from benchmarks import run
+from benchmarks import run, timing
 
 
 def _results(suite=None):
@@ -65,3 +65,21 @@ def test_benchmark_layers_have_symmetric_pads_as_torch_needs():
     for layer in (*run.LAYERS, run.TINY, run.MEMORY):
         spec, _ = layer.resolved()
         assert all(lo == hi for lo, hi in spec.padding), layer.name
+
+
+def test_each_round_settles_then_warms_up_then_times_back_to_back_calls(monkeypatch):
+    events = []
+    monkeypatch.setattr(timing.time, "sleep", lambda s: events.append(("sleep", s)))
+    calls = []
+    assert timing._settled_round(lambda: calls.append(1), 3) >= 0
+    assert events == [("sleep", timing.SETTLE_S)] and len(calls) == 1 + 3
+
+
+def test_interleaved_reports_medians_fastest_rounds_and_the_ratio_spread(monkeypatch):
+    rounds = iter([4.0, 2.0, 6.0, 2.0, 5.0, 4.0])  # ours, peer, ours, peer, ...
+    monkeypatch.setattr(timing, "calls_for", lambda fn, target_s: 1)
+    monkeypatch.setattr(timing, "_settled_round", lambda fn, calls: next(rounds))
+    t = timing.interleaved(lambda: None, lambda: None, repeats=3)
+    assert (t.ours, t.peer, t.ours_best, t.peer_best) == (5.0, 2.0, 4.0, 2.0)
+    assert t.ratio == 2.5 and t.best_ratio == 2.0
+    assert t.spread == pytest.approx((3.0 - 1.25) / 2.0)  # ratios 2, 3, 1.25

@@ -217,15 +217,16 @@ def _version_notes(machine: dict, meta: dict) -> list[str]:
 
 
 def performance_view(performance: dict | None, meta: dict) -> dict | None:
-    """What the template shows beside the file's values: ``load`` (the larger load average,
-    the cores, whether it exceeds `LOAD_FRACTION` of them), ``lines`` (the plot's reference
+    """What the template shows beside the file's values: ``load`` (the load average before the
+    run — the one after counts the benchmark's own threads —, the cores, whether it exceeds
+    `LOAD_FRACTION` of them), ``lines`` (the plot's reference
     lines, x -> label) and ``version_notes`` (the benchmark's versions that differ from the
     report's ``meta``)."""
     if performance is None:
         return None
     bench = performance["bench"]
     machine = bench["machine"]
-    busy = max(bench["load_average_before"], bench["load_average_after"])
+    busy = bench["load_average_before"]
     cores = machine["cores"] or 1
     return {
         **performance,

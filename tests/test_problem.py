@@ -84,6 +84,22 @@ def test_exact_operands_may_mix_int_and_object():
         ({"grad_y": GY.astype(np.int64)}, TypeError, r"mixed float and exact operands"),
         ({"x": X.astype(complex)}, TypeError, r"x has dtype complex128"),
         ({"spec": "valid"}, TypeError, r"spec must be a convgrad.ConvSpec, got str"),
+        (
+            {"grad_y": np.where(np.arange(GY.size).reshape(GY.shape) >= 7, np.nan, GY)},
+            ValueError,
+            r"grad_y holds nan at index \(0, 0, 1, 1\) \(209 non-finite values\); a ConvProblem"
+            " needs finite data",
+        ),
+        (
+            {"w": np.where(np.arange(W.size).reshape(W.shape) == 3, -np.inf, W)},
+            ValueError,
+            r"w holds -inf at index \(0, 0, 1, 1\) \(1 non-finite values\)",
+        ),
+        (
+            {"b": np.array([1.0, 2.0, np.inf, 0.0, 0.0, 0.0])},
+            ValueError,
+            r"b holds inf at index \(2,\)",
+        ),
     ],
 )
 def test_construction_rejects_inconsistent_problems(kwargs, error, message):

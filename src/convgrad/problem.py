@@ -18,7 +18,8 @@ class ConvProblem:
 
     Construction validates the operands as `convgrad.conv_backward` does: NumPy arrays
     (TypeError otherwise) of one float dtype or all exact (TypeError), shapes agreeing with the
-    spec (ValueError).
+    spec (ValueError); and, unlike the reference (which follows IEEE rules), finite data
+    (ValueError): every check compares against finite reference values and bounds.
     """
 
     x: np.ndarray
@@ -33,6 +34,8 @@ class ConvProblem:
             if value is not None and not isinstance(value, np.ndarray):
                 raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
         _operands.as_arrays(operands)
+        for name, value in operands.items():
+            _require_finite(name, value)
         if not isinstance(self.spec, ConvSpec):
             raise TypeError(f"spec must be a convgrad.ConvSpec, got {type(self.spec).__name__}")
         resolved, dims = resolve(self.x.shape, self.w.shape, self.spec)
@@ -85,3 +88,15 @@ class ConvProblem:
             "dtype": str(self.x.dtype),
             "spec": self.resolved.to_dict(),
         }
+
+
+def _require_finite(name: str, value: np.ndarray | None) -> None:
+    if value is None or value.dtype.kind != "f":
+        return
+    bad = np.argwhere(~np.isfinite(value))
+    if len(bad):
+        index = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{name} holds {value[index]} at index {index} ({len(bad)} non-finite values); a"
+            " ConvProblem needs finite data (the checks compare with finite references)"
+        )

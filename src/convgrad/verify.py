@@ -340,6 +340,10 @@ def verify(
     problems: check these `ConvProblem` instead of drawing (no shrinking); timeout: seconds per
     call (None: no limit); exact: False skips bit-exact comparison on integer data (FFT or
     Winograd algorithms round even there); max_failures: stop after this many distinct failures.
+
+    seed fixes the search, with one caveat: hypothesis also draws numeric constants found in the
+    caller's loaded non-test modules, so importing another module of your project can change the
+    problems drawn. A failure's reproduce snippet is always exact.
     """
     if not callable(forward):
         raise TypeError(f"forward={forward!r} must be callable: forward(x, w, spec) -> y")

@@ -21,12 +21,16 @@ first output dim, so one block's scratch (its columns and its padded input rows)
 ``budget_bytes`` (default `CHUNK_BYTES`) unless a single output row alone is larger; the peak
 extra memory is one block plus the outputs, which lets a 3-D conv whose whole im2col matrix
 would be gigabytes run in bounded memory. With no padding, x's rows are used in place.
+A block's temporaries come from one scratch buffer per thread (`_BlockScratch`), reused by the
+next block and the next call: fresh buffers of this size cost a page fault per 4 KiB page on
+first touch, which measured up to 10x the block's own arithmetic on small layers.
 Arguments are validated by `convgrad.reference.api`; the caller casts and applies ``flip``.
 Any dtype with a matmul works (float64 uses BLAS; int64 is exact).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from itertools import product
@@ -43,6 +47,63 @@ CHUNK_BYTES = 8 * 2**20
 
 Also the fastest block size measured on 2 cores (benchmarks/): larger blocks leave the cache
 between their gather and their product (the 8x16x64x64 layer ran 14% slower with 32 MiB)."""
+
+
+KEPT_SCRATCH_BYTES = 2 * CHUNK_BYTES
+"""The largest scratch buffer a thread keeps between blocks and calls (the default budget plus
+room for a block's kernel halo); a block that needs more allocates its own, as once per call."""
+
+_ALIGN = 64
+"""Byte alignment of each temporary in the scratch buffer (a cache line)."""
+
+
+class _ThreadScratch(threading.local):
+    """This thread's scratch buffer (uint8) and whether a block is using it."""
+
+    def __init__(self) -> None:
+        self.buffer = np.empty(0, np.uint8)
+        self.in_use = False
+
+
+_THREAD_SCRATCH = _ThreadScratch()
+
+
+class _BlockScratch:
+    """``with _BlockScratch() as take:`` hands out one block's temporaries, ``take(shape,
+    dtype)``, from this thread's scratch buffer, one after another (each `_ALIGN`-aligned).
+
+    Their contents are garbage: callers overwrite every element they read. Object arrays, and
+    what does not fit, are allocated afresh; on exit the buffer grows to what the block needed
+    (up to `KEPT_SCRATCH_BYTES`), so the next block and the next call fit, and the block's
+    arrays must be gone by then (so the old and new buffers never coexist). A block inside a
+    block of the same thread gets fresh allocations. Nothing taken may outlive the ``with``:
+    results are always fresh arrays.
+    """
+
+    def __enter__(self):
+        self._scratch = _THREAD_SCRATCH
+        self._shared = not self._scratch.in_use
+        self._scratch.in_use = True
+        self._used = 0
+        return self.take
+
+    def take(self, shape: tuple[int, ...], dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        if dtype.hasobject:  # Python ints (exact fallback): references, not raw bytes
+            return np.empty(shape, dtype)
+        nbytes = prod(shape) * dtype.itemsize
+        start = self._used
+        self._used = -(-(start + nbytes) // _ALIGN) * _ALIGN
+        buffer = self._scratch.buffer
+        if not self._shared or self._used > buffer.size:
+            return np.empty(shape, dtype)
+        return buffer[start : start + nbytes].view(dtype).reshape(shape)
+
+    def __exit__(self, *exc) -> None:
+        if self._shared:
+            self._scratch.in_use = False
+            if self._scratch.buffer.size < self._used <= KEPT_SCRATCH_BYTES:
+                self._scratch.buffer = np.empty(self._used, np.uint8)
 
 
 def _blocks(
@@ -77,9 +138,9 @@ def _padded_extent(in_spatial, spec: ResolvedSpec) -> tuple[int, ...]:
     return tuple(i + lo + hi for i, (lo, hi) in zip(in_spatial[1:], pads, strict=True))
 
 
-def _padded_rows(a: np.ndarray, nb: slice, rb: slice, kernel_first: int, spec: ResolvedSpec):
+def _padded_rows(a: np.ndarray, nb: slice, rb: slice, kernel_first: int, spec: ResolvedSpec, take):
     """a: (N, C, *S) -> the padded input rows that output rows ``rb`` read:
-    (n, C, R, *(S[1:] + lo + hi)), zeros in the padding.
+    (n, C, R, *(S[1:] + lo + hi)), zeros in the padding, in scratch from ``take``.
 
     Output row ``o`` reads padded rows ``o*s .. o*s + d*(K-1)`` (DESIGN.md). Without padding
     it is a view of ``a``.
@@ -88,10 +149,11 @@ def _padded_rows(a: np.ndarray, nb: slice, rb: slice, kernel_first: int, spec: R
     first, stop = rb.start * s, (rb.stop - 1) * s + d * (kernel_first - 1) + 1
     if not any(before or after for before, after in spec.padding):
         return a[nb, :, first:stop]
-    padded = np.zeros(
+    padded = take(
         (nb.stop - nb.start, a.shape[1], stop - first, *_padded_extent(a.shape[2:], spec)),
         a.dtype,
     )
+    padded.fill(0)
     inner = slice(max(first - lo, 0), min(stop - lo, a.shape[2]))
     if inner.start < inner.stop:
         rows = slice(inner.start + lo - first, inner.stop + lo - first)
@@ -101,8 +163,9 @@ def _padded_rows(a: np.ndarray, nb: slice, rb: slice, kernel_first: int, spec: R
     return padded
 
 
-def _columns(padded: np.ndarray, kernel_spatial, block_out, spec: ResolvedSpec) -> np.ndarray:
-    """padded: (n, C, *P) -> cols: (n, groups, C//groups * prod(K), prod(block_out)).
+def _columns(padded: np.ndarray, kernel_spatial, block_out, spec: ResolvedSpec, take) -> np.ndarray:
+    """padded: (n, C, *P) -> cols: (n, groups, C//groups * prod(K), prod(block_out)), in
+    scratch from ``take``.
 
     One copy of the read-only window view (n, C, *K, *block_out): tap k of output position o
     is padded element ``o*s + k*d``; ``padded`` holds exactly the rows the windows reach.
@@ -119,7 +182,9 @@ def _columns(padded: np.ndarray, kernel_spatial, block_out, spec: ResolvedSpec) 
         ),
         writeable=False,
     )
-    return np.ascontiguousarray(view).reshape(padded.shape[0], spec.groups, -1, prod(block_out))
+    cols = take(view.shape, view.dtype)
+    np.copyto(cols, view)
+    return cols.reshape(padded.shape[0], spec.groups, -1, prod(block_out))
 
 
 def _tap_windows(kernel_spatial, block_out, spec: ResolvedSpec) -> Iterator[tuple[slice, ...]]:
@@ -157,10 +222,11 @@ def forward(
     row_bytes = _row_bytes(x.shape[1], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize)
     for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
-        padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec)
-        cols = _columns(padded, kernel_spatial, block_out, spec)
-        np.matmul(w_mat, cols, out=_flat_rows(y[nb, :, rb], g))
-        del padded, cols  # before the next block is gathered: one block alive at a time
+        with _BlockScratch() as take:
+            padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec, take)
+            cols = _columns(padded, kernel_spatial, block_out, spec, take)
+            np.matmul(w_mat, cols, out=_flat_rows(y[nb, :, rb], g))
+            del padded, cols  # freed before the scratch may grow: one block's memory at a time
     return y
 
 
@@ -174,11 +240,13 @@ def grad_weight(
     row_bytes = _row_bytes(x.shape[1], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize)
     for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
-        padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec)
-        cols = _columns(padded, kernel_spatial, block_out, spec)
-        per_sample = np.matmul(_flat_rows(grad_y[nb, :, rb], g), cols.swapaxes(-1, -2))
-        gw += per_sample.sum(axis=0)
-        del padded, cols  # before the next block is gathered: one block alive at a time
+        with _BlockScratch() as take:
+            padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec, take)
+            cols = _columns(padded, kernel_spatial, block_out, spec, take)
+            per_sample = take((nb.stop - nb.start, *gw.shape), gw.dtype)
+            np.matmul(_flat_rows(grad_y[nb, :, rb], g), cols.swapaxes(-1, -2), out=per_sample)
+            gw += per_sample.sum(axis=0)
+            del padded, cols, per_sample  # freed before the scratch may grow
     return gw.reshape(c_out, c_group, *kernel_spatial)
 
 
@@ -252,21 +320,21 @@ def _grad_input_by_col2im(
     (lo, _), s = spec.padding[0], spec.stride[0]
     for nb, rb in _blocks(grad_y.shape[0], out_spatial[0], row_bytes, budget_bytes):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
-        d_cols = np.matmul(w_mat_t, _flat_rows(grad_y[nb, :, rb], g))
-        d_cols = d_cols.reshape(-1, c_in, prod(kernel_spatial), *block_out)
+        n, m = nb.stop - nb.start, prod(block_out)
         rows = (block_out[0] - 1) * s + spec.dilation[0] * (kernel_spatial[0] - 1) + 1
-        d_padded = np.zeros(
-            (d_cols.shape[0], c_in, rows, *_padded_extent(in_spatial, spec)), gx.dtype
-        )
-        for tap, target in enumerate(_tap_windows(kernel_spatial, block_out, spec)):
-            d_padded[(slice(None), slice(None), *target)] += d_cols[:, :, tap]
-        del d_cols
-        first = rb.start * s - lo
-        inner = slice(max(first, 0), min(first + rows, in_spatial[0]))
-        if inner.start < inner.stop:
-            inside = slice(inner.start - first, inner.stop - first)
-            gx[nb, :, inner] += d_padded[
-                (slice(None), slice(None), inside, *crop_slices(in_spatial[1:], spec.padding[1:]))
-            ]
-        del d_padded  # before the next block's product: one block alive at a time
+        with _BlockScratch() as take:
+            d_cols = take((n, g, w_mat_t.shape[1], m), gx.dtype)
+            np.matmul(w_mat_t, _flat_rows(grad_y[nb, :, rb], g), out=d_cols)
+            d_cols = d_cols.reshape(n, c_in, prod(kernel_spatial), *block_out)
+            d_padded = take((n, c_in, rows, *_padded_extent(in_spatial, spec)), gx.dtype)
+            d_padded.fill(0)
+            for tap, target in enumerate(_tap_windows(kernel_spatial, block_out, spec)):
+                d_padded[(slice(None), slice(None), *target)] += d_cols[:, :, tap]
+            first = rb.start * s - lo
+            inner = slice(max(first, 0), min(first + rows, in_spatial[0]))
+            if inner.start < inner.stop:
+                inside = slice(inner.start - first, inner.stop - first)
+                crop = crop_slices(in_spatial[1:], spec.padding[1:])
+                gx[nb, :, inner] += d_padded[(slice(None), slice(None), inside, *crop)]
+            del d_cols, d_padded  # freed before the scratch may grow
     return gx

@@ -205,3 +205,20 @@ def test_grad_input_takes_the_correlation_up_to_twice_c_in_output_channels(
 def test_grad_input_takes_col2im_with_a_stride_whatever_the_channels():
     spec = cg.ConvSpec(padding="same", stride=2).resolve((8, 8), (3, 3))
     assert fast.grad_input_correlation(spec, (1, 8, 3, 3)) is None
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: np.arange(60.0).reshape(3, 4, 5),  # C-contiguous: an ndarray on its buffer
+        lambda: np.arange(120.0).reshape(3, 4, 10)[..., ::2],  # a strided view: as_strided
+        lambda: np.array([[1, 2, 3, 4, 5]] * 3, dtype=object).reshape(3, 1, 5),  # references
+    ],
+)
+def test_window_view_is_a_read_only_overlapping_view_of_the_same_memory(make):
+    a = make()
+    step = a.strides[-1]
+    windows = fast._window_view(a, (*a.shape[:-1], 2, a.shape[-1] - 1), (*a.strides, step))
+    np.testing.assert_array_equal(windows[..., 0, :], a[..., :-1])
+    np.testing.assert_array_equal(windows[..., 1, :], a[..., 1:])
+    assert np.shares_memory(windows, a) and not windows.flags.writeable

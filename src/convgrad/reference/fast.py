@@ -154,14 +154,25 @@ def _padded_rows(a: np.ndarray, nb: slice, rb: slice, kernel_first: int, spec: R
         (nb.stop - nb.start, a.shape[1], stop - first, *_padded_extent(a.shape[2:], spec)),
         a.dtype,
     )
-    padded.fill(0)
     inner = slice(max(first - lo, 0), min(stop - lo, a.shape[2]))
-    if inner.start < inner.stop:
-        rows = slice(inner.start + lo - first, inner.stop + lo - first)
-        padded[(slice(None), slice(None), rows, *crop_slices(a.shape[3:], spec.padding[1:]))] = a[
-            nb, :, inner
-        ]
+    if inner.start >= inner.stop:  # the block's windows read only padding rows
+        padded.fill(0)
+        return padded
+    rows = slice(inner.start + lo - first, inner.stop + lo - first)
+    interior = (rows, *crop_slices(a.shape[3:], spec.padding[1:]))
+    _zero_around(padded, interior)
+    padded[(slice(None), slice(None), *interior)] = a[nb, :, inner]
     return padded
+
+
+def _zero_around(a: np.ndarray, interior: tuple[slice, ...]) -> None:
+    """Zero every element of a: (n, C, *P) outside the box ``interior`` (one slice per spatial
+    dim), leaving the box as it is: each dim's slabs before and after it, across the others
+    (corners twice). Half the writes of zeroing all before the box is copied in."""
+    for j, inside in enumerate(interior):
+        before = (slice(None),) * (2 + j)
+        a[(*before, slice(0, inside.start))] = 0
+        a[(*before, slice(inside.stop, None))] = 0
 
 
 def _window_view(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:

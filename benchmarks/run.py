@@ -22,11 +22,26 @@ Threads: BLAS and torch both get BENCH_THREADS (default 2) threads: OPENBLAS_NUM
 OMP_NUM_THREADS and MKL_NUM_THREADS are set before NumPy loads, torch.set_num_threads after.
 Timings alternate ours/peer round by round and report medians; ``spread`` is the range of the
 per-round ratio over its median, the noise of a shared machine.
+
+BLAS kernel: run as a command, the benchmark removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+from its own environment before NumPy loads (``--keep-blas-env`` keeps them), so OpenBLAS picks
+its kernel for this CPU, as torch's oneDNN and MKL do for theirs. Machines that set these
+variables to pin an older kernel (a workaround for old OpenBLAS builds) would otherwise time
+NumPy's products at a fraction of the speed of the same BLAS on the same cores. Before any
+timing, every layer is computed with that kernel on integer data and compared with exact int64
+arithmetic (`blas_check`); the test suite it times runs with the environment as it was given.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+
+BLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+DROPPED_BLAS_ENV: dict[str, str] = {}
+"""The BLAS pins removed from this process's environment (empty when imported, or kept)."""
+if __name__ == "__main__" and "--keep-blas-env" not in sys.argv[1:]:
+    DROPPED_BLAS_ENV = {v: os.environ.pop(v) for v in BLAS_PINS if v in os.environ}
 
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -38,7 +53,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -48,6 +63,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from threadpoolctl import threadpool_info  # noqa: E402
 
 import convgrad as cg  # noqa: E402
 from benchmarks import timing  # noqa: E402
@@ -174,6 +190,46 @@ def matmul_peak(repeats: int) -> float:
     return 2 * 2048**3 / timing.best_of(lambda: a @ a, repeats) / 1e9
 
 
+def blas() -> dict:
+    """The BLAS NumPy runs on (threadpoolctl's view of the loaded library) and the pins this
+    process removed from its environment."""
+    libraries = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return {
+        "library": ", ".join(
+            f"{lib['internal_api']} {lib['version']} {lib.get('architecture') or ''}".strip()
+            for lib in libraries
+        )
+        or "unknown",
+        "threads": [lib["num_threads"] for lib in libraries],
+        "dropped_env": dict(DROPPED_BLAS_ENV),
+    }
+
+
+def _fast_outputs(layer: Layer, x: np.ndarray, w: np.ndarray, gy: np.ndarray) -> dict:
+    spec, _ = layer.resolved()
+    return {
+        "forward": fast.forward(x, w, spec, gy.shape[2:]),
+        "grad_input": fast.grad_input(gy, w, spec, x.shape[2:]),
+        "grad_weight": fast.grad_weight(x, gy, spec, w.shape[2:]),
+    }
+
+
+def blas_check() -> list[str]:
+    """The outputs ("layer: output") where the float64 fast path (BLAS) differs from exact
+    int64 arithmetic (NumPy's own loops) on the same integer data in -3..3: every float64
+    product and sum of those is exact, so any correct kernel is bit-exact. Empty when right."""
+    wrong = []
+    for layer in LAYERS:
+        _, dims = layer.resolved()
+        rng = np.random.default_rng(0)
+        x, w = (rng.integers(-3, 4, size=shape) for shape in (layer.x_shape, layer.w_shape))
+        gy = rng.integers(-3, 4, size=(x.shape[0], w.shape[0], *(d.output for d in dims)))
+        exact = _fast_outputs(layer, x, w, gy)
+        floats = _fast_outputs(layer, *(a.astype(np.float64) for a in (x, w, gy)))
+        wrong += [f"{layer.name}: {k}" for k in exact if not np.array_equal(floats[k], exact[k])]
+    return wrong
+
+
 def speed(peak: float, repeats: int) -> dict:
     rows = []
     for dtype in (np.float64, np.float32):
@@ -197,21 +253,23 @@ def speed(peak: float, repeats: int) -> dict:
                     "products_ratio": floor.ratio,
                     "gflops": gflops,
                     "peak_fraction": gflops / peak,
+                    "peak_floor_ratio": layer.flops() / (peak * 1e9) / t.peer,
                     "large": layer.name in LARGE,
                 }
             )
-    geomean, best_geomean, products_geomean = (
+    geomean, best_geomean, products_geomean, peak_floor_geomean = (
         {
             dt: statistics.geometric_mean([r[key] for r in rows if r["dtype"] == dt])
             for dt in ("float64", "float32")
         }
-        for key in ("ratio", "best_ratio", "products_ratio")
+        for key in ("ratio", "best_ratio", "products_ratio", "peak_floor_ratio")
     )
     return {
         "rows": rows,
         "geomean": geomean,
         "best_geomean": best_geomean,
         "products_geomean": products_geomean,
+        "peak_floor_geomean": peak_floor_geomean,
     }
 
 
@@ -229,10 +287,14 @@ def overhead(repeats: int) -> dict:
 
 
 def _traced_peak(fn) -> int:
-    """Peak bytes NumPy allocated during ``fn()`` (NumPy reports its buffers to tracemalloc)."""
+    """Peak bytes NumPy allocated during ``fn()`` (NumPy reports its buffers to tracemalloc),
+    run in a new thread so that the fast path's per-thread scratch buffer, kept between calls,
+    is allocated and counted inside the measurement."""
+    worker = threading.Thread(target=fn)
     tracemalloc.start()
     try:
-        fn()
+        worker.start()
+        worker.join()
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -348,6 +410,7 @@ def suite() -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider"],
         cwd=ROOT,
+        env={**os.environ, **DROPPED_BLAS_ENV},
         capture_output=True,
         text=True,
         check=False,
@@ -386,6 +449,20 @@ def targets(results: dict) -> list[dict]:
             f" {speed_rows['best_geomean']['float32']:.2f}",
         },
     ]
+    rows.append(
+        {
+            "target": "float32: every flop at the f64 GEMM peak (geomean)",
+            "ratio": speed_rows["peak_floor_geomean"]["float32"],
+            "limit": None,
+            "inputs": "flops / float64 GEMM peak vs torch float32: no float64 arrangement is"
+            " faster; large layers "
+            + ", ".join(
+                f"{r['peak_floor_ratio']:.2f}"
+                for r in speed_rows["rows"]
+                if r["large"] and r["dtype"] == "float32"
+            ),
+        }
+    )
     rows.append(
         {
             "target": "float32: the float64 products alone (geomean)",
@@ -460,6 +537,7 @@ def _machine() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "torch": torch.__version__,
+        "blas": blas(),
     }
 
 
@@ -470,8 +548,12 @@ def print_table(results: dict) -> None:
             f"WARNING: load average {busy:.1f} on {os.cpu_count()} cores before the run: other"
             " processes were using the cores, so the ratios are unreliable"
         )
+    kernel = results["machine"]["blas"]
+    dropped = " ".join(f"{k}={v}" for k, v in kernel["dropped_env"].items())
     print(
-        f"threads: BLAS and torch {THREADS}; float64 GEMM peak {results['peak_gflops']:.1f} GFLOP/s"
+        f"threads: BLAS and torch {THREADS}; BLAS {kernel['library']}"
+        + (f" (removed {dropped})" if dropped else "")
+        + f"; float64 GEMM peak {results['peak_gflops']:.1f} GFLOP/s"
     )
     print(
         f"{'layer':44s} {'dtype':8s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>6s}"
@@ -500,8 +582,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 9")
     parser.add_argument("--skip-suite", action="store_true", help="do not time the test suite")
     parser.add_argument("--json", type=Path, default=ROOT / "reports" / "bench.json")
+    parser.add_argument(
+        "--keep-blas-env",
+        action="store_true",
+        help=f"keep {' and '.join(BLAS_PINS)} (by default removed: OpenBLAS picks its kernel)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
+    wrong = blas_check()
+    if wrong:
+        print(f"BLAS computes wrong results with kernel {blas()['library']}: {wrong}")
+        return 1
     repeats = 3 if args.quick else 9
     results: dict = {
         "schema_version": 1,

@@ -1,12 +1,22 @@
 """The benchmark's bookkeeping (no timing is asserted: ratios are measured, not tested)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from benchmarks import run, timing
 
 
 def _results(suite=None):
-    row = {"layer": run.LAYERS[2].name, "dtype": "float64", "gflops": 50.0, "peak_fraction": 0.25}
+    row = {
+        "layer": run.LAYERS[2].name,
+        "dtype": "float64",
+        "gflops": 50.0,
+        "peak_fraction": 0.25,
+        "peak_floor_ratio": 0.4,
+    }
     return {
         "peak_gflops": 200.0,
         "speed": {
@@ -14,6 +24,7 @@ def _results(suite=None):
             "geomean": {"float64": 0.8, "float32": 1.7},
             "best_geomean": {"float64": 0.7, "float32": 1.6},
             "products_geomean": {"float64": 0.3, "float32": 1.2},
+            "peak_floor_geomean": {"float64": 0.2, "float32": 0.6},
         },
         "overhead": {"layer": "tiny", "ours_us": 90.0, "torch_us": 30.0, "ratio": 3.0},
         "memory": {"layer": "3-D", "im2col_bytes": 54 << 20, "budget_bytes": 8 << 20, "ratio": 0.9},
@@ -36,6 +47,9 @@ def test_targets_mark_each_limited_ratio_met_or_not_and_leave_aims_unjudged():
     assert rows["small-problem overhead (vs torch)"]["met"] is True  # 3.0 <= 3.0
     floor = rows["float32: the float64 products alone (geomean)"]
     assert (floor["ratio"], floor["limit"], floor["met"]) == (1.2, None, None)
+    peak = rows["float32: every flop at the f64 GEMM peak (geomean)"]
+    assert (peak["ratio"], peak["limit"], peak["met"]) == (0.6, None, None)
+    assert peak["inputs"].endswith("large layers 0.40"), "float32 large rows only"
     large = [t for t in rows if t.startswith("GFLOP/s")]
     assert large == [f"GFLOP/s / f64 GEMM peak: {run.LAYERS[2].name}"], "float64 rows only"
     assert "CI suite time / 10 min" not in rows
@@ -83,3 +97,51 @@ def test_interleaved_reports_medians_fastest_rounds_and_the_ratio_spread(monkeyp
     assert (t.ours, t.peer, t.ours_best, t.peer_best) == (5.0, 2.0, 4.0, 2.0)
     assert t.ratio == 2.5 and t.best_ratio == 2.0
     assert t.spread == pytest.approx((3.0 - 1.25) / 2.0)  # ratios 2, 3, 1.25
+
+
+def test_blas_check_finds_this_machines_blas_exact_on_integer_data():
+    assert run.blas_check() == []
+
+
+def test_blas_check_names_each_output_a_wrong_kernel_changes(monkeypatch):
+    """A BLAS that is off by one ulp in float64 (simulated) is caught, output by output."""
+    real = run._fast_outputs
+
+    def wrong_float_forward(layer, x, w, gy):
+        outputs = real(layer, x, w, gy)
+        if x.dtype == np.float64:
+            outputs["forward"] = np.nextafter(outputs["forward"], np.inf)
+        return outputs
+
+    monkeypatch.setattr(run, "_fast_outputs", wrong_float_forward)
+    assert run.blas_check() == [f"{layer.name}: forward" for layer in run.LAYERS]
+
+
+def test_blas_describes_the_loaded_library_and_keeps_the_environment_when_imported():
+    info = run.blas()
+    assert info["library"].startswith("openblas "), info
+    assert info["threads"] and all(n >= 1 for n in info["threads"])
+    assert info["dropped_env"] == {} == run.DROPPED_BLAS_ENV, "only `python -m` drops the pins"
+
+
+def test_memory_peak_counts_allocations_of_a_fresh_thread():
+    assert run._traced_peak(lambda: np.ones(2**20)) >= 8 * 2**20
+
+
+@pytest.mark.parametrize(("flags", "kept"), [([], False), (["--keep-blas-env"], True)])
+def test_the_command_removes_the_blas_pins_before_numpy_loads_unless_kept(flags, kept):
+    script = (
+        "import os, runpy, sys\n"
+        f"sys.argv = ['benchmarks.run', *{flags!r}, '--help']\n"
+        "try:\n"
+        "    runpy.run_module('benchmarks.run', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(os.environ.get('OPENBLAS_CORETYPE'), os.environ.get('OPENBLAS_L2_SIZE'))\n"
+    )
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=run.ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == ("Haswell 512" if kept else "None None")

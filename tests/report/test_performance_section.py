@@ -26,7 +26,8 @@ from .htmltree import parse
 from .test_model import _problem, _record, _verify_dict
 
 FIXTURE = Path(__file__).parent / "data" / "bench.json"
-"""A bench.json of ``python -m benchmarks.run`` (copied from reports/, which is regenerated)."""
+"""A bench.json of ``python -m benchmarks.run`` (copied from reports/, which is regenerated), its
+``machine.blas`` from a later run (files older than that field have none)."""
 RAW = json.loads(FIXTURE.read_text())
 _SVG = "{http://www.w3.org/2000/svg}"
 
@@ -152,6 +153,14 @@ def test_each_required_key_missing_is_named(tmp_path, key):
         ("speed.rows", [], "speed.rows is empty"),
         ("speed.rows", {}, "speed.rows is dict, expected a list"),
         ("machine", [], "machine is list, expected an object"),
+        ("machine.blas", [], "machine.blas is list, expected an object"),
+        ("machine.blas.library", 3, "machine.blas.library=3 must be a string"),
+        ("machine.blas.threads", [0], "machine.blas.threads=[0] must be a list of integers"),
+        (
+            "machine.blas.dropped_env",
+            {"OPENBLAS_CORETYPE": 1},
+            "machine.blas.dropped_env={'OPENBLAS_CORETYPE': 1} must be an object of strings",
+        ),
         ("targets.2.met", True, "targets[2] has limit=None and met=True"),
         ("schema_version", 2, "schema_version=2; this convgrad reads version 1"),
         ("schema_version", "1", "schema_version='1'; this convgrad reads version 1"),
@@ -195,6 +204,11 @@ def test_missing_folder_binary_and_bad_type_paths(tmp_path):
         load_bench(binary)
     with pytest.raises(TypeError, match=re.escape("path=3 must be a str or os.PathLike")):
         load_bench(3)
+
+
+def test_a_file_from_before_the_blas_was_recorded_still_loads(tmp_path):
+    bench = load_bench(_write(tmp_path, _without("machine.blas")))
+    assert "blas" not in bench["machine"] and bench["targets"] == RAW["targets"]
 
 
 def test_load_performance_is_optional_only_where_asked(tmp_path):
@@ -353,6 +367,10 @@ def test_plot_and_provenance_are_on_the_page(with_bench):
         machine["torch"],
         machine["python"],
     )
+    blas = machine["blas"]
+    assert rows["BLAS"].startswith(blas["library"])
+    for name, value in blas["dropped_env"].items():
+        assert f"{name}={value}" in rows["BLAS"]
     assert rows["load average after"] == format_number(RAW["load_average_after"])
     assert rows["float64 GEMM peak (GFLOP/s)"] == format_number(RAW["peak_gflops"])
 
@@ -389,3 +407,10 @@ def test_verify_and_pytest_pages_have_no_performance_section(tmp_path):
     root = parse(render_html(_verify_dict(), tmp_path / "v.html").read_text(encoding="utf-8"))
     assert not root.find(id="performance")
     assert "#performance" not in [a.attrs["href"] for a in root.find("nav")[0].find("a")]
+
+
+def test_provenance_has_no_blas_row_for_a_file_without_it(tmp_path):
+    path = _write(tmp_path, _without("machine.blas"))
+    _, root = _page(tmp_path, load_performance(path, required=True))
+    names = [r.find("th")[0].text for r in root.by_id("perf-provenance").find("tr")]
+    assert "BLAS" not in names and "NumPy" in names

@@ -6,7 +6,11 @@ reads and validates one and keeps the parts the page shows; they go into ``repor
 
 - ``schema_version``, ``date`` (UTC), ``command``;
 - ``machine``: ``cpu``, ``cores`` (null when unknown), ``threads``, ``python``, ``numpy``,
-  ``torch``; ``load_average_before``, ``load_average_after``; ``peak_gflops`` (float64 GEMM);
+  ``torch``, and optionally ``blas`` (``library``: the BLAS and its kernel; ``threads``: per
+  BLAS library; ``dropped_env``:
+  the variables the benchmark removed to let it pick that kernel, name -> value; files
+  written before it was recorded have none); ``load_average_before``, ``load_average_after``;
+  ``peak_gflops`` (float64 GEMM);
 - ``speed``: ``rows`` (per layer and dtype: ``layer``, ``dtype``, ``ours_ms``, ``torch_ms``,
   ``ratio``, ``best_ratio``, ``spread``, ``gflops``, ``peak_fraction``, ``large``),
   ``geomean`` and ``best_geomean`` (per dtype);
@@ -61,6 +65,17 @@ _MACHINE = {
     "python": _STR,
     "numpy": _STR,
     "torch": _STR,
+}
+_BLAS = {
+    "library": _STR,
+    "threads": (
+        "a list of integers >= 1",
+        lambda v: isinstance(v, list) and all(_INT[1](n) for n in v),
+    ),
+    "dropped_env": (
+        "an object of strings",
+        lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    ),
 }
 _ROW = {
     "layer": _STR,
@@ -140,7 +155,10 @@ def _parse(path: Path, data) -> dict:
             f"schema_version={version!r}; this convgrad reads version {BENCH_SCHEMA_VERSION}"
         )
     bench = {"schema_version": version, **reader.fields(data, "", _TOP)}
-    bench["machine"] = reader.fields(reader.get(data, "machine", ""), "machine", _MACHINE)
+    machine = reader.get(data, "machine", "")
+    bench["machine"] = reader.fields(machine, "machine", _MACHINE)
+    if "blas" in machine:
+        bench["machine"]["blas"] = reader.fields(machine["blas"], "machine.blas", _BLAS)
     speed = reader.container(reader.get(data, "speed", ""), "speed", dict)
     bench["speed"] = {
         "rows": reader.rows(reader.get(speed, "rows", "speed"), "speed.rows", _ROW),

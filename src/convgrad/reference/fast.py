@@ -22,8 +22,9 @@ first output dim, so one block's scratch (its columns and its padded input rows)
 extra memory is one block plus the outputs, which lets a 3-D conv whose whole im2col matrix
 would be gigabytes run in bounded memory. With no padding, x's rows are used in place.
 A block's temporaries come from one scratch buffer per thread (`_BlockScratch`), reused by the
-next block and the next call: fresh buffers of this size cost a page fault per 4 KiB page on
-first touch, which measured up to 10x the block's own arithmetic on small layers.
+next block and the next call, and kept between calls (at most `KEPT_SCRATCH_BYTES` a thread):
+memory the allocator had handed back to the system costs a page fault per 4 KiB page on first
+touch, which measured up to 10x the block's own arithmetic on small layers.
 Arguments are validated by `convgrad.reference.api`; the caller casts and applies ``flip``.
 Any dtype with a matmul works (float64 uses BLAS; int64 is exact).
 """

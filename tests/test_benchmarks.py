@@ -145,3 +145,12 @@ def test_the_command_removes_the_blas_pins_before_numpy_loads_unless_kept(flags,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == ("Haswell 512" if kept else "None None")
+
+
+def test_a_wrong_blas_stops_the_benchmark_before_any_timing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(run, "blas_check", lambda: ["1-D layer: grad_weight"])
+    monkeypatch.setattr(run, "matmul_peak", pytest.fail)  # the first timing main would run
+    out = tmp_path / "bench.json"
+    assert run.main(["--quick", "--skip-suite", "--json", str(out)]) == 1
+    assert "BLAS computes wrong results" in capsys.readouterr().out
+    assert not out.exists()

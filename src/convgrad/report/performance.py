@@ -7,10 +7,9 @@ reads and validates one and keeps the parts the page shows; they go into ``repor
 - ``schema_version``, ``date`` (UTC), ``command``;
 - ``machine``: ``cpu``, ``cores`` (null when unknown), ``threads``, ``python``, ``numpy``,
   ``torch``, and optionally ``blas`` (``library``: the BLAS and its kernel; ``threads``: per
-  BLAS library; ``dropped_env``:
-  the variables the benchmark removed to let it pick that kernel, name -> value; files
-  written before it was recorded have none); ``load_average_before``, ``load_average_after``;
-  ``peak_gflops`` (float64 GEMM);
+  BLAS library; ``dropped_env``: the variables the benchmark removed to let it pick that
+  kernel, name -> value; files written before it was recorded have none);
+  ``load_average_before``, ``load_average_after``; ``peak_gflops`` (float64 GEMM);
 - ``speed``: ``rows`` (per layer and dtype: ``layer``, ``dtype``, ``ours_ms``, ``torch_ms``,
   ``ratio``, ``best_ratio``, ``spread``, ``gflops``, ``peak_fraction``, ``large``),
   ``geomean`` and ``best_geomean`` (per dtype);

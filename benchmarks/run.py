@@ -68,9 +68,9 @@ from threadpoolctl import threadpool_info  # noqa: E402
 import convgrad as cg  # noqa: E402
 from benchmarks import timing  # noqa: E402
 from convgrad.adapters.torch import from_torch, torch_conv  # noqa: E402
-from convgrad.problem import ConvProblem  # noqa: E402
 from convgrad.reference import fast  # noqa: E402
 from convgrad.shapes import resolve  # noqa: E402
+from convgrad.verification.problem import ConvProblem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE_LIMIT_S = 600.0

@@ -6,7 +6,7 @@ import pytest
 
 import convgrad as cg
 from convgrad import pytest_plugin, strategies
-from convgrad.problem import ConvProblem
+from convgrad.verification.problem import ConvProblem
 
 pytest_plugins = ["pytester"]
 
@@ -185,7 +185,7 @@ ONE_ASSERTION = textwrap.dedent(
     """
     import numpy as np
     import convgrad as cg
-    from convgrad.problem import ConvProblem
+    from convgrad.verification.problem import ConvProblem
 
     def test_one(conv_oracle):
         x, w, grad_y = np.ones((1, 1, 3)), np.ones((1, 1, 2)), np.ones((1, 1, 2))

@@ -9,10 +9,10 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 import convgrad as cg
-from convgrad.problem import ConvProblem
 from convgrad.shapes import resolve
 from convgrad.spec import ConvSpec
 from convgrad.strategies import DTYPES, PADDINGS, conv_problems, conv_specs
+from convgrad.verification.problem import ConvProblem
 
 FIND = settings(max_examples=2000, database=None)
 

@@ -1,17 +1,21 @@
 """convgrad: the correctness oracle for N-d convolution and its gradients."""
 
 from convgrad._version import __version__
-from convgrad.checks import CheckResult
-from convgrad.explain import Explanation, explain
+from convgrad.explanation import Explanation, explain
 from convgrad.reference import Grads, conv, conv_backward, conv_transpose
 from convgrad.shapes import output_shape
 from convgrad.spec import ConvSpec, ResolvedSpec
-from convgrad.verify import VerificationError, VerifyResult, check_outputs, verify
+from convgrad.verification.api import check_outputs, verify
+from convgrad.verification.checks import CheckResult
+from convgrad.verification.problem import ConvProblem
+from convgrad.verification.result import Failure, VerificationError, VerifyResult
 
 __all__ = [
     "CheckResult",
+    "ConvProblem",
     "ConvSpec",
     "Explanation",
+    "Failure",
     "Grads",
     "ResolvedSpec",
     "VerificationError",

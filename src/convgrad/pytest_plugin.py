@@ -93,7 +93,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_SESSION, None)
     if state is None or state.directory is None:
         return
-    from convgrad.report import _atomic
+    from convgrad.report import atomic as _atomic
 
     failed = sum(not r["ok"] for r in state.records)
     data = {
@@ -168,7 +168,7 @@ class ConvOracle:
         self._session = session
 
     def reference(self, problem) -> Reference:
-        """The reference forward and gradients of a `convgrad.problem.ConvProblem`."""
+        """The reference forward and gradients of a `convgrad.ConvProblem`."""
         return _reference(problem)
 
     def assert_conv_matches(
@@ -189,7 +189,8 @@ class ConvOracle:
         safety: as `convgrad.verify` (>= 1, for FFT / Winograd / TF32 arithmetic). The
         judgement is `convgrad.check_outputs`'.
         """
-        from convgrad.verify import check_outputs
+        __tracebackhide__ = True  # pytest shows the test's line, not the plugin's
+        from convgrad.verification.api import check_outputs
 
         result = check_outputs(
             problem,
@@ -205,7 +206,8 @@ class ConvOracle:
     def verify(self, forward, backward=None, **kwargs):
         """`convgrad.verify` with the same arguments; raises `convgrad.VerificationError` (an
         AssertionError with the minimal failing case) unless it passes; returns the result."""
-        from convgrad.verify import verify
+        __tracebackhide__ = True  # pytest shows the test's line, not the plugin's
+        from convgrad.verification.api import verify
 
         result = verify(forward, backward, **kwargs)
         self._session.add("verify", result.ok, result.to_dict())

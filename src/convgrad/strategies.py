@@ -29,9 +29,9 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from convgrad.problem import ConvProblem
 from convgrad.shapes import resolve
 from convgrad.spec import MODES, ConvSpec
+from convgrad.verification.problem import ConvProblem
 
 __all__ = ["DATA_KINDS", "DTYPES", "PADDINGS", "conv_problems", "conv_specs"]
 
@@ -203,7 +203,7 @@ def conv_problems(
     max_kernel: int = 4,
     max_side: int = 10,
 ) -> st.SearchStrategy[ConvProblem]:
-    """Strategy for complete, consistent `convgrad.problem.ConvProblem` values.
+    """Strategy for complete, consistent `convgrad.ConvProblem` values.
 
     x: (N, C_in, *S), w: (C_out, C_in // groups, *K), b: (C_out,) or None, grad_y: (N, C_out, *O)
     with O the forward output's size, all of one dtype. Shapes: ``1 <= N <= max_batch``;

@@ -7,8 +7,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import convgrad as cg
 from convgrad.adapters import INPUT_LAYOUTS, KERNEL_LAYOUTS, channels_last
-from convgrad.problem import ConvProblem
 from convgrad.strategies import conv_problems
+from convgrad.verification.problem import ConvProblem
 from zoo import correct
 
 # Axis orders written out by hand (not derived from layout letters as the adapter does):

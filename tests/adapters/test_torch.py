@@ -12,9 +12,9 @@ from hypothesis import given, settings
 
 import convgrad as cg
 from convgrad.adapters.torch import check_double_backward, from_torch, torch_conv
-from convgrad.bounds import Precision, forward_bound, gradient_bounds
-from convgrad.problem import ConvProblem
 from convgrad.strategies import conv_problems
+from convgrad.verification.bounds import Precision, forward_bound, gradient_bounds
+from convgrad.verification.problem import ConvProblem
 
 FORWARD, BACKWARD = from_torch(torch_conv)
 
@@ -68,7 +68,7 @@ def test_verify_catches_a_torch_layer_that_forgets_the_flip():
     result = cg.verify(*from_torch(no_flip), flip=(True,), max_failures=1)
     assert [(f.check, f.output) for f in result.failures] == [("exact", "forward")]
     assert "cross-correlation computed where convolution (flip=True)" in (
-        result.failures[0].explanation
+        result.failures[0].diagnosis
     )
 
 
@@ -216,7 +216,7 @@ def test_double_backward_catches_first_order_gradients_computed_off_the_graph():
 
 
 def test_double_backward_rejects_a_non_problem():
-    with pytest.raises(TypeError, match=r"must be a convgrad\.problem\.ConvProblem"):
+    with pytest.raises(TypeError, match=r"must be a convgrad\.ConvProblem"):
         check_double_backward(torch_conv, {"x": 1})
 
 

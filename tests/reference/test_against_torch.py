@@ -7,9 +7,9 @@ from hypothesis import example, given, settings
 from oracles import iter_layers, torch_layer
 
 import convgrad as cg
-from convgrad.problem import ConvProblem
 from convgrad.spec import ConvSpec
 from convgrad.strategies import conv_problems
+from convgrad.verification.problem import ConvProblem
 
 LAYERS = list(iter_layers())
 

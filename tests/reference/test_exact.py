@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from oracles import brute_layer
 
 import convgrad as cg
-from convgrad.problem import ConvProblem
 from convgrad.strategies import conv_problems
+from convgrad.verification.problem import ConvProblem
 
 SMALL = {"max_batch": 2, "max_channels": 2, "max_kernel": 3, "max_side": 5}
 

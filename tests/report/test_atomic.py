@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from convgrad.report import _atomic
+from convgrad.report import atomic as _atomic
 
 
 def test_writes_creates_folders_and_overwrites_its_own_reports(tmp_path):

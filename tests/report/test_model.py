@@ -8,7 +8,8 @@ import pytest
 
 import convgrad as cg
 from convgrad.report import model
-from convgrad.report.sweep import SCHEMA, SCHEMA_VERSION
+from convgrad.schema import REPORT_SCHEMA as SCHEMA
+from convgrad.schema import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 
 
 def _problem(pid, x, w, mode="valid", stride=1, dilation=1, padding=None):
@@ -135,7 +136,7 @@ def test_build_report_lists_failures_with_a_reproduce_command():
     assert report["summary"]["checks"] == 2 and report["summary"]["failed"] == 1
     (failure,) = report["failures"]
     assert failure["reproduce"] == "convgrad report --profile thorough --seed 5 --case P0004"
-    assert "torch.autograd" in failure["explanation"] and failure["message"] == "too far"
+    assert "torch.autograd" in failure["diagnosis"] and failure["message"] == "too far"
     by_source = report["summary"]["by_source"]
     assert by_source == [{"name": "torch.autograd", "passed": 1, "failed": 1}]
 
@@ -166,7 +167,7 @@ def _verify_dict():
                 "bound_ratio": None,
                 "index": [0, 0, 1],
                 "message": "grad_weight: differs <by> a lot",
-                "explanation": "the kernel is rotated",
+                "diagnosis": "the kernel is rotated",
                 "reproduce": "import convgrad as cg",
             }
         ],
@@ -185,7 +186,7 @@ def test_verify_result_dict_becomes_a_report():
         "grad_weight",
         "V0001",
     )
-    assert failure["explanation"] == "the kernel is rotated"
+    assert failure["diagnosis"] == "the kernel is rotated"
     assert report["accuracy"][0]["source"] == "adjoint identity"
     assert report["meta"]["settings"]["seed"] == 3
     assert report["runs"] == []

@@ -44,7 +44,7 @@ class Bug:
     """One wrong implementation.
 
     outputs: the outputs a failure must name (one of them at least; "backward" for the
-    backward call as a whole, as `convgrad.checks` names it);
+    backward call as a whole, as `convgrad.verification.checks` names it);
     symptom: "value" | "shape" | "no_mutation" | "determinism" | "finite", what goes wrong;
     space: keyword arguments of `convgrad.verify` confining the search to where the bug lives;
     cause: words the explanation of verify's failure must contain, where verify diagnoses the

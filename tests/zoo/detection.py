@@ -51,6 +51,6 @@ def table(detections: list[Detection]) -> str:
     for d in detections:
         first = d.matching[0] if d.caught else None
         found = f"{first.check} on {first.output}" if first else "MISSED"
-        why = first.explanation.splitlines()[-1] if first and first.explanation else ""
+        why = first.diagnosis.splitlines()[-1] if first and first.diagnosis else ""
         lines.append(f"{d.bug.name:36} {found:30} {d.seconds:6.2f}s  {why[:110]}")
     return "\n".join(lines)

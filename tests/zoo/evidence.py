@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 import convgrad as cg
-from convgrad.problem import ConvProblem
+from convgrad.verification.problem import ConvProblem
 
 from .bugs import Witness
 
@@ -63,7 +63,8 @@ def _outputs(forward, backward, problem: ConvProblem) -> tuple[dict, set]:
 def symptoms(forward, backward, problem: ConvProblem) -> set[tuple[str, str]]:
     """Every (output, symptom) where a layer departs from the oracle on this problem:
     "raised", "shape", "value", "finite", "determinism" (two calls differ), "no_mutation" (an
-    input was changed; reported for "forward" or "backward", as `convgrad.checks` does)."""
+    input was changed; reported for "forward" or "backward", as
+    `convgrad.verification.checks` does)."""
     ref = cg.conv_backward(problem.x, problem.w, problem.grad_y, **problem.kwargs)
     expected = dict(
         zip(OUTPUTS, (cg.conv(problem.x, problem.w, **problem.kwargs), *ref), strict=True)

@@ -75,10 +75,10 @@ def test_verify_rejects_the_bug_and_names_its_output(bug: Bug):
     if bug.crashes:
         accepted |= {(o, "raised") for o in bug.outputs | {"forward", "backward"}}
     assert (failure.output, failure.check) in accepted, str(result)
-    if bug.cause is not None and bug.cause not in failure.explanation:
+    if bug.cause is not None and bug.cause not in failure.diagnosis:
         if bug.name in MISEXPLAINED:
             pytest.xfail(f"caught, but explained otherwise: {MISEXPLAINED[bug.name]}")
-        pytest.fail(f"explanation lacks {bug.cause!r}:\n{failure.explanation}")
+        pytest.fail(f"explanation lacks {bug.cause!r}:\n{failure.diagnosis}")
 
 
 WIDE_SPACE = {

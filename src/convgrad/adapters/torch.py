@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convgrad.bounds import Precision, compare, forward_bound, gradient_bounds
-from convgrad.checks import CheckResult
-from convgrad.problem import ConvProblem
 from convgrad.reference import conv, conv_backward
 from convgrad.spec import ResolvedSpec
+from convgrad.verification.bounds import Precision, compare, forward_bound, gradient_bounds
+from convgrad.verification.checks import CheckResult
+from convgrad.verification.problem import ConvProblem
 
 if TYPE_CHECKING:
     import torch as torch_module
@@ -168,12 +168,13 @@ def check_double_backward(
     - ``d/dx <u, g_w> = grad_input(grad_y, u)`` and ``d/dgrad_y <u, g_w> = conv(x, u)``
       (output "grad_weight").
 
-    Each is compared elementwise within the error bound of `convgrad.bounds` (``safety`` as in
-    `convgrad.bounds.Precision`). Returns the first failing comparison, or a passing result
-    carrying the worst error/bound of all four. The check is named "double_backward".
+    Each is compared elementwise within the error bound of `convgrad.verification.bounds`
+    (``safety`` as in `convgrad.verification.bounds.Precision`). Returns the first failing
+    comparison, or a passing result carrying the worst error/bound of all four. The check is
+    named "double_backward".
     """
     if not isinstance(problem, ConvProblem):
-        raise TypeError(f"problem={problem!r} must be a convgrad.problem.ConvProblem")
+        raise TypeError(f"problem={problem!r} must be a convgrad.ConvProblem")
     torch = _torch()
     xt, wt = _tensor("x", problem.x, grad=True), _tensor("w", problem.w, grad=True)
     gyt = _tensor("grad_y", problem.grad_y, grad=True)

@@ -15,7 +15,7 @@ import sys
 
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
-from convgrad.explain import (
+from convgrad.explanation import (
     LAYOUTS,
     diagnose_input_grad,
     diagnose_weight_grad,

@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from convgrad.bounds import FLOAT_DTYPES
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
 from convgrad.spec import MODES
+from convgrad.verification.bounds import FLOAT_DTYPES
 
 PADDINGS = (*MODES, "explicit")
 
@@ -148,7 +148,7 @@ def _one_int(flag: str, text: str, minimum: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run verify; print the report; write --json / --html; 0 pass, 1 fail, 2 usage error."""
-    from convgrad.verify import verify
+    from convgrad.verification.api import verify
 
     ndim = _parse.ints("--ndim", args.ndim, 1)
     if any(n > 3 for n in ndim):

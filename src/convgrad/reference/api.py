@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from convgrad import _operands
 from convgrad.reference import direct, fast
+from convgrad.reference import operands as _operands
 from convgrad.shapes import check_channels, output_sizes, transpose_output_size
 from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
-from convgrad.report import _atomic
+from convgrad.report import atomic as _atomic
 from convgrad.report.model import build_report
 from convgrad.report.performance import BENCH_NAME, load_performance
 from convgrad.report.render import render_html
@@ -22,14 +22,14 @@ from convgrad.report.sweep import (
     DATA,
     NDIMS,
     PROFILES,
-    SCHEMA,
-    SCHEMA_VERSION,
     Case,
     default_cases,
     run_sweep,
     select_cases,
     versions,
 )
+from convgrad.schema import REPORT_SCHEMA as SCHEMA
+from convgrad.schema import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 
 HTML_NAME = "index.html"
 JSON_NAME = "report.json"

@@ -1,7 +1,7 @@
 """The report's data: ``report.json`` for a sweep, and the page's view of any result dict.
 
 `build_report` assembles the sweep's problems and records into the ``report.json`` layout
-(schema `SCHEMA` version `SCHEMA_VERSION`; the optional ``performance`` key holds the
+(schema `convgrad.schema.REPORT_SCHEMA`, its version; the optional ``performance`` key holds the
 benchmark's results, `convgrad.report.performance`, or null). `as_report` turns that, a
 `convgrad.VerifyResult.to_dict` or a pytest ``--convgrad-report`` session into what the
 template shows: the summary, the shape table, the accuracy tables and the failures. Pages
@@ -14,7 +14,16 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from convgrad.report.sweep import OUTPUTS, SCHEMA, SCHEMA_VERSION, SOURCES
+from convgrad.report.sweep import SOURCES
+from convgrad.schema import (
+    OUTPUTS,
+    REPORT_SCHEMA,
+    REPORT_SCHEMA_VERSION,
+    check_record,
+    failure_record,
+    problem_record,
+    read_float,
+)
 
 WORST_SHOWN = 12
 
@@ -67,15 +76,6 @@ def _general_output(mode: str, i: int, k: int, s: int, d: int, lo: int, hi: int)
     return (i + lo + hi - d * (k - 1) - 1) // s + 1
 
 
-def _number(value) -> float | None:
-    """A record's float, with JSON's stand-ins "Infinity"/"NaN" read back."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return float(value.replace("Infinity", "inf"))
-    return float(value)
-
-
 def shape_table(problems: Sequence[dict]) -> list[dict]:
     """One row per padding mode that occurs: its symbolic forms and how many checked problems
     (and spatial dims) agree with the ``general`` form."""
@@ -125,10 +125,10 @@ def accuracy(records: Sequence[dict]) -> list[dict]:
             ]
             if not chosen:
                 continue
-            ratios = [_number(r["ratio"]) for r in chosen]
+            ratios = [read_float(r["ratio"]) for r in chosen]
             worst = max(range(len(chosen)), key=lambda j: ratios[j])
-            errors = [_number(r.get("abs_error")) for r in chosen]
-            relative = [_number(r.get("rel_error")) for r in chosen]
+            errors = [read_float(r.get("abs_error")) for r in chosen]
+            relative = [read_float(r.get("rel_error")) for r in chosen]
             rows.append(
                 {
                     "output": output,
@@ -148,8 +148,8 @@ def accuracy(records: Sequence[dict]) -> list[dict]:
 def worst_cases(records: Sequence[dict], problems: Sequence[dict], limit: int = WORST_SHOWN):
     """The records of largest error/bound ratio (ratio > 0), with their problem's shapes."""
     by_id = {p["id"]: p for p in problems}
-    rated = [r for r in records if r["ratio"] is not None and _number(r["ratio"]) > 0]
-    rated.sort(key=lambda r: _number(r["ratio"]), reverse=True)
+    rated = [r for r in records if r["ratio"] is not None and read_float(r["ratio"]) > 0]
+    rated.sort(key=lambda r: read_float(r["ratio"]), reverse=True)
     return [{**r, "case": by_id.get(r["problem"])} for r in rated[:limit]]
 
 
@@ -168,27 +168,21 @@ def build_report(
     `convgrad.report.performance.load_performance`'s dict, or None when there is no bench
     file)."""
     failures = [
-        {
-            "problem": r["problem"],
-            "source": r["source"],
-            "check": r["check"],
-            "output": r["output"],
-            "ratio": r["ratio"],
-            "abs_error": r["abs_error"],
-            "message": r["message"],
-            "explanation": (
+        failure_record(
+            r,
+            diagnosis=(
                 f"The reference and the evidence of {r['source']} ({SOURCES.get(r['source'], '')})"
                 f" disagree on {r['output']}; the {r['check']} check failed. The case's shapes"
                 " and spec are listed with it; the command below re-runs this case alone."
             ),
-            "reproduce": _reproduce(meta, r["problem"]),
-        }
+            reproduce=_reproduce(meta, r["problem"]),
+        )
         for r in records
         if not r["passed"]
     ]
     return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
         "kind": "sweep",
         "ok": not failures,
         "meta": meta,
@@ -230,67 +224,48 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
     def problem_id(p: dict) -> str:
         key = _problem_key(p)
         if key not in problems:
-            problems[key] = {
-                "id": f"V{len(problems) + 1:04d}",
-                "ndim": len(p["x"]) - 2,
-                "mode": p["spec"]["mode"],
-                "data": p["dtype"],
-                "seed_case": False,
-                "x": p["x"],
-                "w": p["w"],
-                "y": p["y"],
-                "grad_input": p["x"],
-                "grad_weight": p["w"],
-                "grad_bias": [p["w"][0]],
-                "dtype": p["dtype"],
-                "spec": p["spec"],
-            }
+            problem_id = f"V{len(problems) + 1:04d}"
+            problems[key] = problem_record(problem_id, p, mode=p["spec"]["mode"], data=p["dtype"])
         return problems[key]["id"]
 
     records, failures = [], []
     for run in runs:
         for r in run.get("ratios", ()):
             records.append(
-                {
-                    "problem": problem_id(r),
-                    "source": _VERIFY_SOURCE.get(r["check"], r["check"]),
-                    "check": r["check"],
-                    "output": r["output"],
-                    "passed": True,
-                    "ratio": r["ratio"],
-                    "abs_error": None,
-                    "rel_error": None,
-                    "message": "",
-                }
+                check_record(
+                    problem_id(r),
+                    _VERIFY_SOURCE.get(r["check"], r["check"]),
+                    r["check"],
+                    r["output"],
+                    passed=True,
+                    ratio=r["ratio"],
+                    abs_error=None,
+                )
             )
         for f in run.get("failures", ()):
-            pid = problem_id(f["problem"])
-            record = {
-                "problem": pid,
-                "source": _VERIFY_SOURCE.get(f["check"], f["check"]),
-                "check": f["check"],
-                "output": f["output"],
-                "passed": False,
-                "ratio": f.get("bound_ratio"),
-                "abs_error": f.get("worst_error"),
-                "rel_error": None,
-                "message": f.get("message", ""),
-            }
+            record = check_record(
+                problem_id(f["problem"]),
+                _VERIFY_SOURCE.get(f["check"], f["check"]),
+                f["check"],
+                f["output"],
+                passed=False,
+                ratio=f.get("bound_ratio"),
+                abs_error=f.get("worst_error"),
+                message=f.get("message", ""),
+            )
             records.append(record)
             failures.append(
-                {
-                    **{k: record[k] for k in ("problem", "source", "check", "output", "message")},
-                    "ratio": record["ratio"],
-                    "abs_error": record["abs_error"],
-                    "explanation": f.get("explanation", ""),
-                    "reproduce": f.get("reproduce", ""),
-                    "test": run.get("test"),
-                }
+                failure_record(
+                    record,
+                    diagnosis=f.get("diagnosis", ""),
+                    reproduce=f.get("reproduce", ""),
+                    test=run.get("test"),
+                )
             )
     problem_list = list(problems.values())
     return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
         "kind": kind,
         "ok": all(run.get("ok", not run.get("failures")) for run in runs),
         "meta": meta,
@@ -330,11 +305,11 @@ def as_report(data: dict) -> dict:
     """
     if not isinstance(data, dict):
         raise TypeError(f"data must be a dict (a result's to_dict()), got {type(data).__name__}")
-    if data.get("schema") == SCHEMA:
-        if data.get("schema_version") != SCHEMA_VERSION:
+    if data.get("schema") == REPORT_SCHEMA:
+        if data.get("schema_version") != REPORT_SCHEMA_VERSION:
             raise ValueError(
                 f"data has schema_version={data.get('schema_version')!r}; this convgrad renders"
-                f" version {SCHEMA_VERSION}"
+                f" version {REPORT_SCHEMA_VERSION}"
             )
         return data
     if data.get("kind") == "pytest-session" and isinstance(data.get("records"), list):
@@ -346,11 +321,11 @@ def as_report(data: dict) -> dict:
         return _from_runs([data], meta, "verify")
     raise ValueError(
         "data is not a convgrad result: expected a report.json (schema"
-        f" {SCHEMA!r}), a VerifyResult.to_dict() (keys 'ok' and 'failures') or a pytest"
+        f" {REPORT_SCHEMA!r}), a VerifyResult.to_dict() (keys 'ok' and 'failures') or a pytest"
         f" --convgrad-report session (kind 'pytest-session'); got keys {sorted(data)[:8]}"
     )
 
 
-def is_finite_number(value) -> bool:
+def is_finiteread_float(value) -> bool:
     """True for an int or float that is finite (for the template's number formatting)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

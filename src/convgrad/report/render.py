@@ -8,11 +8,11 @@ import math
 import os
 from pathlib import Path
 
-from convgrad.report import _atomic
+from convgrad.report import atomic as _atomic
 from convgrad.report.model import GRADIENT_FORMS, as_report, worst_cases
 from convgrad.report.performance import BENCH_COMMAND, BENCH_NAME, performance_view
 from convgrad.report.plots import ratio_bars, strip_plot
-from convgrad.report.sweep import OUTPUTS
+from convgrad.schema import OUTPUTS
 
 _TITLES = {
     "sweep": "convgrad report: the reference verified",

@@ -7,8 +7,9 @@ three kinds of data: float64, float32 and integer-valued float64 (where every co
 implementation is bit-exact, DESIGN.md "Precision"). The learner's case of DESIGN.md, a
 128x128 RGB image and 32 3x3 filters, is always among them.
 
-Sources of evidence, each run by `convgrad._problem_checks.ProblemChecks` (the checks of
-`convgrad.checks`, the bounds of `convgrad.bounds`) or `convgrad.checks` directly:
+Sources of evidence, each run by `convgrad.verification.runner.ProblemChecks` (the checks of
+`convgrad.verification.checks`, the bounds of `convgrad.verification.bounds`) or by
+`convgrad.verification.checks` directly:
 
 - ``torch.autograd``: PyTorch's ``conv{1,2,3}d`` and its autograd backward, in the data's
   dtype, against the reference within the rigorous error bound (exactly on integer data).
@@ -17,7 +18,7 @@ Sources of evidence, each run by `convgrad._problem_checks.ProblemChecks` (the c
 - ``adjoint identity``: ``<conv(x, w), g> = <x, grad_input(g)> = <w, grad_weight(g)>`` for the
   reference's own forward and backward (Claerbout's dot-product test).
 - ``finite differences``: the central difference of the reference's forward along a random
-  direction against its gradients (`convgrad.numeric`'s step rule; exact on integer data).
+  direction against its gradients (a step of the data's own scale; exact on integer data).
 - ``exact integer``: on integer data, int64 and Python-int (object) arithmetic of the reference
   against PyTorch in float64 and against each other, bit for bit.
 - ``invariants``: shape, dtype, finiteness, linearity, determinism and no mutation of the inputs.
@@ -26,7 +27,6 @@ Sources of evidence, each run by `convgrad._problem_checks.ProblemChecks` (the c
 from __future__ import annotations
 
 import itertools
-import math
 import platform
 import sys
 import time
@@ -35,23 +35,22 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from convgrad import checks as ck
-from convgrad._problem_checks import ProblemChecks
 from convgrad._version import __version__
-from convgrad.bounds import Precision, compare
-from convgrad.problem import ConvProblem
 from convgrad.reference import conv, conv_backward
+from convgrad.schema import OUTPUTS, check_record, problem_record
 from convgrad.shapes import resolve
 from convgrad.spec import ConvSpec, ResolvedSpec
+from convgrad.verification import checks as ck
+from convgrad.verification.bounds import Precision, compare
+from convgrad.verification.calls import UserFunction
+from convgrad.verification.problem import ConvProblem
+from convgrad.verification.runner import ProblemChecks
 
-SCHEMA = "convgrad-report"
-SCHEMA_VERSION = 1
 PROFILES = ("quick", "thorough")
 DATA = ("float64", "float32", "integer")
 """Kinds of data: real float64, real float32, and integer-valued float64 (exact regime)."""
 NDIMS = (1, 2, 3)
 MODES = ("valid", "same", "same_lower", "full", "explicit")
-OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias")
 
 SOURCES = {
     "torch.autograd": "PyTorch conv{1,2,3}d and autograd in the data's dtype vs the reference,"
@@ -276,25 +275,18 @@ IMPLEMENTATIONS = (
 )
 
 
-def _finite(value: float | None) -> float | str | None:
-    """JSON has no infinity or NaN: they are written as the strings "Infinity" and "NaN"."""
-    if value is None or math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-
-
 def _record(case: Case, source: str, result: ck.CheckResult, relative: float | None) -> dict:
-    return {
-        "problem": case.id,
-        "source": source,
-        "check": result.check,
-        "output": result.output,
-        "passed": bool(result.passed),
-        "ratio": _finite(result.bound_ratio),
-        "abs_error": _finite(result.worst_error),
-        "rel_error": _finite(relative),
-        "message": result.message,
-    }
+    return check_record(
+        case.id,
+        source,
+        result.check,
+        result.output,
+        passed=result.passed,
+        ratio=result.bound_ratio,
+        abs_error=result.worst_error,
+        rel_error=relative,
+        message=result.message,
+    )
 
 
 def _relative(report, output: str, reference: dict) -> float | None:
@@ -309,8 +301,8 @@ def _implementation_records(
 ) -> list[dict]:
     checker = ProblemChecks(
         problem,
-        ck.UserFunction(impl.forward, "forward", None),
-        ck.UserFunction(impl.backward, "backward", None),
+        UserFunction(impl.forward, "forward", None),
+        UserFunction(impl.backward, "backward", None),
         Precision(case.dtype),
         exact=True,
         seed=seed,
@@ -370,23 +362,10 @@ def check_case(case: Case, seed: int) -> list[dict]:
 
 def describe_case(case: Case, seed: int) -> dict:
     """The case's shapes, spec and data kind (JSON-ready)."""
-    problem = case.problem(seed)
-    d = problem.describe()
-    return {
-        "id": case.id,
-        "ndim": case.ndim,
-        "mode": case.mode,
-        "data": case.data,
-        "seed_case": case.seed_case,
-        "x": d["x"],
-        "w": d["w"],
-        "y": d["y"],
-        "grad_input": d["x"],
-        "grad_weight": d["w"],
-        "grad_bias": [d["w"][0]],
-        "dtype": d["dtype"],
-        "spec": d["spec"],
-    }
+    description = case.problem(seed).describe()
+    return problem_record(
+        case.id, description, mode=case.mode, data=case.data, seed_case=case.seed_case
+    )
 
 
 def versions() -> dict:
@@ -429,10 +408,7 @@ __all__ = [
     "IMPLEMENTATIONS",
     "MODES",
     "NDIMS",
-    "OUTPUTS",
     "PROFILES",
-    "SCHEMA",
-    "SCHEMA_VERSION",
     "SOURCES",
     "Case",
     "Implementation",

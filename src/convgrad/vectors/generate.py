@@ -26,10 +26,10 @@ from math import nextafter, prod
 
 import numpy as np
 
-from convgrad.bounds import forward_terms, gradient_terms
 from convgrad.reference import conv, conv_backward
 from convgrad.shapes import resolve
 from convgrad.vectors.cases import Case
+from convgrad.verification.bounds import forward_terms, gradient_terms
 
 INPUTS = ("x", "w", "b", "grad_y")
 OUTPUTS = ("y", "grad_input", "grad_weight", "grad_bias")
@@ -88,9 +88,10 @@ def _rounded(values: np.ndarray, scale_bits: int) -> np.ndarray:
 
 
 def term_counts(case: Case) -> dict[str, int]:
-    """Terms summed into each element of each output, as `convgrad.bounds` counts them (an
-    upper bound where padding zeros stand in for some): forward ``C_in/g * prod(K)`` (+1 with a
-    bias), grad_input ``C_out/g * prod(K)``, grad_weight and grad_bias ``N * prod(O)``."""
+    """Terms summed into each element of each output, as `convgrad.verification.bounds` counts
+    them (an upper bound where padding zeros stand in for some): forward ``C_in/g * prod(K)``
+    (+1 with a bias), grad_input ``C_out/g * prod(K)``, grad_weight and grad_bias
+    ``N * prod(O)``."""
     _, dims = resolve(case.x_shape, case.w_shape, case.spec)
     grad_y_shape = (case.x_shape[0], case.w_shape[0], *(a.output for a in dims))
     gradients = gradient_terms(case.w_shape, grad_y_shape, case.spec.groups)

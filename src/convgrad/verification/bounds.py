@@ -29,6 +29,13 @@ factor s applied to the implementation's share only:
 so a correct float64 implementation never fails, whatever its summation order. When
 ``n u_a >= 1`` no worst-case bound exists; the bound is then infinite (the value check cannot
 fail and says so), and the adjoint and finite-difference checks still apply.
+
+Scalar identities (`adjoint_sides`, `finite_difference_tolerance`, `linearity_bound`) compare
+the user's forward with the user's own backward, so their tolerances must hold whatever
+convention (flip, pad side, axis order) the implementation follows: they use "free" magnitudes
+(`free_magnitudes`), bounds on ``sum |products|`` of any output valid for every convention, and
+add the float64 rounding of the dot products that form each side (Higham §3.1 again, plus
+gradual underflow per term). Each function's docstring gives its derivation.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from math import prod
 import numpy as np
 
 from convgrad.reference import Grads, conv, conv_backward
+from convgrad.verification.numeric import EXACT_LIMIT
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
@@ -191,6 +199,185 @@ def gradient_bounds(
     )
 
 
+def dot(a: np.ndarray, b: np.ndarray | float) -> float:
+    """``sum(a * b)`` in float64."""
+    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+
+
+def abs_dot(a: np.ndarray, b: np.ndarray | float) -> float:
+    """``sum |a * b|`` in float64: the magnitude of `dot`'s sum."""
+    return float(np.sum(np.abs(np.asarray(a, np.float64) * np.asarray(b, np.float64))))
+
+
+def dot_rounding(size: int, magnitude: float) -> float:
+    """Higham's bound on a float64 dot product of ``size`` terms with ``sum|a_i b_i|``, plus
+    gradual underflow (Higham §2.1): each term's product, and each of its operands where the
+    caller scaled them by a power of two, may lose half the smallest subnormal (a whole one
+    counted, as in `Precision.bound`)."""
+    return gamma(size, _U64) * magnitude + 2 * size * _ETA64
+
+
+def binary_exponent(magnitude: float) -> int:
+    """e with ``magnitude = m * 2**e``, 0.5 <= m < 1 (`numpy.frexp`); 0 for 0, inf or NaN."""
+    return int(np.frexp(magnitude)[1]) if 0 < magnitude < math.inf else 0
+
+
+def scaled(a: np.ndarray | float, exponent: int) -> np.ndarray:
+    """``a * 2**-exponent`` in float64: exact unless an element leaves the normal range."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(np.asarray(a, np.float64), -exponent)
+
+
+def free_forward_magnitude(x: np.ndarray, w: np.ndarray) -> float:
+    """``max|x| * max_o sum_{c,k} |w[o, c, k]|``: at least any forward output's magnitude,
+    whatever the convention (each output multiplies x entries with one output channel's
+    weights, each weight once)."""
+    aw = np.abs(np.asarray(w, np.float64))
+    return float(np.max(np.abs(x))) * float(aw.reshape(aw.shape[0], -1).sum(axis=1).max())
+
+
+def free_magnitudes(x: np.ndarray, w: np.ndarray, grad_y: np.ndarray) -> dict[str, float]:
+    """Bounds on ``sum |products|`` of any output of the forward, grad_input and grad_weight
+    that hold whatever convention (flip, pad side, axis order) the implementation follows: each
+    forward output multiplies x entries with one output channel's weights once each, each
+    grad_input entry grad_y entries with the weights of every output channel once each, each
+    grad_weight entry x entries with one output channel's grad_y once each."""
+    ax, aw, ag = (np.abs(np.asarray(a, np.float64)) for a in (x, w, grad_y))
+    spatial_w = tuple(range(2, aw.ndim))
+    return {
+        "forward": free_forward_magnitude(x, w),
+        "grad_input": float(ag.max()) * float(aw.sum(axis=(0, *spatial_w)).max()),
+        "grad_weight": float(ax.max()) * float(ag.sum(axis=(0, *range(2, ag.ndim))).max()),
+    }
+
+
+def free_bound(precision: Precision, n: int, magnitude: float) -> float:
+    """`Precision.bound` for any output of magnitude at most ``magnitude``: the bound grows
+    with the magnitude and the reference value is at most the magnitude."""
+    m = np.float64(magnitude)
+    return float(precision.bound(n, m, m))
+
+
+def exact_within(precision: Precision, integer: bool, magnitude: float) -> bool:
+    """Whether results of this magnitude on integer data are exact in ``precision``."""
+    return integer and magnitude <= precision.exact_limit
+
+
+def linearity_bound(
+    precision: Precision, n: int, magnitude: float, parts: np.ndarray, *, integer: bool
+) -> np.ndarray:
+    """Elementwise bound on ``|forward(a + b) - (forward(a) + forward(b))|`` where ``b`` is a
+    subset of ``a``'s entries (so ``a + b`` is exact, entries a or 2a).
+
+    Derivation: ``|a| <= M`` and ``|b| <= M`` give each call's error at most the bound of
+    magnitude M, ``|a + b|`` at most that of 2M (`free_bound`); the float64 sum ``parts =
+    forward(a) + forward(b)`` rounds once (``u_64 |parts|``). On integer data in exact range
+    every term is exact: the bound is 0.
+    """
+    if exact_within(precision, integer, 2 * magnitude):
+        return np.zeros(np.shape(parts))
+    return (
+        free_bound(precision, n, 2 * magnitude)
+        + 2 * free_bound(precision, n, magnitude)
+        + _U64 * np.abs(parts)
+    )
+
+
+def adjoint_sides(
+    y: np.ndarray,
+    grad_y: np.ndarray,
+    base: np.ndarray,
+    grad: np.ndarray,
+    *,
+    precision: Precision,
+    n_forward: int,
+    n_grad: int,
+    m_y: float,
+    m_g: float,
+    integer: bool,
+) -> tuple[float, float, float, int]:
+    """The dot-product test ``<y, grad_y> = <base, grad>`` (Claerbout; PyLops ``dottest``),
+    as ``(lhs, rhs, tolerance, e)`` in units of ``2**e``.
+
+    y: the user's forward (N, C_out, *O); base: x or w; grad: the user's gradient for base,
+    base's shape; m_y, m_g: free magnitudes (`free_magnitudes`) of the forward and gradient;
+    n_forward, n_grad: their terms per output.
+
+    Every operand is scaled by a power of two to about 1 (y by its free magnitude, so a y small
+    by cancellation cannot make the scaled gradient overflow); unscaled, x = w = grad_y = 1e120
+    overflowed both sides to inf, and x = w = 6.5e-162, grad_y = 1/16 rounded the tolerance to 0
+    while the two sides, underflowing differently, differed by one subnormal.
+
+    Derivation of the tolerance: ``y = y_exact + e_y`` with ``|e_y| <= B_y`` (the forward's
+    bound at magnitude m_y), so ``|<y, g> - <y_exact, g>| <= sum|g| * B_y``; likewise
+    ``sum|base| * B_g`` for the other side; the two float64 dot products add `dot_rounding`
+    each, and their final products may each round down by half a subnormal. On integer data
+    with every magnitude and partial sum in exact range both sides are exact: tolerance 0.
+    """
+    e_y, e_b = binary_exponent(m_y), binary_exponent(float(np.max(np.abs(base))))
+    e = e_y + binary_exponent(float(np.max(np.abs(grad_y))))
+    y_s, g_s = scaled(y, e_y), scaled(grad_y, e - e_y)
+    b_s, d_s = scaled(base, e_b), scaled(grad, e - e_b)
+    lhs_abs, rhs_abs = abs_dot(y_s, g_s), abs_dot(b_s, d_s)
+    exact = (
+        exact_within(precision, integer, m_y)
+        and exact_within(precision, integer, m_g)
+        and max(lhs_abs, rhs_abs) <= scaled(EXACT_LIMIT, e)
+    )
+    tolerance = 0.0
+    if not exact:
+        with np.errstate(over="ignore"):
+            tolerance = float(
+                abs_dot(g_s, 1.0) * scaled(free_bound(precision, n_forward, m_y), e_y)
+                + abs_dot(b_s, 1.0) * scaled(free_bound(precision, n_grad, m_g), e - e_b)
+                + dot_rounding(y.size, lhs_abs)
+                + dot_rounding(grad.size, rhs_abs)
+                + 2 * _ETA64
+            )
+    return dot(y_s, g_s), dot(b_s, d_s), tolerance, e
+
+
+def finite_difference_tolerance(
+    grad_y: np.ndarray,
+    d: np.ndarray,
+    v_eff: np.ndarray,
+    grad: np.ndarray,
+    *,
+    precision: Precision,
+    h: float,
+    n_forward: int,
+    n_grad: int,
+    m_pm: float,
+    m_g: float,
+    exact: bool,
+) -> float:
+    """Tolerance of ``<grad_y, d> = <v_eff, grad>``, d the central difference
+    ``(forward(base + h v) - forward(base - h v)) / 2h`` and ``v_eff`` the direction as the data
+    dtype rounded it; 0 when ``exact`` (integer data, h = 1, every sum in exact range).
+
+    Derivation: a convolution is linear, so d has no truncation error; each forward call errs
+    by at most the bound at magnitude m_pm (`free_bound`), d by that over h, and
+    ``<grad_y, d>`` by ``sum|grad_y|`` times it; the subtraction and the division by 2h (a power
+    of two) round at most once (``u_64 sum|grad_y d|``); the gradient side errs by ``sum|v_eff|``
+    times the gradient's bound at m_g plus one rounding; each dot product adds `dot_rounding`.
+    The forward's bound is divided by h before scaling by |grad_y|: that bound can be a few
+    smallest subnormals (products that underflow), and multiplying it by a small |grad_y| first
+    would round the tolerance itself to zero.
+    """
+    if exact:
+        return 0.0
+    lhs_abs, rhs_abs = abs_dot(grad_y, d), abs_dot(v_eff, grad)
+    forward_error = free_bound(precision, n_forward, m_pm) / h
+    return (
+        abs_dot(grad_y, 1.0) * forward_error
+        + _U64 * lhs_abs
+        + abs_dot(v_eff, 1.0) * free_bound(precision, n_grad, m_g)
+        + _U64 * rhs_abs
+        + dot_rounding(d.size, lhs_abs)
+        + dot_rounding(grad.size, rhs_abs)
+    )
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The outcome of comparing ``got`` with ``expected`` under an elementwise ``bound``.
@@ -247,13 +434,25 @@ __all__ = [
     "FLOAT_DTYPES",
     "Comparison",
     "Precision",
+    "abs_dot",
+    "adjoint_sides",
+    "binary_exponent",
     "compare",
+    "dot",
+    "dot_rounding",
+    "exact_within",
+    "finite_difference_tolerance",
     "forward_bound",
     "forward_magnitude",
     "forward_terms",
+    "free_bound",
+    "free_forward_magnitude",
+    "free_magnitudes",
     "gamma",
     "gradient_bounds",
     "gradient_magnitudes",
     "gradient_terms",
+    "linearity_bound",
+    "scaled",
     "unit_roundoff",
 ]

@@ -1,8 +1,10 @@
-"""Every check of `convgrad.checks` run on one `ConvProblem` against a user's implementation.
+"""Every check of `convgrad.verification.checks` run on one `ConvProblem`: `ProblemChecks`
+against a user's forward and backward (what `convgrad.verify` and the report's sweep run), and
+`judge_outputs` on results already computed (what `convgrad.check_outputs` and the pytest
+plugin run).
 
-The orchestration behind `convgrad.verify`: reference results and bounds are computed once per
-problem; a check whose prerequisites failed (no array, wrong shape, non-finite values) is skipped
-rather than reported twice.
+Reference results and bounds are computed once per problem; a check whose prerequisites failed
+(no array, wrong shape, non-finite values) is skipped rather than reported twice.
 """
 
 from __future__ import annotations
@@ -12,73 +14,32 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from convgrad import checks as ck
-from convgrad.bounds import (
+from convgrad.reference import conv, conv_backward
+from convgrad.schema import json_float
+from convgrad.verification import checks as ck
+from convgrad.verification.bounds import (
     Precision,
+    abs_dot,
+    adjoint_sides,
+    dot,
+    exact_within,
+    finite_difference_tolerance,
     forward_magnitude,
     forward_terms,
-    gamma,
+    free_forward_magnitude,
+    free_magnitudes,
     gradient_magnitudes,
     gradient_terms,
+    linearity_bound,
 )
-from convgrad.numeric import EXACT_LIMIT, is_integer_valued, random_direction
-from convgrad.problem import ConvProblem
-from convgrad.reference import conv, conv_backward
+from convgrad.verification.calls import CallFailed, UserFunction, as_array, split_gradients
+from convgrad.verification.numeric import EXACT_LIMIT, is_integer_valued, random_direction
+from convgrad.verification.problem import ConvProblem
 
-_U64 = 2.0**-53
-_ETA = float(np.finfo(np.float64).smallest_subnormal)
 GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
 _FAILED = object()
 """What `ProblemChecks._call` returns when the call failed (None is a value a user may return)."""
 _VALUE_CHECKS = ("value", "exact", "adjoint", "finite_difference", "linearity")
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
-
-
-def _abs_dot(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sum(np.abs(np.asarray(a, np.float64) * np.asarray(b, np.float64))))
-
-
-def _dot_rounding(size: int, magnitude: float) -> float:
-    """Higham's bound on a float64 dot product of ``size`` terms with ``sum|a_i b_i|``, plus
-    gradual underflow (Higham §2.1): each term's product, and each of its operands where the
-    caller scaled them by a power of two, may lose half the smallest subnormal (a whole one
-    counted, as in `convgrad.bounds`)."""
-    return gamma(size, _U64) * magnitude + 2 * size * _ETA
-
-
-def _exponent(magnitude: float) -> int:
-    """e with ``magnitude = m * 2**e``, 0.5 <= m < 1 (`numpy.frexp`); 0 for 0, inf or NaN."""
-    return int(np.frexp(magnitude)[1]) if 0 < magnitude < math.inf else 0
-
-
-def _scaled(a: np.ndarray, exponent: int) -> np.ndarray:
-    """``a * 2**-exponent`` in float64: exact unless an element leaves the normal range."""
-    with np.errstate(over="ignore", under="ignore"):
-        return np.ldexp(np.asarray(a, np.float64), -exponent)
-
-
-def _forward_free(x: np.ndarray, w: np.ndarray) -> float:
-    """``max|x| * max_o sum_{c,k} |w[o, c, k]|``: at least any forward output's magnitude."""
-    aw = np.abs(np.asarray(w, np.float64))
-    return float(np.max(np.abs(x))) * float(aw.reshape(aw.shape[0], -1).sum(axis=1).max())
-
-
-def _free_magnitudes(p: ConvProblem) -> dict[str, float]:
-    """Bounds on ``sum |products|`` of any output that hold whatever convention (flip, pad
-    side, axis order) the implementation follows: each output of the forward multiplies x entries
-    with one output channel's weights once each, and so on. The adjoint, finite-difference and
-    linearity checks compare the user with the user, so their tolerances must not assume the
-    oracle's convention."""
-    ax, aw, ag = (np.abs(np.asarray(a, np.float64)) for a in (p.x, p.w, p.grad_y))
-    spatial_w = tuple(range(2, aw.ndim))
-    return {
-        "forward": _forward_free(p.x, p.w),
-        "grad_input": float(ag.max()) * float(aw.sum(axis=(0, *spatial_w)).max()),
-        "grad_weight": float(ax.max()) * float(ag.sum(axis=(0, *range(2, ag.ndim))).max()),
-    }
 
 
 @dataclass
@@ -110,7 +71,7 @@ class _Judge:
     """The checks of one result against the reference, shared by `ProblemChecks` (verify) and
     `judge_outputs` (`convgrad.check_outputs`): a numeric array, then dtype, shape and
     finiteness, then bit equality on integer-valued data in exact range, else the value within
-    the rigorous bound of `convgrad.bounds`.
+    the rigorous bound of `convgrad.verification.bounds`.
 
     integer: every operand is integer-valued and the exact regime is allowed.
     """
@@ -138,7 +99,7 @@ class _Judge:
                 {
                     "check": result.check,
                     "output": result.output,
-                    "ratio": ratio if math.isfinite(ratio) else None,
+                    "ratio": json_float(ratio),
                     **self._shapes(),
                 }
             )
@@ -146,8 +107,8 @@ class _Judge:
 
     def _array(self, value: object, output: str) -> np.ndarray | None:
         try:
-            return ck.as_array(value, output)
-        except ck.CallFailed as failed:
+            return as_array(value, output)
+        except CallFailed as failed:
             self.add(failed.result)
             return None
 
@@ -192,8 +153,8 @@ def judge_outputs(
     problem: ConvProblem, given: dict[str, object], precision: Precision
 ) -> ProblemReport:
     """`_Judge`'s checks on given results of ``problem``, keyed by output name (a subset of
-    `convgrad.checks.OUTPUTS`, in that order): forward is y of (x, w, b), the gradients those
-    of ``sum(grad_y * y)``."""
+    `convgrad.schema.OUTPUTS`, in that order): forward is y of (x, w, b), the gradients those of
+    ``sum(grad_y * y)``."""
     p, kw = problem, problem.kwargs
     operands = [a for a in (p.x, p.w, p.b, p.grad_y) if a is not None]
     judge = _Judge(p, precision, integer=all(is_integer_valued(a) for a in operands))
@@ -227,8 +188,8 @@ class ProblemChecks(_Judge):
     def __init__(
         self,
         problem: ConvProblem,
-        forward: ck.UserFunction,
-        backward: ck.UserFunction | None,
+        forward: UserFunction,
+        backward: UserFunction | None,
         precision: Precision,
         *,
         exact: bool,
@@ -245,12 +206,12 @@ class ProblemChecks(_Judge):
         self.n_grads = gradient_terms(
             problem.w.shape, problem.grad_y.shape, problem.resolved.groups
         )
-        self.free = _free_magnitudes(problem)
+        self.free = free_magnitudes(problem.x, problem.w, problem.grad_y)
 
-    def _call(self, function: ck.UserFunction, arrays: dict[str, np.ndarray]):
+    def _call(self, function: UserFunction, arrays: dict[str, np.ndarray]):
         try:
             return function(arrays, self.p.resolved)
-        except ck.CallFailed as failed:
+        except CallFailed as failed:
             self.add(failed.result)
             return _FAILED
 
@@ -263,14 +224,6 @@ class ProblemChecks(_Judge):
         if got is None or got.shape != self.p.output_shape or got.dtype.kind != "f":
             return None
         return got.astype(np.float64)
-
-    def _free_bound(self, n: int, magnitude: float) -> float:
-        """The bound of `Precision.bound` for any output of magnitude at most ``magnitude``."""
-        m = np.float64(magnitude)
-        return float(self.precision.bound(n, m, m))
-
-    def _free_exact(self, magnitude: float) -> bool:
-        return self.integer and magnitude <= self.precision.exact_limit
 
     def run(self) -> ProblemReport:
         y = self.check_forward()
@@ -321,15 +274,9 @@ class ProblemChecks(_Judge):
         parts = y + y_part
         # |part| <= |base| and |base + part| <= 2|base| entrywise, so the magnitudes are at
         # most M and 2M, M the convention-free magnitude at (x, w).
-        magnitude = self.free["forward"]
-        if self._free_exact(2 * magnitude):
-            bound = np.zeros(parts.shape)
-        else:
-            bound = (
-                self._free_bound(self.n_forward, 2 * magnitude)
-                + 2 * self._free_bound(self.n_forward, magnitude)
-                + _U64 * np.abs(parts)
-            )
+        bound = linearity_bound(
+            self.precision, self.n_forward, self.free["forward"], parts, integer=self.integer
+        )
         self.add(ck.check_linearity("forward", y_total, parts, bound, operand))
 
     def check_backward(self, y: np.ndarray | None) -> None:
@@ -339,8 +286,8 @@ class ProblemChecks(_Judge):
         if value is _FAILED:
             return
         try:
-            grads = ck.split_gradients(value)
-        except ck.CallFailed as failed:
+            grads = split_gradients(value)
+        except CallFailed as failed:
             self.add(failed.result)
             return
         ref = conv_backward(p.x, p.w, p.grad_y, **self.kw)
@@ -364,8 +311,8 @@ class ProblemChecks(_Judge):
 
     def _backward_determinism(self, first: tuple, again: object) -> None:
         try:
-            second = ck.split_gradients(again)
-        except ck.CallFailed as failed:
+            second = split_gradients(again)
+        except CallFailed as failed:
             self.add(failed.result)
             return
         for j, (a, b) in enumerate(zip(first, second, strict=False)):
@@ -377,36 +324,21 @@ class ProblemChecks(_Judge):
         p = self.p
         j = GRADIENTS.index(output)
         base = p.x if operand == "x" else p.w
-        m_y, m_g = self.free["forward"], self.free[output]
-        # Both sides are computed in units of 2**e, every operand scaled by a power of two to
-        # about 1 (y by its convention-free magnitude, so a y small by cancellation cannot make
-        # the scaled gradient overflow): unscaled, x = w = grad_y = 1e120 overflowed both sides
-        # to inf, and x = w = 6.5e-162, grad_y = 1/16 rounded the tolerance to 0 while the two
-        # sides, underflowing differently, differed by one subnormal.
-        e_y, e_b = _exponent(m_y), _exponent(float(np.max(np.abs(base))))
-        e = e_y + _exponent(float(np.max(np.abs(p.grad_y))))
-        y_s, g_s = _scaled(y, e_y), _scaled(p.grad_y, e - e_y)
-        b_s, d_s = _scaled(base, e_b), _scaled(grad, e - e_b)
-        lhs_abs, rhs_abs = _abs_dot(y_s, g_s), _abs_dot(b_s, d_s)
-        exact = (
-            self._free_exact(m_y)
-            and self._free_exact(m_g)
-            and max(lhs_abs, rhs_abs) <= _scaled(EXACT_LIMIT, e)
+        lhs, rhs, tolerance, e = adjoint_sides(
+            y,
+            p.grad_y,
+            base,
+            grad,
+            precision=self.precision,
+            n_forward=self.n_forward,
+            n_grad=self.n_grads[j],
+            m_y=self.free["forward"],
+            m_g=self.free[output],
+            integer=self.integer,
         )
-        tolerance = 0.0
-        if not exact:
-            with np.errstate(over="ignore"):
-                tolerance = float(
-                    _abs_dot(g_s, 1.0) * _scaled(self._free_bound(self.n_forward, m_y), e_y)
-                    + _abs_dot(b_s, 1.0) * _scaled(self._free_bound(self.n_grads[j], m_g), e - e_b)
-                    + _dot_rounding(y.size, lhs_abs)
-                    + _dot_rounding(grad.size, rhs_abs)
-                    # The two products above may each round down by half a subnormal.
-                    + 2 * _ETA
-                )
         identity = ck.ScalarIdentity(
-            _dot(y_s, g_s),
-            _dot(b_s, d_s),
+            lhs,
+            rhs,
             tolerance,
             "<forward(x, w), grad_y>",
             f"<{operand}, {output}(grad_y)>",
@@ -438,31 +370,30 @@ class ProblemChecks(_Judge):
         if y_plus is None or y_minus is None:
             return
         d = (y_plus - y_minus) / (2 * h)
-        lhs_abs, rhs_abs = _abs_dot(p.grad_y, d), _abs_dot(v_eff, grad)
-        m_pm = max(_forward_free(*pt) for pt in points)
+        m_pm = max(free_forward_magnitude(*pt) for pt in points)
         m_g = self.free[output]
         exact = (
-            self._free_exact(m_pm)
-            and self._free_exact(m_g)
-            and max(lhs_abs, rhs_abs, _abs_dot(p.grad_y, y_plus - y_minus)) <= EXACT_LIMIT
+            exact_within(self.precision, self.integer, m_pm)
+            and exact_within(self.precision, self.integer, m_g)
+            and max(abs_dot(p.grad_y, d), abs_dot(v_eff, grad), abs_dot(p.grad_y, y_plus - y_minus))
+            <= EXACT_LIMIT
         )
-        tolerance = 0.0
-        if not exact:
-            # Divide the forward's bound by h before scaling by |grad_y|: that bound can be a
-            # few smallest subnormals (products that underflow), and multiplying it by a small
-            # |grad_y| first would round the tolerance itself to zero.
-            forward_error = self._free_bound(self.n_forward, m_pm) / h
-            tolerance = (
-                _abs_dot(p.grad_y, 1.0) * forward_error
-                + _U64 * lhs_abs
-                + _abs_dot(v_eff, 1.0) * self._free_bound(self.n_grads[j], m_g)
-                + _U64 * rhs_abs
-                + _dot_rounding(d.size, lhs_abs)
-                + _dot_rounding(grad.size, rhs_abs)
-            )
+        tolerance = finite_difference_tolerance(
+            p.grad_y,
+            d,
+            v_eff,
+            grad,
+            precision=self.precision,
+            h=h,
+            n_forward=self.n_forward,
+            n_grad=self.n_grads[j],
+            m_pm=m_pm,
+            m_g=m_g,
+            exact=exact,
+        )
         identity = ck.ScalarIdentity(
-            _dot(p.grad_y, d),
-            _dot(v_eff, grad),
+            dot(p.grad_y, d),
+            dot(v_eff, grad),
             tolerance,
             f"<grad_y, (forward({operand}+h*v) - forward({operand}-h*v)) / 2h> (h={h:g})",
             f"<v, {output}(grad_y)>",

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import convgrad as cg
-from convgrad.problem import ConvProblem
 from convgrad.spec import ConvSpec
+from convgrad.verification.problem import ConvProblem
 
 X = np.ones((2, 4, 6, 5))
 W = np.ones((6, 2, 3, 2))

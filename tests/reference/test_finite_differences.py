@@ -1,16 +1,16 @@
+"""The finite-difference helpers the evidence tests use."""
+
 import numpy as np
 import pytest
-
-import convgrad as cg
-from convgrad.numeric import (
-    EXACT_LIMIT,
+from finite_differences import (
     central_step,
     directional_derivative,
     exact_directional_derivative,
-    is_integer_valued,
     jacobian,
-    random_direction,
 )
+
+import convgrad as cg
+from convgrad.verification.numeric import random_direction
 
 
 def test_central_step_is_cube_root_of_eps_times_scale():
@@ -77,15 +77,6 @@ def test_exact_directional_derivative_rejects_non_integers():
         exact_directional_derivative(lambda z: z, np.array([1.0]), np.array([1.0]), h=0)
 
 
-def test_is_integer_valued():
-    assert is_integer_valued(np.array([1.0, -2.0, 0.0]))
-    assert is_integer_valued(np.array([3, 4]))
-    assert not is_integer_valued(np.array([1.5]))
-    assert not is_integer_valued(np.array([np.nan]))
-    assert not is_integer_valued(np.array([2 * EXACT_LIMIT]))
-    assert not is_integer_valued(np.array(["a"]))
-
-
 def test_jacobian_of_a_matrix_is_the_matrix():
     a = np.arange(12.0).reshape(3, 4) - 5
     np.testing.assert_allclose(jacobian(lambda z: a @ z, np.ones(4)), a, atol=1e-8)
@@ -105,11 +96,3 @@ def test_jacobian_transposed_times_grad_y_is_grad_input_exactly_on_integers():
 def test_jacobian_rejects_empty_input():
     with pytest.raises(ValueError, match="at least one element"):
         jacobian(lambda z: z, np.zeros(0))
-
-
-def test_random_direction_integer_entries_are_minus_one_zero_one():
-    rng = np.random.default_rng(3)
-    v = random_direction((50,), rng, integer=True)
-    assert set(np.unique(v)) <= {-1.0, 0.0, 1.0}
-    r = random_direction((50,), rng, integer=False)
-    assert r.shape == (50,) and not is_integer_valued(r)

@@ -11,7 +11,8 @@ Checks and what they catch:
 - ``shape``: the result has the shape the convention fixes (y: (N, C_out, *O); gradients the
   shape of what they differentiate).
 - ``finite``: no NaN or inf where every input is finite (the drawn data cannot overflow).
-- ``value``: within the rigorous elementwise bound of `convgrad.bounds` of the reference.
+- ``value``: within the rigorous elementwise bound (`convgrad.verification.bounds`) of the
+  reference.
 - ``exact``: bit-equal to the reference, on integer-valued data whose every partial sum is an
   integer exactly representable in the declared precision (then any summation order is exact).
 - ``adjoint``: ``<forward(x), g> = <x, grad_x(g)>`` and ``<forward(x), g> = <w, grad_w(g)>``
@@ -33,13 +34,16 @@ as a whole (it raised, hung, broke the protocol or modified an argument) is repo
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convgrad.bounds import Comparison, Precision, compare
+from convgrad.schema import OUTPUTS, json_float, json_shape
+from convgrad.verification.bounds import Comparison, Precision, compare
+
+if TYPE_CHECKING:
+    from convgrad.verification.calls import UserFunction
 
 CHECKS = (
     "raised",
@@ -54,9 +58,9 @@ CHECKS = (
     "determinism",
     "no_mutation",
 )
-OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias")
 BACKWARD_OUTPUT = "grad_input"
-"""The output that failures of the backward call as a whole are reported under."""
+"""The output that failures of the backward call as a whole are reported under (the protocol
+has no separate name for the backward call)."""
 
 
 @dataclass(frozen=True)
@@ -81,125 +85,18 @@ class CheckResult:
     mismatched: int | None = None
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (tuples become lists; inf stays a float, JSON writes it as
-        ``Infinity``)."""
+        """A JSON-ready dict (tuples become lists; non-finite floats as `convgrad.schema.json_float`
+        strings, so the dict is strict JSON)."""
         data = asdict(self)
         for key in ("expected_shape", "got_shape", "index"):
-            if data[key] is not None:
-                data[key] = list(data[key])
+            data[key] = json_shape(data[key])
+        for key in ("worst_error", "bound_ratio"):
+            data[key] = json_float(data[key])
         return data
 
 
 def _fmt(value: float) -> str:
     return f"{value:.6g}"
-
-
-class CallFailed(Exception):
-    """A user function raised, timed out or broke the protocol; carries the `CheckResult`."""
-
-    def __init__(self, result: CheckResult) -> None:
-        super().__init__(result.message)
-        self.result = result
-
-
-class UserFunction:
-    """A user's function called with copies of its arguments, a timeout and a mutation check.
-
-    fn: the callable; name: "forward" or "backward"; timeout: seconds (None: no limit). A call
-    that does not return in time is abandoned (a daemon thread; Python cannot kill it) and every
-    later call fails at once instead of waiting again. ``mutations`` lists, per argument name,
-    the calls that changed it.
-    """
-
-    def __init__(self, fn: Callable, name: str, timeout: float | None) -> None:
-        self.fn, self.name, self.timeout = fn, name, timeout
-        self.hung = False
-        self.mutations: dict[str, int] = {}
-
-    @property
-    def output(self) -> str:
-        """The output name its whole-call failures are reported under."""
-        return "forward" if self.name == "forward" else BACKWARD_OUTPUT
-
-    def _fail(self, message: str) -> CallFailed:
-        return CallFailed(CheckResult("raised", self.output, False, message))
-
-    def __call__(self, arrays: dict[str, np.ndarray], spec) -> object:
-        if self.hung:
-            raise self._fail(
-                f"{self.name} did not return within {self.timeout} s earlier; not called again"
-            )
-        copies = {k: v.copy() for k, v in arrays.items()}
-        box: dict[str, object] = {}
-
-        def target() -> None:
-            try:
-                box["value"] = self.fn(*copies.values(), spec)
-            except KeyboardInterrupt:
-                raise
-            except BaseException as err:
-                # SystemExit (sys.exit in user code) too: a failed check, not the end of verify.
-                box["error"] = err
-
-        if self.timeout is None:
-            target()
-        else:
-            thread = threading.Thread(target=target, name=f"convgrad-{self.name}", daemon=True)
-            thread.start()
-            thread.join(self.timeout)
-            if thread.is_alive():
-                self.hung = True
-                raise self._fail(f"{self.name} did not return within timeout={self.timeout} s")
-        for key, original in arrays.items():
-            if not np.array_equal(copies[key], original, equal_nan=True):
-                self.mutations[key] = self.mutations.get(key, 0) + 1
-        if "error" in box:
-            err = box["error"]
-            raise self._fail(f"{self.name} raised {type(err).__name__}: {err}")
-        return box["value"]
-
-
-def as_array(value: object, output: str) -> np.ndarray:
-    """The user's result as an array; CallFailed (check "raised") when it is not array-like."""
-    try:
-        array = np.asarray(value)
-    except Exception as err:
-        raise CallFailed(
-            CheckResult(
-                "raised",
-                output,
-                False,
-                f"{output} is a {type(value).__name__} that"
-                f" NumPy cannot convert to an array ({err})",
-            )
-        ) from err
-    if array.dtype.kind not in "biufc":
-        raise CallFailed(
-            CheckResult(
-                "raised",
-                output,
-                False,
-                f"{output} is a {type(value).__name__} (dtype {array.dtype}), not a numeric array",
-            )
-        )
-    return array
-
-
-def split_gradients(value: object) -> tuple[object, ...]:
-    """backward's result as (grad_x, grad_w) or (grad_x, grad_w, grad_b); CallFailed otherwise."""
-    if isinstance(value, np.ndarray) or not isinstance(value, Sequence) or len(value) not in (2, 3):
-        kind = type(value).__name__
-        size = f" of length {len(value)}" if isinstance(value, Sequence) else ""
-        raise CallFailed(
-            CheckResult(
-                "raised",
-                BACKWARD_OUTPUT,
-                False,
-                f"backward returned a {kind}{size}; expected"
-                " a tuple (grad_x, grad_w) or (grad_x, grad_w, grad_b)",
-            )
-        )
-    return tuple(value)
 
 
 def check_dtype(got: np.ndarray, output: str, data_dtype: np.dtype) -> CheckResult:
@@ -495,11 +392,8 @@ __all__ = [
     "BACKWARD_OUTPUT",
     "CHECKS",
     "OUTPUTS",
-    "CallFailed",
     "CheckResult",
     "ScalarIdentity",
-    "UserFunction",
-    "as_array",
     "check_determinism",
     "check_dtype",
     "check_exact",
@@ -509,5 +403,4 @@ __all__ = [
     "check_no_mutation",
     "check_shape",
     "check_value",
-    "split_gradients",
 ]

@@ -1,4 +1,5 @@
-"""Finite differences: full Jacobians, directional derivatives, and an exact integer mode.
+"""Finite differences, the tests' independent evidence for the reference's gradients: full
+Jacobians, directional derivatives, and an exact integer mode.
 
 Step choice (Nocedal & Wright, Numerical Optimization, 2nd ed., §8.1; Higham, Accuracy and
 Stability of Numerical Algorithms, §1.14): for a smooth f the central difference
@@ -22,10 +23,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-ArrayFunction = Callable[[np.ndarray], np.ndarray]
+from convgrad.verification.numeric import is_integer_valued
 
-EXACT_LIMIT = 2.0**53
-"""Integers up to this magnitude are exact in float64."""
+ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
 
 def central_step(scale: float = 1.0, eps: float = float(np.finfo(np.float64).eps)) -> float:
@@ -61,21 +61,6 @@ def directional_derivative(f: ArrayFunction, x: np.ndarray, v: np.ndarray, h: fl
     plus = np.asarray(f(x + h * v), dtype=np.float64)
     minus = np.asarray(f(x - h * v), dtype=np.float64)
     return (plus - minus) / (2 * h)
-
-
-def is_integer_valued(a: np.ndarray) -> bool:
-    """True when every element is a finite whole number within float64's exact range."""
-    a = np.asarray(a)
-    if a.dtype.kind in "iub":
-        return True
-    if a.dtype.kind != "f":
-        return False
-    wide = a.astype(np.float64)
-    return bool(
-        np.all(np.isfinite(wide))
-        and np.all(wide == np.round(wide))
-        and np.all(np.abs(wide) <= EXACT_LIMIT)
-    )
 
 
 def exact_directional_derivative(
@@ -120,24 +105,3 @@ def jacobian(f: ArrayFunction, x: np.ndarray, h: float | None = None) -> np.ndar
         e[j] = 1.0
         columns.append(directional_derivative(f, x, e.reshape(x.shape), h).ravel())
     return np.stack(columns, axis=1)
-
-
-def random_direction(
-    shape: tuple[int, ...], rng: np.random.Generator, *, integer: bool
-) -> np.ndarray:
-    """A random direction of this shape: entries in {-1, 0, 1} when ``integer`` (keeps exact
-    data exact), standard normal otherwise."""
-    if integer:
-        return rng.integers(-1, 2, size=shape).astype(np.float64)
-    return rng.standard_normal(shape)
-
-
-__all__ = [
-    "EXACT_LIMIT",
-    "central_step",
-    "directional_derivative",
-    "exact_directional_derivative",
-    "is_integer_valued",
-    "jacobian",
-    "random_direction",
-]

@@ -5,11 +5,14 @@ error bounds, for every padding mode and 1, 2 and 3 spatial dims."""
 import numpy as np
 import pytest
 import torch
+from finite_differences import directional_derivative, exact_directional_derivative, jacobian
 from hypothesis import given, settings
 
 import convgrad as cg
 from convgrad.adapters.torch import torch_conv
-from convgrad.bounds import (
+from convgrad.shapes import dim_algebra
+from convgrad.strategies import conv_problems
+from convgrad.verification.bounds import (
     Precision,
     compare,
     forward_bound,
@@ -18,15 +21,7 @@ from convgrad.bounds import (
     gamma,
     gradient_bounds,
 )
-from convgrad.numeric import (
-    directional_derivative,
-    exact_directional_derivative,
-    is_integer_valued,
-    jacobian,
-    random_direction,
-)
-from convgrad.shapes import dim_algebra
-from convgrad.strategies import conv_problems
+from convgrad.verification.numeric import is_integer_valued, random_direction
 
 MODES = ("valid", "same", "same_lower", "full", "explicit")
 U64 = 2.0**-53

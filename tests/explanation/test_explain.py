@@ -9,15 +9,15 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import convgrad as cg
-from convgrad.explain import (
+from convgrad.explanation import (
     LAYOUTS,
-    WIDTH,
     Diagnosis,
     diagnose_input_grad,
     diagnose_weight_grad,
     explain,
     parse_layout,
 )
+from convgrad.explanation.formatting import WIDTH
 from convgrad.spec import MODES
 
 

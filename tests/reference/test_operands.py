@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from convgrad import _operands
+from convgrad.reference import operands as _operands
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])

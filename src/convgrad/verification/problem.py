@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convgrad import _operands
+from convgrad.reference import operands as _operands
 from convgrad.shapes import resolve
 from convgrad.spec import ConvSpec, ResolvedSpec
 

@@ -1,27 +1,21 @@
 import json
 import math
-import time
 
 import numpy as np
 import pytest
 
-from convgrad.bounds import Precision
-from convgrad.checks import (
-    CallFailed,
+from convgrad.verification.bounds import Precision
+from convgrad.verification.checks import (
     CheckResult,
     ScalarIdentity,
-    UserFunction,
-    as_array,
     check_determinism,
     check_dtype,
     check_exact,
     check_finite,
     check_identity,
     check_linearity,
-    check_no_mutation,
     check_shape,
     check_value,
-    split_gradients,
 )
 
 
@@ -30,87 +24,6 @@ def test_check_result_to_dict_is_json_ready():
     data = r.to_dict()
     assert data["expected_shape"] == [1, 2] and data["got_shape"] == [2, 1]
     assert json.loads(json.dumps(data))["index"] == [0, 1]
-
-
-def _arrays():
-    return {"x": np.arange(4.0), "w": np.ones(2)}
-
-
-def test_user_function_passes_copies_and_returns_the_value():
-    fn = UserFunction(lambda x, w, spec: x.sum() + w.sum() + spec, "forward", 1.0)
-    assert fn(_arrays(), 10) == 18.0
-    assert fn.mutations == {}
-
-
-def test_user_function_turns_an_exception_into_a_raised_result():
-    def broken(x, w, spec):
-        raise IndexError("index 7 is out of bounds")
-
-    with pytest.raises(CallFailed) as info:
-        UserFunction(broken, "forward", None)(_arrays(), None)
-    result = info.value.result
-    assert (result.check, result.output, result.passed) == ("raised", "forward", False)
-    assert "IndexError: index 7 is out of bounds" in result.message
-
-
-@pytest.mark.parametrize("timeout", [None, 1.0])
-def test_user_function_calling_sys_exit_is_a_raised_result(timeout):
-    def leave(x, w, spec):
-        raise SystemExit(3)
-
-    with pytest.raises(CallFailed, match="forward raised SystemExit: 3"):
-        UserFunction(leave, "forward", timeout)(_arrays(), None)
-
-
-def test_user_function_times_out_once_then_fails_at_once():
-    def hang(x, w, spec):
-        time.sleep(5)
-
-    fn = UserFunction(hang, "backward", 0.1)
-    with pytest.raises(CallFailed, match=r"did not return within timeout=0\.1") as info:
-        fn(_arrays(), None)
-    assert info.value.result.output == "grad_input"  # backward's failures go under its first output
-    start = time.perf_counter()
-    with pytest.raises(CallFailed, match="not called again"):
-        fn(_arrays(), None)
-    assert time.perf_counter() - start < 0.05 and fn.hung
-
-
-def test_user_function_counts_mutations_of_its_arguments():
-    def scale_in_place(x, w, spec):
-        x *= 2
-        return x
-
-    fn = UserFunction(scale_in_place, "forward", None)
-    arrays = _arrays()
-    fn(arrays, None)
-    fn(arrays, None)
-    assert fn.mutations == {"x": 2}
-    assert np.array_equal(arrays["x"], np.arange(4.0))  # the caller's array is untouched
-    result = check_no_mutation(fn)
-    assert not result.passed and "x (in 2 call(s))" in result.message
-    assert check_no_mutation(UserFunction(lambda x, w, s: x, "forward", None)).passed
-
-
-@pytest.mark.parametrize("value", [None, "text", {"a": 1}])
-def test_as_array_rejects_non_numeric_results(value):
-    with pytest.raises(CallFailed, match="grad_input is a"):
-        as_array(value, "grad_input")
-
-
-def test_as_array_accepts_lists():
-    assert as_array([[1.0, 2.0]], "forward").shape == (1, 2)
-
-
-@pytest.mark.parametrize("value", [np.zeros((2, 2)), (np.zeros(1),), [1, 2, 3, 4], 3.0])
-def test_split_gradients_rejects_what_is_not_two_or_three_gradients(value):
-    with pytest.raises(CallFailed, match="expected a tuple \\(grad_x, grad_w\\)"):
-        split_gradients(value)
-
-
-def test_split_gradients_accepts_pairs_and_triples():
-    assert len(split_gradients((1, 2))) == 2
-    assert len(split_gradients([1, 2, 3])) == 3
 
 
 def test_check_dtype_rules():

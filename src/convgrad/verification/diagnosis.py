@@ -1,11 +1,12 @@
-"""Explanations a learner can act on: why a check failed, recognised from the shapes and by
-comparing the user's output with cheap variants of the right answer computed by the reference.
+"""Why a check failed, in words a learner can act on (`diagnose`): recognised from the shapes and
+by comparing the user's output with cheap variants of the right answer computed by the reference.
 
 Each recognised mistake is a named variant (the kernel rotated 180°, 'same' padded on the wrong
 side, H and W swapped, in/out channels not swapped, a mean where a sum belongs, grad_y not
 dilated by the stride...); the first variant the user's output matches within the check's bound
-names the likely cause. Shape mistakes are recognised from the shape algebra of
-`convgrad.shapes.DimAlgebra`, whose derivation is printed alongside.
+names the likely cause. Shape mistakes are recognised by the candidate operations of
+`convgrad.explanation` (one source for the CLI's shape diagnoses and verify's), from the shape
+algebra of `convgrad.shapes.DimAlgebra`, whose derivation is printed alongside.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from math import prod
 
 import numpy as np
 
-from convgrad.checks import CheckResult
-from convgrad.explain import LAYOUTS, diagnose_input_grad, diagnose_weight_grad
-from convgrad.problem import ConvProblem
+from convgrad.explanation import LAYOUTS, diagnose_input_grad, diagnose_weight_grad
 from convgrad.reference import conv, conv_backward, conv_transpose
 from convgrad.shapes import DimAlgebra, dim_algebra
+from convgrad.verification.checks import CheckResult
+from convgrad.verification.problem import ConvProblem
 
 _GRAD_INDEX = {"grad_input": 0, "grad_weight": 1, "grad_bias": 2}
 
@@ -160,9 +161,7 @@ def _algebra_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> 
     matches = diagnosis.matches
     if diagnosis.observed == diagnosis.expected or not matches:
         return
-    right_mode, right_rest = _mode_and_operands(
-        next(c.operation for c in diagnosis.candidates if not c.changes)
-    )
+    right = next(c for c in diagnosis.candidates if not c.changes)
     dims = _dims(p)
     same_as = [
         name
@@ -177,18 +176,10 @@ def _algebra_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> 
     fewest = [c for c in matches if len(c.changes) == len(matches[0].changes)]
     # A minimal problem can be too small to tell these apart: name each, as alternatives.
     yield "; or ".join(
-        f"{output} has {alias} a correlation in {mode!r} mode {rest}; it needs"
-        f" the {right_mode!r} correlation {right_rest}: " + ", and ".join(candidate.changes)
-        for candidate in fewest
-        for mode, rest in [_mode_and_operands(candidate.operation)]
+        f"{output} has {alias} a correlation in {c.mode!r} mode {c.operands}; it needs"
+        f" the {right.mode!r} correlation {right.operands}: " + ", and ".join(c.changes)
+        for c in fewest
     )
-
-
-def _mode_and_operands(operation: str) -> tuple[str, str]:
-    """``'valid correlation of x with grad_y'`` -> ``('valid', 'of x with grad_y')``, the form
-    of `convgrad.explain.Candidate.operation`."""
-    mode, _, rest = operation.partition(" correlation ")
-    return mode, rest
 
 
 def _pads(problem: ConvProblem, mode: str) -> tuple[tuple[int, int], ...]:
@@ -400,10 +391,15 @@ _FIXED = {
 }
 
 
-def explain(
+def diagnose(
     problem: ConvProblem, result: CheckResult, got: np.ndarray | None, bound: np.ndarray | None
 ) -> str:
-    """A short, actionable explanation of a failed check on the (minimal) problem."""
+    """Why ``result`` failed on the (minimal) problem, short and actionable: the likely cause
+    when a known mistake reproduces the user's output, else what is known.
+
+    got: the user's output as an array (None when there was none); bound: its elementwise
+    error bound (None likewise).
+    """
     if result.check in _FIXED:
         return _FIXED[result.check]
     output = result.output
@@ -429,3 +425,6 @@ def explain(
             f" value check, {output} is wrong; if both fail, they disagree on the convention"
         )
     return result.message
+
+
+__all__ = ["derivation", "diagnose"]

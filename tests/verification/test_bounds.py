@@ -7,7 +7,8 @@ from hypothesis import given, settings
 
 import convgrad as cg
 from convgrad.adapters.torch import from_torch, torch_conv
-from convgrad.bounds import (
+from convgrad.strategies import conv_problems
+from convgrad.verification.bounds import (
     Precision,
     compare,
     forward_bound,
@@ -17,7 +18,6 @@ from convgrad.bounds import (
     gradient_terms,
     unit_roundoff,
 )
-from convgrad.strategies import conv_problems
 
 
 def test_unit_roundoff_of_ieee_formats():

@@ -1,0 +1,132 @@
+"""The JSON layouts shared by verify's results, the report's sweep and the report model: output
+and record names, record builders, and one encoding of non-finite floats.
+
+JSON has no infinity or NaN, and every file convgrad writes is strict JSON: a non-finite float
+is written as the string "Infinity", "-Infinity" or "NaN" (`json_float`) and read back with
+`read_float`. A record is a plain dict so that pages and tools never parse convgrad's text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias")
+"""The four results of a convolution layer under test, in this order everywhere."""
+
+VERIFY_SCHEMA_VERSION = 2
+"""Version of `convgrad.VerifyResult.to_dict`; bumped on any incompatible change
+(2: a failure's ``explanation`` is now ``diagnosis``; non-finite floats as strings)."""
+
+REPORT_SCHEMA = "convgrad-report"
+REPORT_SCHEMA_VERSION = 2
+"""Version of ``report.json`` (2: a failure's ``explanation`` is now ``diagnosis``)."""
+
+_NON_FINITE = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
+
+
+def json_float(value: float | None) -> float | str | None:
+    """``value`` for strict JSON: None and finite floats as they are, inf / -inf / NaN as the
+    strings "Infinity" / "-Infinity" / "NaN"."""
+    if value is None:
+        return None
+    value = float(value)
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def read_float(value: float | int | str | None) -> float | None:
+    """The inverse of `json_float` (ValueError for any other string)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in _NON_FINITE:
+            raise ValueError(f"value={value!r} is not a number nor one of {sorted(_NON_FINITE)}")
+        return _NON_FINITE[value]
+    return float(value)
+
+
+def json_shape(shape: Sequence[int] | None) -> list[int] | None:
+    """A shape (or index) tuple as a JSON list of ints; None stays None."""
+    return None if shape is None else [int(n) for n in shape]
+
+
+def problem_record(
+    problem_id: str, description: dict, *, mode: str, data: str, seed_case: bool = False
+) -> dict:
+    """A problem as the report lists it: its id, rank, mode, data kind, the shapes of every
+    operand and result, dtype and resolved spec.
+
+    description: `convgrad.ConvProblem.describe` (keys x, w, y, dtype, spec); mode: the padding
+    mode as the report groups it ("explicit" for explicit pads); data: the data kind.
+    """
+    d = description
+    return {
+        "id": problem_id,
+        "ndim": len(d["x"]) - 2,
+        "mode": mode,
+        "data": data,
+        "seed_case": seed_case,
+        "x": d["x"],
+        "w": d["w"],
+        "y": d["y"],
+        "grad_input": d["x"],
+        "grad_weight": d["w"],
+        "grad_bias": [d["w"][0]],
+        "dtype": d["dtype"],
+        "spec": d["spec"],
+    }
+
+
+def check_record(
+    problem_id: str,
+    source: str,
+    check: str,
+    output: str,
+    *,
+    passed: bool,
+    ratio: float | str | None,
+    abs_error: float | str | None,
+    rel_error: float | str | None = None,
+    message: str = "",
+) -> dict:
+    """One check's outcome on one problem as the report counts it (floats through
+    `json_float`, so a record is strict JSON)."""
+    return {
+        "problem": problem_id,
+        "source": source,
+        "check": check,
+        "output": output,
+        "passed": bool(passed),
+        "ratio": json_float(read_float(ratio)),
+        "abs_error": json_float(read_float(abs_error)),
+        "rel_error": json_float(read_float(rel_error)),
+        "message": message,
+    }
+
+
+def failure_record(record: dict, *, diagnosis: str, reproduce: str, **extra: object) -> dict:
+    """A failed `check_record` as the report's failure list shows it: with the diagnosis (why)
+    and the command or snippet that reproduces it; ``extra`` keys (e.g. the pytest test) join."""
+    keys = ("problem", "source", "check", "output", "ratio", "abs_error", "message")
+    return {
+        **{key: record[key] for key in keys},
+        "diagnosis": diagnosis,
+        "reproduce": reproduce,
+        **extra,
+    }
+
+
+__all__ = [
+    "OUTPUTS",
+    "REPORT_SCHEMA",
+    "REPORT_SCHEMA_VERSION",
+    "VERIFY_SCHEMA_VERSION",
+    "check_record",
+    "failure_record",
+    "json_float",
+    "json_shape",
+    "problem_record",
+    "read_float",
+]

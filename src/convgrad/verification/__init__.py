@@ -1,0 +1,16 @@
+"""The verification engine: a user's convolution checked against the oracle.
+
+Modules, in pipeline order:
+
+- `problem`: `ConvProblem`, one layer with data, the unit every check runs on.
+- `numeric`: integer-valuedness and random directions for the derivative checks.
+- `bounds`: every tolerance, elementwise (Higham's gamma_n) and for the scalar identities
+  (adjoint, finite differences, linearity), each with its derivation.
+- `calls`: calling the user's functions (copies, timeouts, mutation record, result unpacking).
+- `checks`: one pure function per check, each returning a `CheckResult`.
+- `runner`: every check on one problem (`ProblemChecks`, `judge_outputs`).
+- `search`: hypothesis draws problems and shrinks each failure to a minimal one.
+- `diagnosis`: why a check failed, in words a learner can act on.
+- `result`: `Failure`, `VerifyResult`, reproduce snippets.
+- `api`: `verify` and `check_outputs`.
+"""

@@ -1,0 +1,237 @@
+"""The verification entry points: `verify` (prove a user's convolution right, or name the
+mistake on a minimal problem) and `check_outputs` (judge results already computed for one
+problem).
+
+The implementation under test follows docs/design.md: ``forward(x, w, spec) -> y`` and
+``backward(x, w, grad_y, spec) -> (grad_x, grad_w)`` or ``(grad_x, grad_w, grad_b)``, with
+``spec`` a `convgrad.ResolvedSpec`. The forward takes no bias (``grad_b`` is checked against
+grad_y summed over batch and space).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from convgrad.schema import OUTPUTS
+from convgrad.verification.bounds import FLOAT_DTYPES, Precision
+from convgrad.verification.calls import UserFunction
+from convgrad.verification.problem import ConvProblem
+from convgrad.verification.result import VerifyResult
+from convgrad.verification.runner import ProblemChecks, ProblemReport, judge_outputs
+from convgrad.verification.search import Found, check_given, problem_key, search
+
+
+def check_outputs(
+    problem: ConvProblem,
+    *,
+    forward: object = None,
+    grad_input: object = None,
+    grad_weight: object = None,
+    grad_bias: object = None,
+    safety: float = 1.0,
+) -> VerifyResult:
+    """Judge results computed for one problem as `verify` judges them.
+
+    Each given result must be a numeric array of a real float dtype at least as precise as the
+    data, of the convention's shape and finite; then it must equal the reference bit for bit on
+    integer-valued data in exact range, else lie within the rigorous elementwise bound of
+    `convgrad.verification.bounds` (Higham's gamma_n). Only the problem's own results are
+    compared: no adjoint, finite-difference, linearity, determinism or mutation checks (they
+    need callables; use `verify`).
+
+    Args:
+        problem: the `convgrad.ConvProblem` the results were computed for.
+        forward: y = conv(problem.x, problem.w, problem.b), ``(N, C_out, *O)``.
+        grad_input: the gradient of ``sum(problem.grad_y * y)`` for x (x's shape).
+        grad_weight: the gradient for w (w's shape).
+        grad_bias: the gradient for the bias, ``(C_out,)``.
+        safety: a factor >= 1 on the implementation's share of the bound, as in `verify`.
+
+    Returns:
+        A `VerifyResult` of one problem; wrong results are its failures (never raised).
+
+    Raises:
+        TypeError: ``problem`` is not a `convgrad.ConvProblem`, or ``safety`` is not a number.
+        ValueError: no result is given, or ``safety`` is below 1 or not finite.
+    """
+    if not isinstance(problem, ConvProblem):
+        raise TypeError(
+            f"problem={problem!r} is a {type(problem).__name__}; expected a convgrad.ConvProblem"
+        )
+    results = dict(zip(OUTPUTS, (forward, grad_input, grad_weight, grad_bias), strict=True))
+    given = {name: value for name, value in results.items() if value is not None}
+    if not given:
+        raise ValueError(
+            "check_outputs needs at least one of forward, grad_input, grad_weight, grad_bias;"
+            " all are None"
+        )
+    data = problem.x.dtype.name if problem.x.dtype.kind == "f" else "float64"
+    precision = Precision(data, safety=safety)
+    report = judge_outputs(problem, given, precision)
+    has_backward = bool(given.keys() - {"forward"})
+    failures = tuple(
+        Found(problem, report, result).failure(has_backward) for result in report.failures
+    )
+    settings_record = {"dtype": precision.dtype, "safety": precision.safety, "checked": list(given)}
+    return VerifyResult(failures, 1, tuple(report.ratios), settings_record)
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r} must be an int")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r} must be >= {minimum}")
+    return int(value)
+
+
+def _timeout(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"timeout={value!r} must be a number of seconds or None")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"timeout={value!r} must be finite and > 0 (or None for no limit)")
+    return float(value)
+
+
+def verify(
+    forward: Callable,
+    backward: Callable | None = None,
+    *,
+    ndim: int | Sequence[int] = 2,
+    padding: str | Sequence[str] = ("valid", "same", "full"),
+    stride: int | Sequence[int] = (1, 2),
+    dilation: int | Sequence[int] = (1, 2),
+    groups: int | Sequence[int] = (1, 2),
+    dtype: str = "float64",
+    flip: bool | Sequence[bool] = (False,),
+    max_examples: int = 100,
+    seed: int = 0,
+    safety: float = 1.0,
+    accumulate: str | None = None,
+    data: str | Sequence[str] = ("integer", "real"),
+    problems: Sequence[ConvProblem] | None = None,
+    timeout: float | None = 60.0,
+    exact: bool = True,
+    max_failures: int = 8,
+) -> VerifyResult:
+    """Check a convolution implementation against the oracle; never raises on user errors.
+
+    Problems are drawn with `convgrad.strategies.conv_problems` restricted to the declared
+    space; every check of `convgrad.verification.checks` runs on each; each failing (check,
+    output) is shrunk to a minimal problem, diagnosed (`convgrad.verification.diagnosis`) and
+    given a reproduce snippet.
+
+    Args:
+        forward: ``forward(x, w, spec) -> y``, x ``(N, C_in, *S)``, w
+            ``(C_out, C_in // groups, *K)``, y ``(N, C_out, *O)``; spec a `convgrad.ResolvedSpec`.
+        backward: ``backward(x, w, grad_y, spec) -> (grad_x, grad_w)`` or
+            ``(grad_x, grad_w, grad_b)``; None checks the forward only.
+        ndim: spatial dims drawn (1, 2, 3), one value or a tuple.
+        padding: padding modes drawn ("valid", "same", "same_lower", "full").
+        stride: strides drawn.
+        dilation: dilations drawn.
+        groups: group counts drawn.
+        dtype: the data dtype ("float16", "float32", "float64").
+        flip: False (cross-correlation), True (true convolution), or both.
+        max_examples: problems drawn per search.
+        seed: fixes the search, with one caveat: hypothesis also draws numeric constants found
+            in the caller's loaded non-test modules, so importing another module of your
+            project can change the problems drawn. A failure's reproduce snippet is always
+            exact.
+        safety: a factor >= 1 on the implementation's share of the error bound, for FFT or
+            Winograd algorithms or TF32 hardware.
+        accumulate: the dtype the implementation's sums are carried in (default: the data
+            dtype, the strictest that is fair).
+        data: "integer" (exact regime) and/or "real" data.
+        problems: check these `convgrad.ConvProblem` instead of drawing (no shrinking).
+        timeout: seconds per call of the user's functions (None: no limit).
+        exact: False skips bit-exact comparison on integer data (FFT or Winograd algorithms
+            round even there).
+        max_failures: stop after this many distinct (check, output) failures.
+
+    Returns:
+        A `VerifyResult`: ``.ok``, ``.failures`` (each on its minimal problem, with diagnosis
+        and reproduce snippet), ``.raise_for_failures()``, ``.to_json()``, ``.to_html(path)``.
+
+    Raises:
+        TypeError: a non-callable forward/backward, or an argument of the wrong type.
+        ValueError: an argument outside its range (named in the message).
+    """
+    if not callable(forward):
+        raise TypeError(f"forward={forward!r} must be callable: forward(x, w, spec) -> y")
+    if backward is not None and not callable(backward):
+        raise TypeError(f"backward={backward!r} must be callable or None")
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"dtype={dtype!r} must be one of {FLOAT_DTYPES}")
+    precision = Precision(dtype, accumulate, None, safety)
+    max_examples = _positive_int("max_examples", max_examples)
+    max_failures = _positive_int("max_failures", max_failures)
+    seed = _positive_int("seed", seed, 0)
+    timeout = _timeout(timeout)
+    if not isinstance(exact, bool):
+        raise TypeError(f"exact={exact!r} must be a bool")
+    settings_record = {
+        "ndim": ndim,
+        "padding": padding,
+        "stride": stride,
+        "dilation": dilation,
+        "groups": groups,
+        "dtype": dtype,
+        "flip": flip,
+        "data": data,
+        "max_examples": max_examples,
+        "seed": seed,
+        "safety": precision.safety,
+        "accumulate": precision.accumulate,
+        "exact": exact,
+        "timeout": timeout,
+    }
+    settings_record = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in settings_record.items()
+    }
+    user_forward = UserFunction(forward, "forward", timeout)
+    user_backward = None if backward is None else UserFunction(backward, "backward", timeout)
+
+    cache: dict[tuple, ProblemReport] = {}
+
+    def check(problem: ConvProblem) -> ProblemReport:
+        # Each search replays the previous ones' problems (same seed) and shrinking revisits
+        # problems: the user's functions run once per distinct problem.
+        key = problem_key(problem)
+        if key not in cache:
+            user_forward.mutations = {}
+            if user_backward is not None:
+                user_backward.mutations = {}
+            cache[key] = ProblemChecks(
+                problem, user_forward, user_backward, precision, exact=exact, seed=seed
+            ).run()
+        return cache[key]
+
+    if problems is not None:
+        found, examples, ratios = check_given(problems, check)
+    else:
+        from convgrad.strategies import conv_problems
+
+        strategy = conv_problems(
+            ndim=ndim,
+            padding=padding,
+            stride=stride,
+            dilation=dilation,
+            groups=groups,
+            flip=flip,
+            dtype=dtype,
+            data=data,
+            bias=(False,),
+        )
+        found, examples, ratios = search(
+            strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
+        )
+    failures = tuple(f.failure(backward is not None) for f in found)
+    return VerifyResult(failures, examples, tuple(ratios), settings_record)
+
+
+__all__ = ["check_outputs", "verify"]

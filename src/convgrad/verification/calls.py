@@ -1,0 +1,124 @@
+"""Calling the user's functions: copies of the arguments, a timeout, a mutation record, and
+turning what they return into arrays. A call that raises, hangs or breaks the protocol becomes
+`CallFailed`, carrying the "raised" `convgrad.CheckResult` that reports it; no check lives here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from convgrad.verification.checks import BACKWARD_OUTPUT, CheckResult
+
+
+class CallFailed(Exception):
+    """A user function raised, timed out or broke the protocol; carries the `CheckResult`."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class UserFunction:
+    """A user's function called with copies of its arguments, a timeout and a mutation check.
+
+    fn: the callable; name: "forward" or "backward"; timeout: seconds (None: no limit). A call
+    that does not return in time is abandoned (a daemon thread; Python cannot kill it) and every
+    later call fails at once instead of waiting again. ``mutations`` lists, per argument name,
+    the calls that changed it.
+    """
+
+    def __init__(self, fn: Callable, name: str, timeout: float | None) -> None:
+        self.fn, self.name, self.timeout = fn, name, timeout
+        self.hung = False
+        self.mutations: dict[str, int] = {}
+
+    @property
+    def output(self) -> str:
+        """The output name its whole-call failures are reported under."""
+        return "forward" if self.name == "forward" else BACKWARD_OUTPUT
+
+    def _fail(self, message: str) -> CallFailed:
+        return CallFailed(CheckResult("raised", self.output, False, message))
+
+    def __call__(self, arrays: dict[str, np.ndarray], spec) -> object:
+        if self.hung:
+            raise self._fail(
+                f"{self.name} did not return within {self.timeout} s earlier; not called again"
+            )
+        copies = {k: v.copy() for k, v in arrays.items()}
+        box: dict[str, object] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = self.fn(*copies.values(), spec)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:
+                # SystemExit (sys.exit in user code) too: a failed check, not the end of verify.
+                box["error"] = err
+
+        if self.timeout is None:
+            target()
+        else:
+            thread = threading.Thread(target=target, name=f"convgrad-{self.name}", daemon=True)
+            thread.start()
+            thread.join(self.timeout)
+            if thread.is_alive():
+                self.hung = True
+                raise self._fail(f"{self.name} did not return within timeout={self.timeout} s")
+        for key, original in arrays.items():
+            if not np.array_equal(copies[key], original, equal_nan=True):
+                self.mutations[key] = self.mutations.get(key, 0) + 1
+        if "error" in box:
+            err = box["error"]
+            raise self._fail(f"{self.name} raised {type(err).__name__}: {err}")
+        return box["value"]
+
+
+def as_array(value: object, output: str) -> np.ndarray:
+    """The user's result as an array; CallFailed (check "raised") when it is not array-like."""
+    try:
+        array = np.asarray(value)
+    except Exception as err:
+        raise CallFailed(
+            CheckResult(
+                "raised",
+                output,
+                False,
+                f"{output} is a {type(value).__name__} that"
+                f" NumPy cannot convert to an array ({err})",
+            )
+        ) from err
+    if array.dtype.kind not in "biufc":
+        raise CallFailed(
+            CheckResult(
+                "raised",
+                output,
+                False,
+                f"{output} is a {type(value).__name__} (dtype {array.dtype}), not a numeric array",
+            )
+        )
+    return array
+
+
+def split_gradients(value: object) -> tuple[object, ...]:
+    """backward's result as (grad_x, grad_w) or (grad_x, grad_w, grad_b); CallFailed otherwise."""
+    if isinstance(value, np.ndarray) or not isinstance(value, Sequence) or len(value) not in (2, 3):
+        kind = type(value).__name__
+        size = f" of length {len(value)}" if isinstance(value, Sequence) else ""
+        raise CallFailed(
+            CheckResult(
+                "raised",
+                BACKWARD_OUTPUT,
+                False,
+                f"backward returned a {kind}{size}; expected"
+                " a tuple (grad_x, grad_w) or (grad_x, grad_w, grad_b)",
+            )
+        )
+    return tuple(value)
+
+
+__all__ = ["CallFailed", "UserFunction", "as_array", "split_gradients"]

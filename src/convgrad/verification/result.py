@@ -1,0 +1,209 @@
+"""What verify returns: `Failure` (one failed check on its minimal problem, with its diagnosis
+and a snippet that reproduces it), `VerifyResult` (text, JSON, HTML) and `VerificationError`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from convgrad.schema import VERIFY_SCHEMA_VERSION, json_float, json_shape
+from convgrad.verification.checks import CheckResult
+from convgrad.verification.diagnosis import diagnose
+from convgrad.verification.problem import ConvProblem
+from convgrad.verification.runner import ProblemReport
+
+SCHEMA_VERSION = VERIFY_SCHEMA_VERSION
+"""Version of the `VerifyResult.to_dict` layout; bumped on any incompatible change."""
+
+INLINE_LIMIT = 4096
+"""Arrays up to this many elements are written literally into the reproduce snippet."""
+
+
+class VerificationError(AssertionError):
+    """Raised by `VerifyResult.raise_for_failures`; its message is the readable report."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed check on its minimal problem.
+
+    problem: `ConvProblem.describe()` (shapes, dtype, resolved spec); the rest as in
+    `convgrad.CheckResult`, plus a ``diagnosis`` (why it failed, `convgrad.verification.diagnosis`)
+    and a ``reproduce`` snippet.
+    """
+
+    check: str
+    output: str
+    problem: dict
+    expected_shape: tuple[int, ...] | None
+    got_shape: tuple[int, ...] | None
+    worst_error: float | None
+    bound_ratio: float | None
+    index: tuple[int, ...] | None
+    message: str
+    diagnosis: str
+    reproduce: str
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (shapes as lists; non-finite floats as `convgrad.schema.json_float`
+        strings)."""
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for key in ("expected_shape", "got_shape", "index"):
+            data[key] = json_shape(data[key])
+        for key in ("worst_error", "bound_ratio"):
+            data[key] = json_float(data[key])
+        return data
+
+    def __str__(self) -> str:
+        p = self.problem
+        spec = p["spec"]
+        ratio = "" if self.bound_ratio is None else f" (error/bound {self.bound_ratio:.3g})"
+        return (
+            f"FAILED {self.check} on {self.output}{ratio}\n"
+            f"  minimal problem: x {tuple(p['x'])}, w {tuple(p['w'])}, y {tuple(p['y'])},"
+            f" {p['dtype']}, mode={spec['mode']!r} padding={spec['padding']}"
+            f" stride={spec['stride']} dilation={spec['dilation']} groups={spec['groups']}"
+            f" flip={spec['flip']}\n"
+            + _indent(self.message, "  ")
+            + "\n"
+            + _indent(self.diagnosis, "  why: ", "       ")
+        )
+
+
+def _indent(text: str, first: str, rest: str | None = None) -> str:
+    rest = first if rest is None else rest
+    lines = text.splitlines() or [""]
+    return "\n".join([first + lines[0], *(rest + line for line in lines[1:])])
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of `convgrad.verify` or `convgrad.check_outputs`.
+
+    ok: no check failed; failures: one `Failure` per (check, output), on its minimal problem;
+    examples: problems checked in the final search; ratios: error/bound ratios of passing value
+    comparisons, records ``{check, output, ratio, x, w, y, dtype, spec}`` (for accuracy plots);
+    settings: the arguments verify ran with.
+    """
+
+    failures: tuple[Failure, ...]
+    examples: int
+    ratios: tuple[dict, ...] = ()
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed."""
+        return not self.failures
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``schema_version``, ``ok``, ``examples``, ``settings``, ``failures``,
+        ``ratios``."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "ok": self.ok,
+            "examples": self.examples,
+            "settings": dict(self.settings),
+            "failures": [f.to_dict() for f in self.failures],
+            "ratios": [dict(r) for r in self.ratios],
+        }
+
+    def to_json(self, **dumps_kwargs) -> str:
+        """`to_dict` as JSON (strict: no NaN or Infinity)."""
+        return json.dumps(self.to_dict(), allow_nan=False, **dumps_kwargs)
+
+    def raise_for_failures(self) -> None:
+        """Raise `VerificationError` (an AssertionError) with the report if any check failed."""
+        __tracebackhide__ = True  # pytest shows the caller's line, not this one
+        if not self.ok:
+            raise VerificationError(str(self))
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write the HTML report (`convgrad.report.render_html`) to ``path``; returns it."""
+        from convgrad.report import render_html
+
+        return render_html(self.to_dict(), path)
+
+    def __str__(self) -> str:
+        head = f"convgrad.verify: {len(self.failures)} failure(s) in {self.examples} problem(s)"
+        if self.ok:
+            worst = max((r["ratio"] or 0.0 for r in self.ratios), default=0.0)
+            return (
+                f"convgrad.verify: all checks passed on {self.examples} problem(s); worst"
+                f" error/bound {worst:.3g}"
+            )
+        blocks = [head]
+        for failure in self.failures:
+            blocks.append(str(failure) + "\n  reproduce:\n" + _indent(failure.reproduce, "    "))
+        return "\n\n".join(blocks)
+
+
+def _literal(name: str, array: np.ndarray | None) -> str:
+    if array is None:
+        return f"{name} = None"
+    if array.size > INLINE_LIMIT:
+        return (
+            f"{name} = ...  # your {array.dtype} array of shape {array.shape} (too large to inline)"
+        )
+    return f"{name} = np.array({array.tolist()!r}, dtype={str(array.dtype)!r})"
+
+
+def reproduce_snippet(problem: ConvProblem, backward: bool) -> str:
+    """Python that rebuilds the problem from literal arrays and re-runs verify on it."""
+    s = problem.spec
+    call = (
+        "cg.verify(forward, backward, problems=[problem])"
+        if backward
+        else "cg.verify(forward, problems=[problem])"
+    )
+    return "\n".join(
+        [
+            "import numpy as np",
+            "import convgrad as cg",
+            "",
+            _literal("x", problem.x),
+            _literal("w", problem.w),
+            _literal("grad_y", problem.grad_y),
+            f"spec = cg.ConvSpec(padding={s.padding!r}, stride={s.stride!r},"
+            f" dilation={s.dilation!r}, groups={s.groups!r}, flip={s.flip!r})",
+            "problem = cg.ConvProblem(x, w, None, grad_y, spec)",
+            f"print({call})",
+        ]
+    )
+
+
+def failure_of(
+    problem: ConvProblem, report: ProblemReport, result: CheckResult, has_backward: bool
+) -> Failure:
+    """The `Failure` of ``result``, one of ``report``'s failed checks on ``problem``: diagnosed
+    from the user's output and its bound, with a reproduce snippet."""
+    diagnosis = diagnose(
+        problem, result, report.outputs.get(result.output), report.bounds.get(result.output)
+    )
+    return Failure(
+        check=result.check,
+        output=result.output,
+        problem=problem.describe(),
+        expected_shape=result.expected_shape,
+        got_shape=result.got_shape,
+        worst_error=result.worst_error,
+        bound_ratio=result.bound_ratio,
+        index=result.index,
+        message=result.message,
+        diagnosis=diagnosis,
+        reproduce=reproduce_snippet(problem, has_backward),
+    )
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Failure",
+    "VerificationError",
+    "VerifyResult",
+    "failure_of",
+    "reproduce_snippet",
+]

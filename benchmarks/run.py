@@ -6,7 +6,7 @@ Prints one row per target (measured ratio, limit, inputs) and writes ``reports/b
 
 1. speed: ``conv`` + ``conv_backward`` (forward, grad_input, grad_weight) against torch CPU
    forward + autograd backward, per layer and dtype; geometric mean per dtype (float64 <= 1.0,
-   float32 <= 1.5). The oracle computes in float64 for every float input (DESIGN.md), so its
+   float32 <= 1.5). The oracle computes in float64 for every float input (docs/design.md), so its
    float32 row is float64 arithmetic against torch's float32. Also GFLOP/s against this
    machine's float64 GEMM peak (a 2048x2048 matmul, measured here), and the ratio of the
    oracle's matrix products alone (on columns made beforehand) to torch: the floor of the

@@ -183,7 +183,23 @@ def output_shape(
     dilation=1,
     groups: int = 1,
 ) -> tuple[int, ...]:
-    """The forward output's shape ``(N, C_out, *O)``.
+    """The forward output's shape ``(N, C_out, *O)``, from shapes alone.
+
+    Args:
+        input_shape: x's shape ``(N, C_in, *S)``.
+        weight_shape: w's shape ``(C_out, C_in // groups, *K)``.
+        padding: a mode or explicit pads, as `convgrad.conv`.
+        stride: an int >= 1 or one per spatial dim.
+        dilation: an int >= 1 or one per spatial dim.
+        groups: C_in and C_out must both be divisible by it.
+
+    Returns:
+        ``(N, C_out, *O)``, ``O = floor((S + lo + hi - d*(K-1) - 1) / s) + 1`` per dim.
+
+    Raises:
+        TypeError: shapes that are not sequences of ints, bad argument types.
+        ValueError: ranks or channels that disagree, an empty output, a bad padding, stride,
+            dilation or groups.
 
     >>> output_shape((1, 3, 128, 128), (32, 3, 3, 3))
     (1, 32, 126, 126)

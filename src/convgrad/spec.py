@@ -2,7 +2,7 @@
 
 `ConvSpec` holds what the user wrote and validates it on construction; `ConvSpec.resolve`
 turns it into a `ResolvedSpec` for concrete input and kernel sizes, with one explicit
-``(lo, hi)`` pad pair per spatial dim. Padding modes follow DESIGN.md:
+``(lo, hi)`` pad pair per spatial dim. Padding modes follow docs/design.md:
 
 - ``"valid"``: no padding.
 - ``"full"``: ``d*(K-1)`` on both sides.

@@ -206,12 +206,34 @@ def conv_problems(
     """Strategy for complete, consistent `convgrad.ConvProblem` values.
 
     x: (N, C_in, *S), w: (C_out, C_in // groups, *K), b: (C_out,) or None, grad_y: (N, C_out, *O)
-    with O the forward output's size, all of one dtype. Shapes: ``1 <= N <= max_batch``;
-    ``C_in`` and ``C_out`` multiples of the drawn groups, at most ``max_channels``;
-    ``1 <= K <= max_kernel`` (odd and even); each input size from the smallest giving ``O = 1``
-    up to ``max_side``, so strides and dilations that do not divide evenly occur.
-    dtype: entries of `DTYPES`; data: entries of `DATA_KINDS` ("real" is skipped for int64).
-    The other tuple arguments are as in `conv_specs`; the first value of each shrinks first.
+    with O the forward output's size, all of one dtype. Each argument takes one value or a
+    tuple; the first value of each is preferred when shrinking, so failures shrink to the
+    smallest layer.
+
+    Args:
+        ndim: spatial dims (1, 2, 3).
+        padding: entries of `PADDINGS` ("valid", "same", "same_lower", "full", "explicit";
+            explicit pads are drawn per dim, asymmetric included).
+        stride: strides >= 1.
+        dilation: dilations >= 1.
+        groups: group counts >= 1; C_in and C_out are drawn as multiples.
+        flip: False (cross-correlation) and/or True (true convolution).
+        dtype: entries of `DTYPES`.
+        data: entries of `DATA_KINDS` ("integer": values in [-3, 3], exact in any correct
+            float64 implementation; "real"; "real" is skipped for int64).
+        bias: whether a bias is drawn.
+        max_batch: ``1 <= N <= max_batch``.
+        max_channels: C_in and C_out at most this.
+        max_kernel: ``1 <= K <= max_kernel`` (odd and even).
+        max_side: each input size from the smallest giving ``O = 1`` up to this, so strides
+            and dilations that do not divide evenly occur.
+
+    Returns:
+        A hypothesis strategy of `convgrad.ConvProblem`.
+
+    Raises:
+        TypeError, ValueError: before anything is drawn, for an argument of the wrong type or
+            out of range (the message names it), as `conv_specs`.
 
     >>> conv_problems(ndim=1, padding="valid", dtype="int64").example()  # doctest: +SKIP
     ConvProblem(x=array([[[ 0, -3,  1]]]), w=array([[[2, 0]]]), b=None,

@@ -359,3 +359,13 @@ def test_no_match_lists_every_candidate_and_marks_the_right_one():
 def test_diagnosis_rejects_a_malformed_observed_shape(observed, error, message):
     with pytest.raises(error, match=message):
         diagnose_weight_grad((1, 3, 10, 10), (4, 3, 3, 3), observed)
+
+
+def test_candidates_are_structured_with_mode_and_operands():
+    d = diagnose_weight_grad((1, 1, 8), (1, 1, 3), (8,), padding=1, layout="NCW")
+    best = d.matches[0]
+    assert (best.mode, best.operands) == ("same", "of x (unpadded) with grad_y")
+    assert best.operation == "same correlation of x (unpadded) with grad_y"
+    assert best.to_dict()["mode"] == "same" and best.to_dict()["operands"] == best.operands
+    right = next(c for c in d.candidates if not c.changes)
+    assert (right.mode, right.shape) == ("valid", (3,))

@@ -7,15 +7,29 @@ from hypothesis import given, settings
 
 import convgrad as cg
 from convgrad.adapters.torch import from_torch, torch_conv
+from convgrad.reference import conv, conv_backward
 from convgrad.strategies import conv_problems
 from convgrad.verification.bounds import (
     Precision,
+    abs_dot,
+    adjoint_sides,
+    binary_exponent,
     compare,
+    dot,
+    dot_rounding,
+    exact_within,
+    finite_difference_tolerance,
     forward_bound,
+    forward_magnitude,
     forward_terms,
+    free_forward_magnitude,
+    free_magnitudes,
     gamma,
     gradient_bounds,
+    gradient_magnitudes,
     gradient_terms,
+    linearity_bound,
+    scaled,
     unit_roundoff,
 )
 
@@ -156,3 +170,92 @@ def test_underflowing_products_are_covered_by_the_subnormal_term():
     # 1e-300 * 1e-300 underflows to 0 in float64: an absolute error no relative bound covers.
     bound = Precision().bound(1, np.array([0.0]), np.array([0.0]))
     assert bound[0] >= float(np.finfo(np.float64).smallest_subnormal) > 0
+
+
+def test_free_magnitudes_bound_every_convention():
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2))
+    grad_y = rng.standard_normal((2, 4, 4, 4))
+    free = free_magnitudes(x, w, grad_y)
+    for flip in (False, True):
+        kw = {"flip": flip}
+        assert forward_magnitude(x, w, **kw).max() <= free["forward"]
+        grads = gradient_magnitudes(x, w, grad_y, **kw)
+        assert grads.input.max() <= free["grad_input"]
+        assert grads.weight.max() <= free["grad_weight"]
+    assert free["forward"] == free_forward_magnitude(x, w)
+
+
+def test_linearity_bound_is_zero_on_exact_data_and_positive_otherwise():
+    precision = Precision("float64")
+    parts = np.array([1.0, -2.0])
+    assert not linearity_bound(precision, 9, 40.0, parts, integer=True).any()
+    real = linearity_bound(precision, 9, 40.0, parts, integer=False)
+    assert np.all(real > 0)
+    assert real[1] > real[0]  # the rounding of the larger sum of parts counts
+
+
+def test_adjoint_sides_agree_exactly_for_the_reference_on_integer_data():
+    rng = np.random.default_rng(4)
+    x = rng.integers(-3, 4, (1, 2, 6)).astype(float)
+    w = rng.integers(-3, 4, (3, 2, 3)).astype(float)
+    grad_y = rng.integers(-3, 4, (1, 3, 4)).astype(float)
+    y = conv(x, w)
+    grad_x = conv_backward(x, w, grad_y).input
+    free = free_magnitudes(x, w, grad_y)
+    lhs, rhs, tolerance, e = adjoint_sides(
+        y,
+        grad_y,
+        x,
+        grad_x,
+        precision=Precision("float64"),
+        n_forward=6,
+        n_grad=9,
+        m_y=free["forward"],
+        m_g=free["grad_input"],
+        integer=True,
+    )
+    assert tolerance == 0.0 and lhs == rhs
+    assert np.ldexp(lhs, e) == float(np.sum(y * grad_y))
+
+
+def test_adjoint_sides_scale_huge_operands_without_overflow():
+    x, w, grad_y = np.full((1, 1, 2), 1e200), np.full((1, 1, 1), 1e100), np.full((1, 1, 2), 1e10)
+    y = conv(x, w)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.sum(y * grad_y))
+    free = free_magnitudes(x, w, grad_y)
+    lhs, rhs, tolerance, e = adjoint_sides(
+        y,
+        grad_y,
+        x,
+        conv_backward(x, w, grad_y).input,
+        precision=Precision("float64"),
+        n_forward=1,
+        n_grad=1,
+        m_y=free["forward"],
+        m_g=free["grad_input"],
+        integer=False,
+    )
+    assert np.isfinite(lhs) and abs(lhs - rhs) <= tolerance and e > 1000
+
+
+def test_finite_difference_tolerance_is_zero_when_exact_and_grows_as_h_shrinks():
+    ones = np.ones((1, 1, 3))
+    kw = dict(precision=Precision("float32"), n_forward=3, n_grad=3, m_pm=2.0, m_g=2.0)
+    assert finite_difference_tolerance(ones, ones, ones, ones, h=1.0, exact=True, **kw) == 0.0
+    big = finite_difference_tolerance(ones, ones, ones, ones, h=1.0, exact=False, **kw)
+    small = finite_difference_tolerance(ones, ones, ones, ones, h=0.25, exact=False, **kw)
+    assert 0 < big < small
+
+
+def test_dot_helpers_and_power_of_two_scaling():
+    a, b = np.array([1.0, -2.0]), np.array([3.0, 4.0])
+    assert dot(a, b) == -5.0 and abs_dot(a, b) == 11.0
+    assert binary_exponent(8.0) == 4 and binary_exponent(0.0) == 0
+    assert binary_exponent(float("inf")) == 0
+    assert scaled(np.array([8.0]), 4).tolist() == [0.5]
+    assert dot_rounding(2, 11.0) > 0
+    assert exact_within(Precision("float32"), True, 2.0**24)
+    assert not exact_within(Precision("float32"), True, 2.0**25)
+    assert not exact_within(Precision("float64"), False, 1.0)

@@ -59,6 +59,13 @@ def _joined(values: Sequence) -> str:
     return compact(tuple(values))
 
 
+def _grad_y_text(strided: bool, dilated: bool) -> str:
+    """grad_y as a candidate uses it: as is, stride-dilated, or missing the stride's zeros."""
+    if not strided:
+        return "grad_y"
+    return "the stride-dilated grad_y" if dilated else "grad_y (no zeros for the stride)"
+
+
 def weight_candidates(dims: tuple[DimAlgebra, ...]) -> list[Candidate]:
     pads = [(a.lo, a.hi) for a in dims]
     padded = any(a.lo or a.hi for a in dims)
@@ -76,13 +83,7 @@ def weight_candidates(dims: tuple[DimAlgebra, ...]) -> list[Candidate]:
         if swapped and mode == "full":
             continue
         xs = "the padded x" if padded and pad_x else "x (unpadded)" if padded else "x"
-        gy = (
-            "grad_y"
-            if not strided
-            else "the stride-dilated grad_y"
-            if dilate_gy
-            else ("grad_y (no zeros for the stride)")
-        )
+        gy = _grad_y_text(strided, dilate_gy)
         lags = "" if not dilated else ", every d-th lag" if every_d else ", every lag"
         first, second = (gy, xs) if swapped else (xs, gy)
         changes = []
@@ -151,13 +152,7 @@ def input_candidates(dims: tuple[DimAlgebra, ...]) -> list[Candidate]:
     ):
         if mode != "full" and crop != "exact":
             continue
-        gy = (
-            "grad_y"
-            if not strided
-            else "the stride-dilated grad_y"
-            if dilate_gy
-            else ("grad_y (no zeros for the stride)")
-        )
+        gy = _grad_y_text(strided, dilate_gy)
         kernel = (
             "the rotated kernel"
             if not dilated

@@ -401,10 +401,25 @@ def explain(
 ) -> Explanation:
     """Derive, step by step, the shapes of y, grad_input, grad_weight and grad_bias.
 
-    input_shape: in ``layout``, e.g. ``(N, C_in, H, W)`` for ``NCHW`` or ``(H, W, C_in)`` for
-    ``HWC``; weight_shape: ``(C_out, C_in // groups, *K)`` (OIHW) for channels-first layouts,
-    ``(*K, C_in // groups, C_out)`` (HWIO) for channels-last ones. padding, stride, dilation,
-    groups: as `convgrad.ConvSpec`. Raises ValueError / TypeError naming the bad argument.
+    Args:
+        input_shape: x's shape in ``layout``, e.g. ``(N, C_in, H, W)`` for ``NCHW`` or
+            ``(H, W, C_in)`` for ``HWC``.
+        weight_shape: ``(C_out, C_in // groups, *K)`` (OIHW) for channels-first layouts,
+            ``(*K, C_in // groups, C_out)`` (HWIO) for channels-last ones.
+        padding: a mode or explicit pads, as `convgrad.ConvSpec`.
+        stride: an int >= 1 or one per spatial dim.
+        dilation: an int >= 1 or one per spatial dim.
+        groups: C_in and C_out must both be divisible by it.
+        layout: one of `convgrad.explanation.LAYOUTS` (NCHW, NHWC, HWC, NCW, NCDHW, ...).
+
+    Returns:
+        An `Explanation`: ``str()`` is the plain-text derivation; ``to_markdown()``,
+        ``to_dict()`` and ``record(name)`` (one shape with its steps) give the same data.
+
+    Raises:
+        TypeError: shapes that are not sequences of ints, a layout that is not a str.
+        ValueError: an unknown layout, shapes that do not fit it, or a bad spec (each message
+            names the argument, its value and the rule).
 
     >>> e = explain((128, 128, 3), (3, 3, 3, 32), layout="HWC")
     >>> e.record("forward").shape, e.record("grad_weight").shape

@@ -128,10 +128,30 @@ def conv(
 ) -> np.ndarray:
     """The convolution layer's output.
 
-    x: (N, C_in, *S); w: (C_out, C_in // groups, *K); b: (C_out,) or None
-    -> y: (N, C_out, *O) with ``O = floor((S + lo + hi - d*(K-1) - 1) / s) + 1``.
-    Cross-correlation (as torch.nn.functional.conv2d); ``flip=True`` convolves (as
-    scipy.signal.convolve). See `convgrad.ConvSpec` for the padding modes.
+    Args:
+        x: the input, ``(N, C_in, *S)``, 1 to 3 spatial dims.
+        w: the kernel, ``(C_out, C_in // groups, *K)``.
+        b: the bias, ``(C_out,)``, or None.
+        padding: "valid", "same", "same_lower", "full", an int, one int per spatial dim, or
+            one ``(lo, hi)`` pair per spatial dim (`convgrad.ConvSpec`; docs/design.md).
+        stride: an int >= 1 or one per spatial dim.
+        dilation: an int >= 1 or one per spatial dim.
+        groups: C_in and C_out must both be divisible by it.
+        flip: False for cross-correlation (as torch.nn.functional.conv2d), True for true
+            convolution (the kernel rotated 180°, as scipy.signal.convolve).
+        method: "auto", "direct" (the definition by summation) or "fast" (blocks and BLAS).
+
+    Returns:
+        y: ``(N, C_out, *O)``, ``O = floor((S + lo + hi - d*(K-1) - 1) / s) + 1``; float64 for
+        float inputs, exact (int64 or Python objects) for integer and object inputs.
+
+    Raises:
+        TypeError: an operand that is not array-like, mixed float dtypes, a bad argument type.
+        ValueError: wrong ranks or channel counts, an empty output (``O < 1``), a kernel larger
+            than a ``valid`` input, non-positive stride or dilation, negative pads.
+
+    >>> conv(np.ones((1, 1, 5)), np.ones((1, 1, 3))).tolist()
+    [[[3.0, 3.0, 3.0]]]
     """
     spec = ConvSpec(padding, stride, dilation, groups, flip)
     arrays, arithmetic, resolved, out_spatial = _prepare(x, w, b, {}, spec)
@@ -161,11 +181,31 @@ def conv_backward(
 ) -> Grads:
     """Gradients of ``L = sum(grad_y * conv(x, w, b, ...))`` with respect to x, w and b.
 
-    x: (N, C_in, *S); w: (C_out, C_in // groups, *K); grad_y: (N, C_out, *O) exactly the
-    forward output's shape; b: (C_out,) or None (only its shape is checked).
     grad_input is the transposed convolution of grad_y (`conv_transpose`); grad_weight is the
     valid correlation of the padded x with the stride-dilated grad_y (rotated back when
     ``flip``); grad_bias sums grad_y over batch and space.
+
+    Args:
+        x: the forward's input, ``(N, C_in, *S)``.
+        w: the forward's kernel, ``(C_out, C_in // groups, *K)``.
+        grad_y: dL/dy, exactly the forward output's shape ``(N, C_out, *O)``.
+        b: the forward's bias, ``(C_out,)``, or None (only its shape is checked).
+        padding: "valid", "same", "same_lower", "full", an int, one int per spatial dim, or
+            one ``(lo, hi)`` pair per spatial dim (`convgrad.ConvSpec`; docs/design.md).
+        stride: an int >= 1 or one per spatial dim.
+        dilation: an int >= 1 or one per spatial dim.
+        groups: C_in and C_out must both be divisible by it.
+        flip: False for cross-correlation (as torch.nn.functional.conv2d), True for true
+            convolution (the kernel rotated 180°, as scipy.signal.convolve).
+        method: "auto", "direct" (the definition by summation) or "fast" (blocks and BLAS).
+
+    Returns:
+        `Grads` ``(input, weight, bias)``: shapes ``(N, C_in, *S)``, ``(C_out, C_in // groups,
+        *K)`` and ``(C_out,)``; float64 for float inputs, exact for integer and object inputs.
+
+    Raises:
+        TypeError: as `conv`.
+        ValueError: as `conv`, and a grad_y whose shape is not the forward output's.
     """
     spec = ConvSpec(padding, stride, dilation, groups, flip)
     arrays, arithmetic, resolved, out_spatial = _prepare(x, w, b, {"grad_y": grad_y}, spec)
@@ -246,12 +286,30 @@ def conv_transpose(
 ) -> np.ndarray:
     """Transposed convolution: the adjoint of `conv` with respect to its input.
 
-    x: (N, C_out, *I_t) (a conv's output layout); w: (C_out, C_in // groups, *K) (the same
-    weight as the conv, which is torch.nn.functional.conv_transpose's layout); b: (C_in,)
-    -> (N, C_in, *O_t), ``O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1``.
     ``conv_transpose(grad_y, w, padding=p, ...)`` equals ``conv_backward(x, w, grad_y,
     padding=p, ...).input`` when output_padding is the rows the forward left unreached.
-    padding: explicit pads, "valid" or "full"; "same"/"same_lower" only with stride 1.
+
+    Args:
+        x: ``(N, C_out, *I_t)``, a conv's output layout.
+        w: ``(C_out, C_in // groups, *K)``, the same weight as the conv (which is
+            torch.nn.functional.conv_transpose's layout).
+        b: ``(C_in,)`` or None.
+        padding: the pads of the conv this transposes: explicit pads, "valid" or "full";
+            "same"/"same_lower" only with stride 1.
+        stride: an int >= 1 or one per spatial dim.
+        dilation: an int >= 1 or one per spatial dim.
+        groups: C_in and C_out must both be divisible by it.
+        output_padding: rows added at the end of each spatial dim, each smaller than that dim's
+            stride or dilation (as torch.nn.ConvTranspose).
+        method: "auto", "direct" or "fast".
+
+    Returns:
+        ``(N, C_in, *O_t)``, ``O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1``.
+
+    Raises:
+        TypeError: as `conv`.
+        ValueError: as `conv`; x's channels not w.shape[0]; output_padding too large; a
+            strided "same"; pads that crop the output to nothing.
     """
     spec = ConvSpec(padding, stride, dilation, groups)
     arrays, arithmetic = _operands.as_arrays({"x": x, "w": w, "b": b})

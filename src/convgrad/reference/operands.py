@@ -1,9 +1,9 @@
 """Operand validation and the choice of arithmetic: float64, int64 or exact Python objects.
 
-Rules (DESIGN.md, Precision): float inputs are computed in float64 whatever their dtype; integer
-inputs exactly, in int64 when no intermediate can overflow it and in Python ints otherwise;
-``object`` arrays of Python ints and ``fractions.Fraction`` exactly. Operands must agree: all
-float of one dtype, or all exact (integer and object may mix).
+Rules (docs/design.md, Precision): float inputs are computed in float64 whatever their dtype;
+integer inputs exactly, in int64 when no intermediate can overflow it and in Python ints
+otherwise; ``object`` arrays of Python ints and ``fractions.Fraction`` exactly. Operands must
+agree: all float of one dtype, or all exact (integer and object may mix).
 """
 
 from __future__ import annotations

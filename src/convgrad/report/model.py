@@ -10,7 +10,6 @@ never parse their own text: every number comes from these dicts.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 
@@ -27,7 +26,7 @@ from convgrad.schema import (
 
 WORST_SHOWN = 12
 
-# Per spatial dim: I input, K kernel, lo/hi pads, s stride, d dilation (DESIGN.md "Output size"
+# Per spatial dim: I input, K kernel, lo/hi pads, s stride, d dilation (docs/design.md "Output size"
 # and "Padding modes"; Dumoulin & Visin, arXiv 1603.07285, relationships 1-6 and 15).
 SHAPE_FORMS = {
     "valid": {
@@ -324,8 +323,3 @@ def as_report(data: dict) -> dict:
         f" {REPORT_SCHEMA!r}), a VerifyResult.to_dict() (keys 'ok' and 'failures') or a pytest"
         f" --convgrad-report session (kind 'pytest-session'); got keys {sorted(data)[:8]}"
     )
-
-
-def is_finiteread_float(value) -> bool:
-    """True for an int or float that is finite (for the template's number formatting)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

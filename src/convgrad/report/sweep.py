@@ -4,7 +4,7 @@ reference (`convgrad.conv`, `convgrad.conv_backward`) is right on each.
 The grid covers every padding mode (``valid``, ``same``, ``same_lower``, ``full``, explicit
 asymmetric pads), odd and even kernels, stride, dilation, groups, flip, 1/2/3 spatial dims and
 three kinds of data: float64, float32 and integer-valued float64 (where every correct
-implementation is bit-exact, DESIGN.md "Precision"). The learner's case of DESIGN.md, a
+implementation is bit-exact, docs/design.md "Precision"). The learner's case of docs/design.md, a
 128x128 RGB image and 32 3x3 filters, is always among them.
 
 Sources of evidence, each run by `convgrad.verification.runner.ProblemChecks` (the checks of
@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from convgrad._version import __version__
+from convgrad import __version__
 from convgrad.reference import conv, conv_backward
 from convgrad.schema import OUTPUTS, check_record, problem_record
 from convgrad.shapes import resolve
@@ -78,7 +78,7 @@ adjoint, linearity, ...) are evidence about PyTorch, not about the reference."""
 _SIDES = {1: 11, 2: 8, 3: 6}
 _EXPLICIT_PADS = ((1, 2), (2, 0), (0, 1))
 _SEED_CASE = {"x": (1, 3, 128, 128), "w": (32, 3, 3, 3)}
-"""DESIGN.md's learner: a 128x128 RGB image (HWC 128x128x3) and 32 3x3 filters (HWIO
+"""docs/design.md's learner: a 128x128 RGB image (HWC 128x128x3) and 32 3x3 filters (HWIO
 3x3x3x32), channels first."""
 
 
@@ -87,7 +87,7 @@ class Case:
     """One problem of the sweep, before data is drawn.
 
     x: (N, C_in, *S) and w: (C_out, C_in // groups, *K) shapes; mode: a padding mode or
-    "explicit"; data: one of `DATA`; seed case: DESIGN.md's learner's layer.
+    "explicit"; data: one of `DATA`; seed case: docs/design.md's learner's layer.
     """
 
     id: str

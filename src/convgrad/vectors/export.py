@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convgrad._version import __version__
+from convgrad import __version__
 from convgrad.shapes import resolve
 from convgrad.vectors.cases import Case, cases
 from convgrad.vectors.formats import check_format, write_arrays

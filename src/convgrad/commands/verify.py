@@ -188,10 +188,9 @@ def run(args: argparse.Namespace) -> int:
         "seed": _parse.one_int("--seed", args.seed, 0),
     }
     render_html = None if args.html is None else _report_writers(args.html)
-    if args.json is not None:
-        _atomic.check_target(args.json, _atomic.is_result_json)
-    if args.html is not None:
-        _atomic.check_target(args.html, _atomic.is_page)
+    for path, owned in ((args.json, _atomic.is_result_json), (args.html, _atomic.is_page)):
+        if path is not None:
+            _atomic.check_writable(_atomic.check_target(path, owned))
     forward = load_callable("MODULE:FORWARD", args.forward)
     backward = None if args.backward is None else load_callable("--backward", args.backward)
     progress = Progress(options["max_examples"], sys.stderr)

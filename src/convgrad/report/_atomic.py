@@ -124,9 +124,13 @@ def check_target(path: str | os.PathLike, owned: Owned = is_report) -> Path:
     return path
 
 
-def _temporary(folder: Path, prefix: str, text: str) -> Path:
-    """A new file in ``folder`` holding ``text`` (UTF-8), flushed to disk, mode 0644."""
-    handle, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+def _temporary(folder: Path, prefix: str, text: str, target: Path) -> Path:
+    """A new file in ``folder`` holding ``text`` (UTF-8), flushed to disk, mode 0644; an
+    OSError names ``target``, the file it is for, not the temporary name."""
+    try:
+        handle, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+    except OSError as error:
+        raise type(error)(error.errno, error.strerror, str(target)) from error
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
@@ -147,7 +151,7 @@ def write_text(path: str | os.PathLike, text: str, owned: Owned = is_report) -> 
     """
     path = check_target(path, owned)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary(path.parent, f".{path.name}.", text)
+    temporary = _temporary(path.parent, f".{path.name}.", text, path)
     try:
         os.replace(temporary, path)
     except BaseException:
@@ -204,6 +208,14 @@ def recover(folder: Path, names: Sequence[str]) -> None:
         stale.unlink(missing_ok=True)
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """OSError naming ``path`` when its folder exists and no file can be created in it (a file
+    is created and removed to find out: the permission bits do not tell, e.g. for root)."""
+    path = Path(path)
+    if path.parent.is_dir():
+        _temporary(path.parent, f"{_PAIR_PREFIX}probe.", "", path).unlink()
+
+
 def _check_names(folder: Path, owners: dict[str, Owned]) -> None:
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{str(folder)!r} is a file, not a folder; give a folder")
@@ -218,7 +230,8 @@ def check_pair(folder: str | os.PathLike, owners: dict[str, Owned]) -> Path:
     written.
 
     NotADirectoryError when ``folder`` (or a parent) is a file; IsADirectoryError or
-    FileExistsError (as `check_target`) for a name in the way.
+    FileExistsError (as `check_target`) for a name in the way; OSError when the folder exists
+    and cannot be written (`check_writable`).
     """
     folder = Path(folder)
     _check_names(folder, {})
@@ -226,6 +239,7 @@ def check_pair(folder: str | os.PathLike, owners: dict[str, Owned]) -> Path:
         with _locked(folder):
             recover(folder, tuple(owners))
     _check_names(folder, owners)
+    check_writable(folder / next(iter(owners)))
     return folder
 
 
@@ -248,9 +262,12 @@ def write_pair(
         temporaries: list[Path] = []
         try:
             for name, text in texts.items():
-                temporaries.append(_temporary(folder, f"{_PAIR_PREFIX}{name}.", text))
+                temporaries.append(
+                    _temporary(folder, f"{_PAIR_PREFIX}{name}.", text, folder / name)
+                )
             renames = [[t.name, name] for t, name in zip(temporaries, texts, strict=True)]
-            temporaries.append(_temporary(folder, _PAIR_PREFIX, json.dumps({"renames": renames})))
+            journal = json.dumps({"renames": renames})
+            temporaries.append(_temporary(folder, _PAIR_PREFIX, journal, folder / JOURNAL))
             os.replace(temporaries[-1], folder / JOURNAL)
         except BaseException:
             for temporary in temporaries:

@@ -271,18 +271,22 @@ def test_a_module_calling_sys_exit_on_import_is_exit_2_not_a_pass(user_module, c
 def test_the_current_directory_is_on_the_path_only_while_the_module_is_imported(
     user_module, capsys
 ):
+    # The module imports a sibling (found through the current directory) and adds a folder of
+    # its own to sys.path, which stays.
     (user_module / "convgrad_cli_sibling.py").write_text("SCALE = 1\n")
     (user_module / "convgrad_cli_uses_sibling.py").write_text(
-        "import convgrad_cli_sibling\n" + SOURCE
+        "import sys\nimport convgrad_cli_sibling\nsys.path.append('/convgrad-vendored')\n" + SOURCE
     )
     before = list(sys.path)
     try:
         code, _, _ = _run(capsys, "convgrad_cli_uses_sibling:forward", "--max-examples", "2")
+        after = list(sys.path)
     finally:
         for name in ("convgrad_cli_sibling", "convgrad_cli_uses_sibling"):
             sys.modules.pop(name, None)
+        sys.path[:] = before
     assert code == 0
-    assert sys.path == before
+    assert after == [*before, "/convgrad-vendored"]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ convgrad wrote it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -69,8 +70,8 @@ def load_callable(flag: str, path: str) -> Callable:
     module_name, colon, attribute = path.partition(":")
     if not colon or not module_name or not attribute:
         raise UsageError(f"{flag} {path!r}: write MODULE:FUNCTION, e.g. mylib.conv:forward")
-    saved = list(sys.path)
-    sys.path.insert(0, os.getcwd())
+    here = os.getcwd()
+    sys.path.insert(0, here)
     try:
         target = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
@@ -84,7 +85,10 @@ def load_callable(flag: str, path: str) -> Callable:
     except Exception as error:
         raise UsageError(f"{flag} {path!r}: importing it raised {error!r}") from error
     finally:
-        sys.path[:] = saved
+        # The first occurrence is the one inserted above unless the module put another first;
+        # either way one fewer, and what else the module did to sys.path stays.
+        with contextlib.suppress(ValueError):
+            sys.path.remove(here)
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise UsageError(f"{flag} {path!r}: {module_name!r} has no attribute {attribute!r}")
@@ -152,7 +156,7 @@ def _per_value(flag: str, text: str) -> tuple[int, ...]:
     return _parse.ints(flag, text, 1)
 
 
-def _report_writers(html: str | None) -> Callable:
+def _html_writer(html: str | None) -> Callable:
     """``render_html``, imported with its own dependencies before any user module can shadow
     them; UsageError when the report extra is missing."""
     try:
@@ -187,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         "max_examples": _parse.one_int("--max-examples", args.max_examples, 1),
         "seed": _parse.one_int("--seed", args.seed, 0),
     }
-    render_html = None if args.html is None else _report_writers(args.html)
+    render_html = None if args.html is None else _html_writer(args.html)
     for path, owned in ((args.json, _atomic.is_result_json), (args.html, _atomic.is_page)):
         if path is not None:
             _atomic.check_writable(_atomic.check_target(path, owned))

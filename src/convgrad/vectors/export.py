@@ -193,20 +193,26 @@ def export(directory: str | Path, *, set_name: str = "core", file_format: str = 
     cases(set_name)
     target = Path(directory)
     replace = _replaceable(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = _new_folder(target.parent, f".{target.name}.")
     try:
-        built = build(set_name)
-        (staging / CASES_DIR).mkdir()
-        for case, arrays, _ in built:
-            write_arrays(staging / CASES_DIR / f"{case.id}.{file_format}", arrays, file_format)
-        document = manifest(set_name, file_format, built)
-        (staging / MANIFEST).write_text(json.dumps(document, indent=1) + "\n")
-        if replace:
-            _swap(staging, target)
-        else:
-            staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = _new_folder(target.parent, f".{target.name}.")
+        try:
+            built = build(set_name)
+            (staging / CASES_DIR).mkdir()
+            for case, arrays, _ in built:
+                write_arrays(staging / CASES_DIR / f"{case.id}.{file_format}", arrays, file_format)
+            document = manifest(set_name, file_format, built)
+            (staging / MANIFEST).write_text(json.dumps(document, indent=1) + "\n")
+            if replace:
+                _swap(staging, target)
+            else:
+                staging.rename(target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+    except OSError as error:
+        if error.filename is None:
+            raise
+        # Named by the target: the temporary folders the error names are gone.
+        raise type(error)(error.errno, error.strerror, str(target)) from error
     return target / MANIFEST

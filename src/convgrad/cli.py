@@ -1,6 +1,7 @@
 """The ``convgrad`` command line: one subcommand per module in `convgrad.commands`.
 
-Exit codes: 0 success, 1 a check failed, 2 a usage error (one line, no traceback unless
+Exit codes: 0 success (every check passed), 1 a check failed, 2 a usage error or a file that
+cannot be read or written (one line naming the path and the reason; no traceback unless
 ``--debug``).
 """
 
@@ -62,3 +63,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # on SIGPIPE"): point stdout at devnull so the interpreter's final flush cannot fail.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as error:
+        if args.debug:
+            raise
+        print(f"convgrad {args.command}: error: {os_error_text(error)}", file=sys.stderr)
+        return 2
+
+
+def os_error_text(error: OSError) -> str:
+    """One line: the path(s) and the reason (``'out/x.json': Permission denied``), or the
+    error's own message when it names no path."""
+    if error.filename is None:
+        return str(error)
+    where = repr(os.fsdecode(error.filename))
+    if error.filename2 is not None:
+        where += f" -> {os.fsdecode(error.filename2)!r}"
+    return f"{where}: {error.strerror or type(error).__name__}"

@@ -93,12 +93,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_SESSION, None)
     if state is None or state.directory is None:
         return
-    from convgrad.report import atomic as _atomic
+    from convgrad.report import atomic
 
     failed = sum(not r["ok"] for r in state.records)
     data = {
-        # The marker that lets the next session replace this file (`_atomic.is_report`).
-        "generator": _atomic.MARKER,
+        # The marker that lets the next session replace this file (`atomic.is_report`).
+        "generator": atomic.MARKER,
         "tool": "convgrad",
         "version": __version__,
         "kind": "pytest-session",
@@ -108,7 +108,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         # Records are VerifyResult.to_dict() layouts, which hold no NaN or inf: strict JSON.
         text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-        state.written.append(_atomic.write_text(state.directory / REPORT_JSON, text))
+        state.written.append(atomic.write_text(state.directory / REPORT_JSON, text))
         try:
             from convgrad.report import render_html
 

@@ -16,7 +16,7 @@ Per spatial dim, with input size I, kernel size K, pads lo/hi, stride s, dilatio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from convgrad.spec import ConvSpec, ResolvedSpec, _is_int
@@ -78,7 +78,14 @@ class DimAlgebra:
         return self.grad_input_full - self.lo - (self.hi - self.unreached)
 
 
-def _check_rank(input_shape: Sequence[int], weight_shape: Sequence[int]) -> int:
+def _as_shape(name: str, shape: object) -> tuple:
+    """``shape`` as a tuple; TypeError for None, a number, a string or bytes."""
+    if isinstance(shape, (str, bytes, bytearray)) or not isinstance(shape, Iterable):
+        raise TypeError(f"{name}={shape!r} must be a sequence of ints, e.g. (1, 3, 128, 128)")
+    return tuple(shape)
+
+
+def _check_rank(input_shape: tuple, weight_shape: tuple) -> int:
     for name, shape in (("input_shape", input_shape), ("weight_shape", weight_shape)):
         if not all(_is_int(n) for n in shape):
             raise TypeError(f"{name}={tuple(shape)!r} must hold ints")
@@ -167,6 +174,8 @@ def resolve(
 
     input_shape: (N, C_in, *S); weight_shape: (C_out, C_in // groups, *K).
     """
+    input_shape = _as_shape("input_shape", input_shape)
+    weight_shape = _as_shape("weight_shape", weight_shape)
     _check_rank(input_shape, weight_shape)
     input_shape, weight_shape = tuple(map(int, input_shape)), tuple(map(int, weight_shape))
     check_channels(input_shape[1], weight_shape, spec.groups)
@@ -207,6 +216,8 @@ def output_shape(
     (1, 32, 130, 130)
     """
     spec = ConvSpec(padding=padding, stride=stride, dilation=dilation, groups=groups)
+    input_shape = _as_shape("input_shape", input_shape)
+    weight_shape = _as_shape("weight_shape", weight_shape)
     _, dims = resolve(input_shape, weight_shape, spec)
     return (int(input_shape[0]), int(weight_shape[0]), *(a.output for a in dims))
 

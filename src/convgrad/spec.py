@@ -25,6 +25,10 @@ PaddingArg = str | int | Sequence[int] | Sequence[tuple[int, int]]
 IntOrTuple = int | Sequence[int]
 
 
+_BYTES = (bytes, bytearray, memoryview)
+"""Sequences of ints to Python, never meant as sizes: ``padding=b"ab"`` is not pads (97, 98)."""
+
+
 def _is_int(value: object) -> bool:
     # The exact-type test first: the abstract-class check is slow and runs per argument per call.
     return type(value) is int or (
@@ -38,7 +42,7 @@ def _ints_at_least(name: str, value: object, minimum: int) -> tuple[int, ...] | 
         if value < minimum:
             raise ValueError(f"{name}={value!r} must be >= {minimum}")
         return int(value)
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if isinstance(value, Sequence) and not isinstance(value, (str, *_BYTES)):
         items = tuple(value)
         if not items:
             raise ValueError(f"{name}={value!r} must name at least one spatial dim")
@@ -68,7 +72,7 @@ def _padding_arg(value: object) -> str | int | tuple:
         if value < 0:
             raise ValueError(f"padding={value!r} must be >= 0")
         return int(value)
-    if isinstance(value, Sequence):
+    if isinstance(value, Sequence) and not isinstance(value, _BYTES):
         items = tuple(value)
         if not items:
             raise ValueError(f"padding={value!r} must name at least one spatial dim")
@@ -80,7 +84,7 @@ def _padding_arg(value: object) -> str | int | tuple:
         for item in items:
             if not (
                 isinstance(item, Sequence)
-                and not isinstance(item, str)
+                and not isinstance(item, (str, *_BYTES))
                 and len(item) == 2
                 and all(_is_int(p) for p in item)
             ):

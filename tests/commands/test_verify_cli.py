@@ -1,8 +1,10 @@
 import importlib.util
 import io
 import json
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +189,142 @@ def test_progress_bar_on_a_tty_ends_its_line():
     text = stream.getvalue()
     assert text.startswith("\rconvgrad verify [" + "#" * 15 + "-" * 15 + "] 1/2 problems")
     assert text.endswith("\n")
+
+
+def _one_error_line(err: str, command: str = "verify") -> str:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"convgrad {command}: error: ")
+    return err
+
+
+def test_json_refuses_to_overwrite_a_file_it_did_not_write(user_module, capsys):
+    victim = user_module / "victim.py"
+    victim.write_text("print('my code')\n")
+    code, out, err = _run(capsys, f"{MODULE}:forward", "--max-examples", "2", "--json", "victim.py")
+    assert code == 2
+    assert out == ""  # refused before the run
+    assert "path='victim.py' exists and is not a convgrad report" in _one_error_line(err)
+    assert victim.read_text() == "print('my code')\n"
+
+
+def test_json_replaces_an_earlier_result_and_creates_missing_folders(user_module, capsys):
+    argv = (f"{MODULE}:forward", "--max-examples", "2", "--mode", "valid")
+    assert _run(capsys, *argv, "--json", "new/deeper/r.json")[0] == 0
+    path = user_module / "new" / "deeper" / "r.json"
+    path.write_text(path.read_text().replace('"examples": 2', '"examples": 99'))
+    assert _run(capsys, *argv, "--seed", "1", "--json", str(path))[0] == 0
+    data = json.loads(path.read_text())
+    assert data["examples"] == 2 and data["settings"]["seed"] == 1
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "make", "message"),
+    [
+        ("--json", lambda p: p.mkdir(), "path='out' is a folder; give a file name"),
+        ("--html", lambda p: p.mkdir(), "path='out' is a folder; give a file name"),
+        ("--json", lambda p: p.write_text("{}"), "path='out' exists and is not a convgrad"),
+        ("--html", lambda p: p.write_text("convgrad-report"), "path='out' exists and is not"),
+    ],
+)
+def test_an_output_in_the_way_is_one_line_exit_2_before_the_run(
+    user_module, capsys, flag, make, message
+):
+    make(user_module / "out")
+    code, out, err = _run(capsys, f"{MODULE}:forward", "--max-examples", "2", flag, "out")
+    assert (code, out) == (2, "")
+    assert message in _one_error_line(err)
+
+
+def test_an_unwritable_json_path_is_one_line_exit_2(user_module, capsys, monkeypatch):
+    # A file the earlier check could not foresee (here: the folder vanishes into a file
+    # between the check and the write) is an OSError: one line naming the path, exit 2.
+    from convgrad.report import atomic
+
+    real = atomic.write_text
+
+    def replaced_by_a_file(path, text, owned=atomic.is_report):
+        (user_module / "gone").write_text("a file now")
+        return real(path, text, owned)
+
+    monkeypatch.setattr(atomic, "write_text", replaced_by_a_file)
+    code, _, err = _run(capsys, f"{MODULE}:forward", "--max-examples", "2", "--json", "gone/r.json")
+    assert code == 2
+    assert "'gone' is not a folder" in _one_error_line(err)
+
+
+@pytest.mark.parametrize("status", [0, 3, None, "bye"])
+def test_a_module_calling_sys_exit_on_import_is_exit_2_not_a_pass(user_module, capsys, status):
+    (user_module / "convgrad_cli_exits.py").write_text(
+        f"import sys\nsys.exit({status!r})\ndef forward(x, w, spec):\n    return x\n"
+    )
+    try:
+        code, out, err = _run(capsys, "convgrad_cli_exits:forward", "--max-examples", "2")
+    finally:
+        sys.modules.pop("convgrad_cli_exits", None)
+    assert (code, out) == (2, "")
+    message = f"'convgrad_cli_exits:forward': importing it called sys.exit({status!r})"
+    assert message in _one_error_line(err)
+    assert "nothing was verified" in err
+
+
+def test_the_current_directory_is_on_the_path_only_while_the_module_is_imported(
+    user_module, capsys
+):
+    # The module imports a sibling (found through the current directory) and adds a folder of
+    # its own to sys.path, which stays.
+    (user_module / "convgrad_cli_sibling.py").write_text("SCALE = 1\n")
+    (user_module / "convgrad_cli_uses_sibling.py").write_text(
+        "import sys\nimport convgrad_cli_sibling\nsys.path.append('/convgrad-vendored')\n" + SOURCE
+    )
+    before = list(sys.path)
+    try:
+        code, _, _ = _run(capsys, "convgrad_cli_uses_sibling:forward", "--max-examples", "2")
+        after = list(sys.path)
+    finally:
+        for name in ("convgrad_cli_sibling", "convgrad_cli_uses_sibling"):
+            sys.modules.pop(name, None)
+        sys.path[:] = before
+    assert code == 0
+    assert after == [*before, "/convgrad-vendored"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[str(Path(sys.executable).parent / "convgrad")], [sys.executable, "-m", "convgrad"]],
+    ids=["console-script", "python-m"],
+)
+def test_a_module_in_the_current_directory_does_not_shadow_convgrads_imports(tmp_path, command):
+    # A real process: in this one jinja2 is already imported. --html imports Jinja2 lazily;
+    # with the current directory left first on sys.path, this jinja2.py ran instead.
+    (tmp_path / f"{MODULE}.py").write_text(SOURCE)
+    (tmp_path / "jinja2.py").write_text(
+        "import pathlib\npathlib.Path('SHADOWED').write_text('ran')\nraise SystemExit(0)\n"
+    )
+    result = subprocess.run(
+        [*command, "verify", f"{MODULE}:forward", "--max-examples", "2", "--html", "r.html"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "SHADOWED").exists()
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_stride_beyond_every_input_verifies_a_correct_implementation(user_module, capsys):
+    # The oracle's fast path used to overflow on stride 10**30 and report the correct
+    # forward as failed.
+    code, out, _ = _run(
+        capsys,
+        f"{MODULE}:forward",
+        "--backward",
+        f"{MODULE}:backward",
+        "--stride",
+        str(10**30),
+        "--max-examples",
+        "5",
+    )
+    assert code == 0, out
+    assert out.startswith("convgrad.verify: all checks passed on 5 problem(s)")

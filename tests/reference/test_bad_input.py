@@ -249,3 +249,104 @@ def test_writable_inputs_are_not_written():
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(w, w0)
     np.testing.assert_array_equal(gy, gy0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"padding": b"ab"}, r"padding=b'ab' must be a mode name, an int"),
+        ({"padding": bytearray(b"\x01")}, r"padding=bytearray\(b'\\x01'\) must be a mode name"),
+        ({"padding": (b"ab",)}, r"padding=\(b'ab',\) must be ints or \(lo, hi\) int pairs"),
+        ({"stride": b"\x02"}, r"stride=b'\\x02' must be an int or a sequence of ints"),
+        ({"dilation": memoryview(b"\x01")}, r"dilation=<memory at .*> must be an int or a seq"),
+    ],
+)
+def test_bytes_are_not_taken_as_sizes(kwargs, message):
+    # b"ab" is a Sequence of the ints 97 and 98: without the rule it was pads (97, 98).
+    with pytest.raises(TypeError, match=message):
+        cg.conv(X, W, **kwargs)
+    with pytest.raises(TypeError, match=message):
+        cg.ConvSpec(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["x", "w", "grad_y"])
+def test_a_missing_operand_is_a_type_error_naming_it(name):
+    operands = {"x": X, "w": W, "grad_y": GY} | {name: None}
+    message = rf"{name}=None: {name} is required; pass an array of numbers"
+    with pytest.raises(TypeError, match=message):
+        cg.conv_backward(operands["x"], operands["w"], operands["grad_y"])
+    if name != "grad_y":
+        with pytest.raises(TypeError, match=message):
+            cg.conv(operands["x"], operands["w"])
+        with pytest.raises(TypeError, match=message):
+            cg.conv_transpose(GY if name == "w" else None, operands["w"])
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "weight_shape", "name"),
+    [
+        (None, (3, 2, 2), "input_shape"),
+        ((1, 2, 5), None, "weight_shape"),
+        (5, (3, 2, 2), "input_shape"),
+        ("125", (3, 2, 2), "input_shape"),
+        ((1, 2, 5), b"\x03\x02\x02", "weight_shape"),
+    ],
+)
+def test_a_shape_that_is_not_a_sequence_is_a_type_error(input_shape, weight_shape, name):
+    with pytest.raises(TypeError, match=rf"{name}=.* must be a sequence of ints"):
+        cg.output_shape(input_shape, weight_shape)
+
+
+def test_output_shape_takes_any_iterable_of_ints_once():
+    assert cg.output_shape(iter((1, 2, 5)), np.array((3, 2, 2))) == (1, 3, 4)
+
+
+@pytest.mark.parametrize("stride", [2**59, 2**63, 10**30])
+@pytest.mark.parametrize("method", ["direct", "fast"])
+def test_a_stride_beyond_the_input_leaves_one_output_row_computed_exactly(stride, method):
+    # One window at position 0 whatever the stride: the answer of stride 7 (= the input size),
+    # not an int64 overflow in the arithmetic's array strides.
+    x = np.arange(14.0).reshape(1, 2, 7)
+    w = np.arange(1.0, 7.0).reshape(1, 2, 3)
+    gy = np.array([[[2.0]]])
+    expected_y = cg.conv(x, w, stride=7, method="direct")
+    assert expected_y.shape == (1, 1, 1)
+    np.testing.assert_array_equal(cg.conv(x, w, stride=stride, method=method), expected_y)
+    expected = cg.conv_backward(x, w, gy, stride=7, method="direct")
+    got = cg.conv_backward(x, w, gy, stride=stride, method=method)
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(g, e)
+    np.testing.assert_array_equal(
+        cg.conv_transpose(gy, w, stride=stride, output_padding=4, method=method), expected.input
+    )
+    assert cg.output_shape(x.shape, w.shape, stride=stride) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("method", ["direct", "fast"])
+def test_a_huge_dilation_of_a_size_one_kernel_is_irrelevant(method):
+    x, w = np.arange(6.0).reshape(1, 1, 6), np.full((1, 1, 1), 2.0)
+    np.testing.assert_array_equal(cg.conv(x, w, dilation=10**30, method=method), 2 * x)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: cg.conv(X, W, padding=2**62), r"y would have shape \(1, 3, 9223372036854775"),
+        (lambda: cg.conv(X, W, padding=2**59), r"y would have shape \(1, 3, 11529215046068469"),
+        (
+            lambda: cg.conv(X, np.ones((3, 2, 1)), padding=2**61),
+            r"y would have shape \(1, 3, 4611686018427387909\)",
+        ),
+        (
+            lambda: cg.conv_backward(X, W, GY, padding=((0, 2**62),)),
+            r"y would have shape \(1, 3, 4611686018427387908\)",
+        ),
+        (
+            lambda: cg.conv_transpose(np.ones((1, 3, 2)), W, stride=10**30),
+            r"y would have shape \(1, 2, 1000000000000000000000000000002\)",
+        ),
+    ],
+)
+def test_an_output_too_large_for_an_array_is_a_value_error(call, message):
+    with pytest.raises(ValueError, match=message + r".* more than an array can hold"):
+        call()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -12,6 +13,7 @@ import pytest
 from convgrad.cli import main
 from convgrad.commands.report import Progress
 from convgrad.report.sweep import default_cases
+from convgrad.schema import REPORT_SCHEMA_VERSION
 
 from .htmltree import parse
 
@@ -52,6 +54,7 @@ def test_report_command_reruns_one_case(tmp_path, capsys):
         (["--dtype", "float16"], "'float16' is not one of float64, float32, integer"),
         (["--case", "P9999"], "case 'P9999' is not in this profile's sweep"),
         (["--seed", "-1"], "--seed '-1': expected integers >= 0"),
+        (["--seed", "1,2"], "--seed '1,2' must be one integer >= 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
@@ -103,12 +106,58 @@ def test_a_bad_bench_file_exits_2_before_the_sweep(tmp_path, capsys, text, messa
     assert not out.exists()
 
 
-def test_refuses_to_overwrite_a_foreign_index_html(tmp_path, capsys):
-    (tmp_path / "index.html").write_text("<p>my homepage</p>")
-    argv = ["report", "--out", str(tmp_path), "--case", "P0001"]
-    assert main(argv) == 2
-    assert "is not a convgrad report; refusing to overwrite" in capsys.readouterr().err
-    assert (tmp_path / "index.html").read_text() == "<p>my homepage</p>"
+def _make_file(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        ("index.html", lambda p: _make_file(p, "<p>my homepage</p>"), "is not a convgrad report"),
+        (
+            # The marker string in the first 4 KiB of a hand-written page made it ours.
+            "index.html",
+            lambda p: _make_file(p, "<html><!-- made like a convgrad-report --><p>mine</p>"),
+            "is not a convgrad report",
+        ),
+        ("report.json", lambda p: _make_file(p, '{"mine": 1}'), "is not a convgrad report"),
+        ("report.json", lambda p: _make_file(p, "convgrad-report"), "is not a convgrad report"),
+        ("index.html", lambda p: p.mkdir(), "index.html' is a folder; give a file name"),
+        ("report.json", lambda p: p.mkdir(), "report.json' is a folder; give a file name"),
+    ],
+)
+def test_a_file_in_the_way_is_refused_before_the_sweep_writing_nothing(
+    tmp_path, capsys, name, make, message
+):
+    make(tmp_path / name)
+    before = {p.name: p.is_dir() or p.read_text() for p in tmp_path.iterdir()}
+    assert main(["report", "--out", str(tmp_path), "--case", "P0001"]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err
+    assert "checked" not in captured.err  # no case was run
+    assert {p.name: p.is_dir() or p.read_text() for p in tmp_path.iterdir()} == before
+
+
+def test_an_out_that_is_a_file_is_refused_before_the_sweep(tmp_path, capsys):
+    (tmp_path / "site").write_text("mine")
+    assert main(["report", "--out", str(tmp_path / "site"), "--case", "P0001"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {str(tmp_path / 'site')!r} is a file, not a folder; give a folder" in err
+    assert "checked" not in err
+    assert (tmp_path / "site").read_text() == "mine"
+
+
+def test_the_page_written_beside_report_json_names_its_digest(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path), "--case", "P0001"]) == 0
+    page = (tmp_path / "index.html").read_text()
+    digest = hashlib.sha256((tmp_path / "report.json").read_bytes()).hexdigest()
+    assert (
+        f'<meta name="generator" content="convgrad-report {REPORT_SCHEMA_VERSION}"'
+        f' data-report-json="sha256:{digest}">' in page
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "report.json"]
+    assert main(["report", "--out", str(tmp_path), "--case", "P0002"]) == 0
+    assert json.loads((tmp_path / "report.json").read_text())["meta"]["cases"] == ["P0002"]
 
 
 def test_progress_bar_on_a_terminal_is_one_rewritten_line():

@@ -2,6 +2,8 @@
 corrupted cases, naming the output, the element and the error."""
 
 import json
+import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -170,3 +172,91 @@ def test_write_results_needs_exactly_the_four_outputs(tmp_path):
     with pytest.raises(ValueError, match=r"results\['a'\] holds \['y'\]; it must hold exactly"):
         write_results(tmp_path / "r", {"a": {"y": np.zeros(1)}})
     assert not (tmp_path / "r").exists()
+
+
+def _json_results(case_arrays: dict, **replace: str) -> str:
+    """A JSON results file of the outputs in ``case_arrays``, with some arrays' text replaced."""
+    texts = {
+        name: json.dumps(
+            {"shape": list(case_arrays[name].shape), "data": case_arrays[name].ravel().tolist()}
+        )
+        for name in ("y", "grad_input", "grad_weight", "grad_bias")
+    }
+    texts |= replace
+    return '{"arrays": {' + ", ".join(f'"{n}": {t}' for n, t in texts.items()) + "}}"
+
+
+def _zip_declaring(path, arrays, name, shape, compress=False, data=b"\0" * 64):
+    """An npz whose entry ``name`` has a header declaring ``shape`` followed by ``data``."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression=method) as archive:
+        for key, array in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                if key != name:
+                    np.lib.format.write_array(member, array)
+                    continue
+                header = {"descr": "<f8", "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(member, header)
+                member.write(data)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        # A 400-digit integer: OverflowError converting to float64.
+        (
+            lambda p, a: p.with_suffix(".json").write_text(
+                _json_results(a, y=f'{{"shape": [1, 1, 5], "data": [{"9" * 400}, 0, 0, 0, 0]}}')
+            ),
+            r"array 'y': a value too large for float64",
+        ),
+        # 20,000 nested lists (40 kB, within the size limit): RecursionError in the parser.
+        (
+            lambda p, a: p.with_suffix(".json").write_text(
+                _json_results(a, y='{"shape": [1], "data": ' + "[" * 20_000 + "]" * 20_000 + "}")
+            ),
+            r"cannot be read as json: nested too deeply",
+        ),
+        # A JSON file longer than the case's values can take is refused unparsed.
+        (
+            lambda p, a: p.with_suffix(".json").write_text(_json_results(a) + " " * 2_000_000),
+            r"bytes, more than the \d+ that the 16 values of its arrays can take as JSON",
+        ),
+        # An npz header declaring a 74 GiB array: MemoryError when allocated.
+        (
+            lambda p, a: _zip_declaring(p, a, "grad_input", (10_000_000_000,)),
+            r"array 'grad_input' declares shape \(10000000000,\) \(10000000000 values\), more"
+            r" than the 7 its case needs",
+        ),
+        # A small compressed npz whose header matches its gigabytes of zeros.
+        (
+            lambda p, a: _zip_declaring(p, a, "y", (1, 1, 2**27), compress=True, data=bytes(2**30)),
+            r"array 'y' declares shape \(1, 1, 134217728\)",
+        ),
+        # A header smaller than the data that follows: only the declared bytes are read.
+        (
+            lambda p, a: _zip_declaring(p, a, "y", (1, 1, 5), data=b"\0" * 16),
+            r"array 'y' holds 16 bytes; shape \(1, 1, 5\) needs 40",
+        ),
+        (
+            lambda p, a: p.with_suffix(".json").write_text(
+                _json_results(a, y='{"shape": [1, 1, 100], "data": []}')
+            ),
+            r"array 'y' declares shape \(1, 1, 100\) \(100 values\), more than the 5",
+        ),
+    ],
+    ids=["400-digits", "deep-nesting", "json-too-long", "npz-74GiB", "zip-bomb", "short", "shape"],
+)
+def test_a_malformed_results_file_fails_its_case_naming_the_file(
+    core_npz, results_dir, make, message
+):
+    path = results_dir / "1d-valid.npz"
+    arrays = read_arrays(path)
+    path.unlink()
+    make(path, arrays)
+    report = check(core_npz, results_dir)
+    assert report.failed == ("1d-valid",)
+    case = report.cases[0]
+    assert case.message.startswith(str(results_dir / "1d-valid."))
+    assert re.search(message, case.message), case.message
+    assert case.outputs == ()

@@ -1,5 +1,7 @@
 """``convgrad vectors export|check`` and ``convgrad --version``: output and exit codes."""
 
+import json
+
 import pytest
 
 from convgrad.cli import main
@@ -75,3 +77,32 @@ def test_usage_errors_exit_2(argv, message, capsys, tmp_path, monkeypatch):
 def test_check_with_a_missing_results_folder_exits_2(core_npz, tmp_path, capsys):
     assert main(["vectors", "check", str(core_npz), "--results", str(tmp_path / "none")]) == 2
     assert "is not a folder of results files" in capsys.readouterr().err
+
+
+def test_check_a_malformed_results_file_exits_1_with_a_line_naming_it(
+    core_npz, results_dir, capsys
+):
+    # An integer of 400 digits made `vectors check` end in an OverflowError traceback.
+    (results_dir / "1d-valid.npz").unlink()
+    digits = "9" * 400
+    (results_dir / "1d-valid.json").write_text(
+        '{"arrays": {"y": {"shape": [1, 1, 5], "data": [' + digits + ", 0, 0, 0, 0]}}}"
+    )
+    assert main(["vectors", "check", str(core_npz), "--results", str(results_dir)]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    line = f"1d-valid: {results_dir / '1d-valid.json'}: array 'y': a value too large for float64"
+    assert line in captured.out
+    assert captured.out.splitlines()[-1] == "31 cases: 30 passed, 1 failed (1d-valid)"
+
+
+def test_check_a_set_whose_case_id_leaves_the_folder_exits_2_before_opening_it(
+    core_npz, copy_set, results_dir, capsys
+):
+    directory = copy_set(core_npz)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["cases"][0]["id"] = "../../outside"
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["vectors", "check", str(directory), "--results", str(results_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "field 'id' must be a plain name" in err

@@ -2,6 +2,8 @@
 
 import importlib
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +111,77 @@ def test_a_failure_while_writing_leaves_the_earlier_set_and_no_temporary_folder(
         export(target, file_format="json")
     assert load(target).manifest == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda cases_dir: (cases_dir / "my-notes.txt").write_text("mine"),
+        lambda cases_dir: (cases_dir / "mine").mkdir(),
+        lambda cases_dir: (cases_dir / "extra-case.npz").write_bytes(b"mine"),
+    ],
+    ids=["a-file", "a-folder", "an-unlisted-case-file"],
+)
+def test_export_over_a_set_refuses_anything_in_cases_its_manifest_does_not_list(tmp_path, make):
+    # Ownership was checked for the top-level names only: cases/ went whole, with these.
+    target = tmp_path / "set"
+    export(target)
+    make(target / "cases")
+    before = sorted(p.name for p in (target / "cases").iterdir())
+    with pytest.raises(ValueError, match=r"cases/.*' is not a case file its manifest lists"):
+        export(target, file_format="json")
+    assert sorted(p.name for p in (target / "cases").iterdir()) == before
+    assert load_manifest_format(target) == "npz"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]
+
+
+def load_manifest_format(target):
+    return json.loads((target / "manifest.json").read_text())["file_format"]
+
+
+def test_export_over_a_set_whose_cases_is_a_link_is_refused(tmp_path):
+    target = tmp_path / "set"
+    export(target)
+    elsewhere = tmp_path / "elsewhere"
+    (target / "cases").rename(elsewhere)
+    (target / "cases").symlink_to(elsewhere)
+    with pytest.raises(ValueError, match=r"cases' is not a plain folder"):
+        export(target)
+    assert (target / "cases").is_symlink() and len(list(elsewhere.iterdir())) == 31
+
+
+def test_an_exported_folder_has_the_permissions_mkdir_gives(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        export(tmp_path / "set")
+        export(tmp_path / "set")  # the replacing export too
+    finally:
+        os.umask(umask)
+    assert oct((tmp_path / "set").stat().st_mode & 0o777) == "0o755"
+    assert oct((tmp_path / "set" / "cases").stat().st_mode & 0o777) == "0o755"
+
+
+@pytest.mark.parametrize("failing", ["retire", "swap", "fresh"])
+def test_a_failed_rename_leaves_the_earlier_set_and_nothing_else(tmp_path, monkeypatch, failing):
+    target = tmp_path / "set"
+    if failing != "fresh":
+        export(target)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    real = Path.rename
+    calls = []
+
+    def rename(self, destination):
+        calls.append(self)
+        # retire: the old set's move aside; swap: the new set's move into place; fresh: the
+        # only rename of an export into a new folder.
+        if {"retire": 1, "swap": 2, "fresh": 1}[failing] == len(calls):
+            raise OSError(18, "Invalid cross-device link")
+        return real(self, destination)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(OSError, match="Invalid cross-device link"):
+        export(target, file_format="json")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    if failing != "fresh":
+        assert load(target).manifest["file_format"] == "npz"

@@ -78,3 +78,29 @@ def test_malformed_npz_is_a_format_error(tmp_path):
     np.savez(tmp_path / "int.npz", y=np.arange(3))
     with pytest.raises(FormatError, match=r"array 'y' has dtype int64; need float64"):
         read_arrays(tmp_path / "int.npz")
+
+
+def test_json_nested_beyond_the_parser_is_a_format_error(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(
+        '{"arrays": {"y": {"shape": [1], "data": ' + "[" * 100_000 + "]" * 100_000 + "}}}"
+    )
+    with pytest.raises(FormatError, match=r"r.json: cannot be read as json: nested too deeply"):
+        read_arrays(path)
+
+
+def test_only_the_named_arrays_are_read_within_their_sizes(tmp_path):
+    write_arrays(tmp_path / "r.npz", {"y": np.ones(3), "extra": np.ones(10**6)}, "npz")
+    write_arrays(tmp_path / "r.json", {"y": np.ones(3), "extra": np.ones(5)}, "json")
+    for path in (tmp_path / "r.npz", tmp_path / "r.json"):
+        assert list(read_arrays(path, {"y": 3})) == ["y"]
+        with pytest.raises(FormatError, match=r"array 'y' declares shape \(3,\) \(3 values\)"):
+            read_arrays(path, {"y": 2})
+
+
+def test_a_fortran_ordered_npz_array_reads_back_its_values(tmp_path):
+    array = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    np.savez(tmp_path / "f.npz", y=array)
+    back = read_arrays(tmp_path / "f.npz", {"y": 6})["y"]
+    assert back.flags.writeable
+    np.testing.assert_array_equal(back, array)

@@ -1,7 +1,9 @@
 """Loading verifies every hash: a modified, truncated or foreign set is a VectorsError naming
 the case."""
 
+import importlib
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -96,8 +98,11 @@ def test_a_missing_case_file_or_array_names_the_case(core_npz, copy_set):
     [
         ({"format_version": 2}, "format_version=2, but this convgrad reads version 1"),
         ({"format": "other"}, "not a manifest of format 'convgrad-vectors'"),
-        ({"set": "../x"}, "malformed manifest"),
-        ({"file_format": "csv"}, "malformed manifest"),
+        ({"set": "../x"}, r"field 'set' must be one of \('core', 'full'\), got str '../x'"),
+        ({"file_format": "csv"}, r"field 'file_format' must be one of \('npz', 'json'\)"),
+        ({"cases": 5}, "field 'cases' must be a list of case objects, got int 5"),
+        ({"cases": {"a": 1}}, "field 'cases' must be a list of case objects, got dict"),
+        ({"set_hash": None}, "field 'set_hash' must be a string, got NoneType None"),
     ],
 )
 def test_a_foreign_manifest_is_refused(core_npz, copy_set, change, message):
@@ -113,7 +118,8 @@ def test_a_case_file_outside_its_place_is_refused(core_npz, copy_set):
     manifest["cases"][0]["file"] = "../../etc/passwd"
     _write_manifest(directory, manifest)
     with pytest.raises(
-        VectorsError, match=r"case '1d-valid': file '../../etc/passwd', expected cases/1d-valid.npz"
+        VectorsError,
+        match=r"case '1d-valid': field 'file' is '../../etc/passwd', expected 'cases/1d-valid.npz'",
     ):
         load(directory)
 
@@ -124,3 +130,115 @@ def test_not_a_vector_set(tmp_path):
     (tmp_path / "manifest.json").write_text("{oops")
     with pytest.raises(VectorsError, match=r"unreadable manifest"):
         load(tmp_path)
+
+
+def test_a_manifest_without_cases_names_the_missing_field(core_npz, copy_set):
+    directory = copy_set(core_npz)
+    manifest = _manifest(directory)
+    del manifest["cases"]
+    _write_manifest(directory, manifest)
+    with pytest.raises(VectorsError, match="field 'cases' is missing; it must be a list of case"):
+        load(directory)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("spec", 5, r"case '1d-valid': field 'spec' must be an object with mode, padding, stride"),
+        ("kind", "exactish", r"field 'kind' must be one of \('exact', 'float'\), got str"),
+        ("hash", 7, "field 'hash' must be a string, got int 7"),
+        ("shapes", [1], r"field 'shapes' must be an object \{array name: list of ints\}"),
+        ("shapes", {"x": [1, -1, 7]}, r"shapes\['x'\] must be a list of sizes holding at most"),
+        ("shapes", {"x": [2**24, 2]}, r"shapes\['x'\] must be a list of sizes holding at most"),
+    ],
+)
+def test_a_malformed_case_entry_names_the_field_and_the_expected_type(
+    core_npz, copy_set, field, value, message
+):
+    directory = copy_set(core_npz)
+    manifest = _manifest(directory)
+    manifest["cases"][0][field] = value
+    _write_manifest(directory, manifest)
+    with pytest.raises(VectorsError, match=message):
+        load(directory)
+
+
+def test_a_malformed_spec_object_names_the_keys_it_needs(core_npz, copy_set):
+    directory = copy_set(core_npz)
+    manifest = _manifest(directory)
+    manifest["cases"][0]["spec"] = {"mode": "valid"}
+    _write_manifest(directory, manifest)
+    with pytest.raises(VectorsError, match=r"case '1d-valid': "):
+        load(directory)
+
+
+@pytest.mark.parametrize("case_id", ["../../outside", "../cases/1d-valid", "a/b", "..", ".hidden"])
+def test_a_case_id_that_is_not_a_plain_name_is_refused_before_any_file_is_opened(
+    core_npz, copy_set, case_id, monkeypatch
+):
+    directory = copy_set(core_npz)
+    outside = directory.parent / "outside.npz"
+    outside.write_bytes(b"never opened")
+    manifest = _manifest(directory)
+    manifest["cases"][-1]["id"] = case_id
+    manifest["cases"][-1]["file"] = f"cases/{case_id}.npz"
+    _write_manifest(directory, manifest)
+    opened = []
+    module = importlib.import_module("convgrad.vectors.load")  # the attribute is the function
+    monkeypatch.setattr(module, "read_arrays", lambda *a: opened.append(a))
+    with pytest.raises(VectorsError, match=r"field 'id' must be a plain name .*nothing outside"):
+        load(directory)
+    assert opened == []
+
+
+def test_a_case_file_that_links_outside_the_set_is_not_opened(core_npz, copy_set):
+    directory = copy_set(core_npz)
+    target = directory / "cases" / "1d-valid.npz"
+    outside = directory.parent / "elsewhere.npz"
+    target.rename(outside)
+    target.symlink_to(outside)
+    with pytest.raises(VectorsError, match=r"case '1d-valid': .*leads outside .*cases; not opened"):
+        load(directory)
+
+
+def test_a_duplicate_case_id_is_named_before_any_file_is_read(core_npz, copy_set):
+    directory = copy_set(core_npz)
+    manifest = _manifest(directory)
+    manifest["cases"][1]["id"] = manifest["cases"][0]["id"]
+    manifest["cases"][1]["file"] = manifest["cases"][0]["file"]
+    _write_manifest(directory, manifest)
+    with pytest.raises(VectorsError, match=r"duplicate case ids \['1d-valid'\]"):
+        load(directory)
+
+
+def test_a_case_file_declaring_more_values_than_the_manifest_is_refused_unread(core_npz, copy_set):
+    # The header of an npz entry declares 2**33 values (64 GiB): refused from the header.
+    directory = copy_set(core_npz)
+    path = directory / "cases" / "1d-valid.npz"
+    arrays = {name: np.load(path)[name] for name in np.load(path).files}
+    _write_npz_declaring(path, arrays, "x", (2**33,))
+    with pytest.raises(VectorsError, match=r"array 'x' declares shape \(8589934592,\)"):
+        load(directory)
+
+
+def test_a_case_array_of_another_shape_than_the_manifest_is_refused(core_npz, copy_set):
+    directory = copy_set(core_npz)
+    path = directory / "cases" / "1d-valid.npz"
+    arrays = dict(np.load(path))
+    arrays["x"] = arrays["x"].reshape(1, 7, 1)
+    np.savez(path, **arrays)
+    with pytest.raises(VectorsError, match=r"array 'x' has shape \(1, 7, 1\); the manifest says"):
+        load(directory)
+
+
+def _write_npz_declaring(path, arrays, name, shape):
+    """An npz whose entry ``name`` has a header declaring ``shape`` (and a few bytes of data)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, array in arrays.items():
+            with archive.open(f"{key}.npy", "w") as member:
+                if key == name:
+                    header = {"descr": "<f8", "fortran_order": False, "shape": shape}
+                    np.lib.format.write_array_header_1_0(member, header)
+                    member.write(b"\0" * 64)
+                else:
+                    np.lib.format.write_array(member, array)

@@ -36,6 +36,14 @@ def ints(flag: str, text: str, minimum: int) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
+def one_int(flag: str, text: str, minimum: int) -> int:
+    """``2``: one integer >= minimum."""
+    values = ints(flag, text, minimum)
+    if len(values) != 1:
+        raise UsageError(f"{flag} {text!r} must be one integer >= {minimum}")
+    return values[0]
+
+
 def words(flag: str, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     """``valid,same``: names from ``allowed``, as a tuple."""
     items = tuple(part.strip() for part in text.split(","))

@@ -119,22 +119,19 @@ def run(args: argparse.Namespace) -> int:
         ) from err
     ndim = _parse.ints("--ndim", args.ndim, 1)
     dtype = _parse.words("--dtype", args.dtype, _DATA)
-    (seed,) = _parse.ints("--seed", args.seed, 0)
+    seed = _parse.one_int("--seed", args.seed, 0)
     progress = Progress(sys.stderr)
     progress.stage(f"profile {args.profile}, seed {seed}: building the sweep")
-    try:
-        files = write_report(
-            args.out,
-            profile=args.profile,
-            ndim=ndim,
-            dtype=dtype,
-            seed=seed,
-            cases=args.case,
-            bench=args.bench,
-            progress=progress,
-        )
-    except (FileExistsError, IsADirectoryError) as err:
-        raise UsageError(str(err)) from err
+    files = write_report(
+        args.out,
+        profile=args.profile,
+        ndim=ndim,
+        dtype=dtype,
+        seed=seed,
+        cases=args.case,
+        bench=args.bench,
+        progress=progress,
+    )
     summary = files.report["summary"]
     verdict = "all passed" if files.report["ok"] else f"{summary['failed']} FAILED"
     bench = files.report["meta"]["bench"]

@@ -4,19 +4,21 @@
         --stride 1,2 --max-examples 200 --json report.json
 
 Exit codes: 0 every check passed, 1 a check failed (the minimal case is printed), 2 a usage
-error. The current directory is importable, as with ``python -m``.
+error, a module that cannot be imported, or a file that cannot be written. The current directory
+is importable, as with ``python -m``. An existing --json or --html file is replaced only when
+convgrad wrote it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
@@ -58,20 +60,35 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def load_callable(flag: str, path: str) -> Callable:
     """The object named by ``module:attribute`` (dots allowed after the colon); UsageError
-    naming the flag when the module or attribute does not exist or is not callable."""
+    naming the flag when the module or attribute does not exist or is not callable, or when
+    importing the module raises or calls ``sys.exit``.
+
+    The current directory is first on ``sys.path`` while the module is imported (as with
+    ``python -m``) and removed afterwards, so a file there (a ``jinja2.py``) cannot stand in for
+    a module convgrad imports later.
+    """
     module_name, colon, attribute = path.partition(":")
     if not colon or not module_name or not attribute:
         raise UsageError(f"{flag} {path!r}: write MODULE:FUNCTION, e.g. mylib.conv:forward")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    here = os.getcwd()
+    sys.path.insert(0, here)
     try:
         target = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name is not None and module_name.startswith(error.name):
             raise UsageError(f"{flag} {path!r}: no module named {error.name!r}") from error
         raise UsageError(f"{flag} {path!r}: importing it raised {error!r}") from error
+    except SystemExit as error:
+        raise UsageError(
+            f"{flag} {path!r}: importing it called sys.exit({error.code!r}); nothing was verified"
+        ) from None
     except Exception as error:
         raise UsageError(f"{flag} {path!r}: importing it raised {error!r}") from error
+    finally:
+        # The first occurrence is the one inserted above unless the module put another first;
+        # either way one fewer, and what else the module did to sys.path stays.
+        with contextlib.suppress(ValueError):
+            sys.path.remove(here)
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise UsageError(f"{flag} {path!r}: {module_name!r} has no attribute {attribute!r}")
@@ -139,15 +156,26 @@ def _per_value(flag: str, text: str) -> tuple[int, ...]:
     return _parse.ints(flag, text, 1)
 
 
-def _one_int(flag: str, text: str, minimum: int) -> int:
-    values = _parse.ints(flag, text, minimum)
-    if len(values) != 1:
-        raise UsageError(f"{flag} {text!r} must be one integer >= {minimum}")
-    return values[0]
+def _html_writer(html: str | None) -> Callable:
+    """``render_html``, imported with its own dependencies before any user module can shadow
+    them; UsageError when the report extra is missing."""
+    try:
+        import jinja2  # noqa: F401
+        import markupsafe  # noqa: F401
+        import matplotlib  # noqa: F401
+
+        from convgrad.report import render_html
+    except ImportError as error:
+        raise UsageError(
+            f"--html {html!r} needs the report extra: pip install 'convgrad[report]' ({error})"
+        ) from None
+    return render_html
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run verify; print the report; write --json / --html; 0 pass, 1 fail, 2 usage error."""
+    """Run verify; print the report; write --json / --html; 0 pass, 1 fail, 2 usage error or
+    a file that cannot be written (checked before the run as far as it can be)."""
+    from convgrad.report import atomic
     from convgrad.verification.api import verify
 
     ndim = _parse.ints("--ndim", args.ndim, 1)
@@ -160,19 +188,15 @@ def run(args: argparse.Namespace) -> int:
         "dilation": _per_value("--dilation", args.dilation),
         "groups": _per_value("--groups", args.groups),
         "dtype": args.dtype,
-        "max_examples": _one_int("--max-examples", args.max_examples, 1),
-        "seed": _one_int("--seed", args.seed, 0),
+        "max_examples": _parse.one_int("--max-examples", args.max_examples, 1),
+        "seed": _parse.one_int("--seed", args.seed, 0),
     }
+    render_html = None if args.html is None else _html_writer(args.html)
+    for path, owned in ((args.json, atomic.is_result_json), (args.html, atomic.is_page)):
+        if path is not None:
+            atomic.check_writable(atomic.check_target(path, owned))
     forward = load_callable("MODULE:FORWARD", args.forward)
     backward = None if args.backward is None else load_callable("--backward", args.backward)
-    if args.html is not None:
-        try:
-            from convgrad.report import render_html
-        except ImportError as error:
-            raise UsageError(
-                f"--html {args.html!r} needs the report extra: pip install 'convgrad[report]'"
-                f" ({error})"
-            ) from None
     progress = Progress(options["max_examples"], sys.stderr)
     try:
         result = verify(
@@ -184,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     print(result)
     if args.json is not None:
-        Path(args.json).write_text(result.to_json(indent=2) + "\n")
-    if args.html is not None:
+        atomic.write_text(args.json, result.to_json(indent=2) + "\n", atomic.is_result_json)
+    if render_html is not None:
         render_html(result.to_dict(), args.html)
     return 0 if result.ok else 1

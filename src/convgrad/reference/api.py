@@ -10,6 +10,7 @@ otherwise). ``method`` picks the arithmetic: "direct" (the definition, `direct.p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 from math import prod
 from typing import NamedTuple
@@ -69,8 +70,9 @@ def _check_bias(b: np.ndarray | None, c_out: int) -> None:
 def _resolve(
     spec: ConvSpec, x_shape: tuple[int, ...], w_shape: tuple[int, ...]
 ) -> tuple[ResolvedSpec, tuple[int, ...]]:
-    """The resolved spec and the output's spatial sizes; ValueError where the channels or sizes
-    do not agree with the spec.
+    """The resolved spec the arithmetic computes with (`_within_reach`) and the output's
+    spatial sizes; ValueError where the channels or sizes do not agree with the spec, or the
+    output or padded input would be too large for an array.
 
     `_operand` has already checked what `convgrad.shapes.resolve` would check of the shapes
     (rank, sizes >= 1; a NumPy shape holds ints). Cached: a function of the validated spec (all
@@ -82,7 +84,45 @@ def _resolve(
     """
     check_channels(x_shape[1], w_shape, spec.groups)
     resolved = spec.resolve(x_shape[2:], w_shape[2:])
-    return resolved, output_sizes(x_shape, w_shape, resolved)
+    out_spatial = output_sizes(x_shape, w_shape, resolved)
+    _check_size("y", (x_shape[0], w_shape[0], *out_spatial))
+    padded = _padded(x_shape[2:], resolved)
+    _check_size("the padded x", (*x_shape[:2], *padded))
+    return _within_reach(resolved, padded, w_shape[2:]), out_spatial
+
+
+def _padded(spatial: tuple[int, ...], resolved: ResolvedSpec) -> tuple[int, ...]:
+    return tuple(i + lo + hi for i, (lo, hi) in zip(spatial, resolved.padding, strict=True))
+
+
+_MAX_ELEMENTS = np.iinfo(np.intp).max // 8
+"""The most elements an array of 8-byte items (float64, int64, object pointers) can hold."""
+
+
+def _check_size(name: str, shape: tuple[int, ...]) -> None:
+    if prod(shape) > _MAX_ELEMENTS:
+        raise ValueError(
+            f"{name} would have shape {shape} ({prod(shape)} elements), more than an array can"
+            " hold; the padding or stride is too large for these sizes"
+        )
+
+
+def _within_reach(
+    resolved: ResolvedSpec, padded: tuple[int, ...], kernel_spatial: tuple[int, ...]
+) -> ResolvedSpec:
+    """The spec the arithmetic computes with, for the padded input's spatial sizes ``padded``.
+
+    A stride beyond the padded input ``P = S + lo + hi`` leaves one output row, the same as
+    stride ``P`` does, and a kernel of size 1 makes the dilation irrelevant; both are brought
+    within reach so the arithmetic's array strides stay in int64 (stride 10**30 has an answer).
+    """
+    stride = tuple(min(s, p) for s, p in zip(resolved.stride, padded, strict=True))
+    dilation = tuple(
+        1 if k == 1 else d for d, k in zip(resolved.dilation, kernel_spatial, strict=True)
+    )
+    if stride == resolved.stride and dilation == resolved.dilation:
+        return resolved
+    return replace(resolved, stride=stride, dilation=dilation)
 
 
 def _prepare(x, w, b, extra: dict, spec: ConvSpec):
@@ -269,7 +309,8 @@ def _transpose_spec(
                 f"padding={spec.padding!r} crops the transposed output to {size} along spatial"
                 f" dim {j}; it must be >= 1"
             )
-    return resolved, out_spatial
+    reach = _within_reach(resolved, _padded(out_spatial, resolved), kernel_spatial)
+    return reach, out_spatial
 
 
 def conv_transpose(
@@ -324,6 +365,7 @@ def conv_transpose(
     c_in = w.shape[1] * groups
     check_channels(c_in, w.shape, groups)
     resolved, out_spatial = _transpose_spec(spec, output_padding, x.shape[2:], w.shape[2:])
+    _check_size("y", (x.shape[0], c_in, *out_spatial))
     _check_bias(b, c_in)
     terms = (w.shape[0] // groups) * prod(w.shape[2:])
     dtype = _compute_dtype(arithmetic, [(x, w, terms)], () if b is None else (b,))

@@ -36,10 +36,15 @@ def _kind(name: str, array: np.ndarray) -> str:
     )
 
 
-def as_arrays(operands: Mapping[str, object]) -> tuple[dict[str, np.ndarray], str]:
+def as_arrays(
+    operands: Mapping[str, object], optional: tuple[str, ...] = ("b",)
+) -> tuple[dict[str, np.ndarray], str]:
     """Convert array-likes to arrays (never copying or modifying the caller's) and check that
-    they agree; ``None`` entries are dropped. Returns the arrays and their arithmetic:
-    "float" or "exact"."""
+    they agree; ``None`` entries of ``optional`` operands are dropped, of others a TypeError.
+    Returns the arrays and their arithmetic: "float" or "exact"."""
+    for name, value in operands.items():
+        if value is None and name not in optional:
+            raise TypeError(f"{name}=None: {name} is required; pass an array of numbers")
     arrays = {name: np.asarray(value) for name, value in operands.items() if value is not None}
     dtypes = {a.dtype for a in arrays.values()}
     if len(dtypes) == 1 and dtypes.pop().kind == "f":

@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
-from convgrad.report import atomic as _atomic
+from convgrad.report import atomic
 from convgrad.report.model import build_report
 from convgrad.report.performance import BENCH_NAME, load_performance
-from convgrad.report.render import render_html
+from convgrad.report.render import render, render_html
 from convgrad.report.sweep import (
     DATA,
     NDIMS,
@@ -33,6 +33,8 @@ from convgrad.schema import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 
 HTML_NAME = "index.html"
 JSON_NAME = "report.json"
+_OWNERS = {JSON_NAME: atomic.is_result_json, HTML_NAME: atomic.is_page}
+"""What may be replaced in a report folder: convgrad's own report.json and page."""
 
 
 class ReportFiles(NamedTuple):
@@ -76,8 +78,11 @@ def write_report(
     progress: Callable[[int, int, Case], None] | None = None,
 ) -> ReportFiles:
     """Verify the reference over the default sweep and write ``out/index.html`` and
-    ``out/report.json`` (atomically; FileExistsError rather than overwrite a file that is not a
-    convgrad report).
+    ``out/report.json`` as one pair (`convgrad.report.atomic.write_pair`: concurrent runs take
+    turns, a run killed mid-write is completed by the next; the page names report.json's
+    SHA-256). Before the sweep, refuses a file that is not convgrad's in the way
+    (FileExistsError; IsADirectoryError for a folder named index.html or report.json,
+    NotADirectoryError when ``out`` is a file), writing nothing.
 
     profile: "quick" (about a minute on 2 cores) or "thorough" (the full product of the
     sweep's variants); ndim: spatial dims to keep (1, 2, 3); dtype: data kinds to keep
@@ -93,7 +98,7 @@ def write_report(
         raise TypeError(f"seed={seed!r} must be an int")
     if seed < 0:
         raise ValueError(f"seed={seed!r} must be >= 0")
-    out = Path(out)
+    out = atomic.check_pair(out, _OWNERS)
     bench_path = out / BENCH_NAME if bench is None else bench
     performance = load_performance(bench_path, required=bench is not None)
     chosen = select_cases(default_cases(profile), ndim=ndim, data=dtype, ids=cases)
@@ -111,10 +116,9 @@ def write_report(
         "bench": str(bench_path),
     }
     report = build_report(problems, records, meta, performance)
-    json_path = _atomic.write_text(
-        out / JSON_NAME, json.dumps(report, indent=1, allow_nan=False) + "\n"
-    )
-    html_path = render_html(report, out / HTML_NAME)
+    data = json.dumps(report, indent=1, allow_nan=False) + "\n"
+    page = render(report, atomic.sha256_text(data))
+    json_path, html_path = atomic.write_pair(out, {JSON_NAME: data, HTML_NAME: page}, _OWNERS)
     return ReportFiles(html_path, json_path, report)
 
 

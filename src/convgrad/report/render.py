@@ -8,7 +8,7 @@ import math
 import os
 from pathlib import Path
 
-from convgrad.report import atomic as _atomic
+from convgrad.report import atomic
 from convgrad.report.model import GRADIENT_FORMS, as_report, worst_cases
 from convgrad.report.performance import BENCH_COMMAND, BENCH_NAME, performance_view
 from convgrad.report.plots import ratio_bars, strip_plot
@@ -119,8 +119,10 @@ def _meta_rows(meta: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def render(data: dict) -> str:
-    """The page's HTML for any result dict accepted by `convgrad.report.model.as_report`."""
+def render(data: dict, json_sha256: str | None = None) -> str:
+    """The page's HTML for any result dict accepted by `convgrad.report.model.as_report`;
+    ``json_sha256``: the SHA-256 of the report.json the page is paired with, named in its
+    generator tag (`convgrad.report.atomic.generator_tag`)."""
     from markupsafe import Markup
 
     report = as_report(data)
@@ -148,7 +150,7 @@ def render(data: dict) -> str:
             performance=_performance(report),
             bench_command=BENCH_COMMAND,
             bench_name=BENCH_NAME,
-            marker=_atomic.MARKER,
+            generator=Markup(atomic.generator_tag(report["schema_version"], json_sha256)),
         )
     )
 
@@ -159,6 +161,6 @@ def render_html(data: dict, path: str | os.PathLike) -> Path:
 
     data: a sweep's report.json, a `convgrad.VerifyResult.to_dict()` or a pytest
     ``--convgrad-report`` session (TypeError for a non-dict, ValueError for another layout).
-    Refuses (FileExistsError) to overwrite a file that is not a convgrad report.
+    Refuses (FileExistsError) to overwrite a file that is not a convgrad page.
     """
-    return _atomic.write_text(path, render(data))
+    return atomic.write_text(path, render(data), atomic.is_page)

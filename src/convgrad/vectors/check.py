@@ -181,7 +181,9 @@ def _compare(name: str, got: np.ndarray, expected: np.ndarray, bound: np.ndarray
 
 
 def check_case(case: VectorCase, results: Path) -> CaseCheck:
-    """Compare one case with its results file in the folder ``results``."""
+    """Compare one case with its results file in the folder ``results``; a file that cannot
+    be read (malformed, or declaring more values than the case's outputs hold) fails the case
+    with a message naming it."""
     found = result_files(results, case.id)
     if not found:
         names = " or ".join(f"{case.id}.{ext}" for ext in FORMATS)
@@ -191,7 +193,8 @@ def check_case(case: VectorCase, results: Path) -> CaseCheck:
             case.id, case.kind, (), f"several results files: {[p.name for p in found]}; keep one"
         )
     try:
-        arrays = read_arrays(found[0])
+        # Each output may hold as many values as its expected array, checked before reading.
+        arrays = read_arrays(found[0], {name: case.arrays[name].size for name in OUTPUTS})
     except FormatError as error:
         return CaseCheck(case.id, case.kind, (), str(error))
     checks = []

@@ -2,15 +2,15 @@
 
 The folder is built under a temporary name beside the target and renamed into place, so a
 reader never sees half a set. An existing target is replaced only when it is empty or holds
-nothing but a vector set (``manifest.json`` and ``cases/``); anything else is refused and left
-untouched.
+nothing but a vector set (``manifest.json`` and ``cases/`` holding only the case files its
+manifest lists); anything else is refused and left untouched.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +105,27 @@ def manifest(set_name: str, file_format: str, built) -> dict:
     }
 
 
+def _listed_files(manifest_path: Path) -> set[str] | None:
+    """The case file names (``<id>.<format>`` under ``cases/``) a set's manifest lists; None
+    when the file is not a manifest of this format."""
+    try:
+        document = json.loads(manifest_path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        return None
+    entries = document.get("cases")
+    if not isinstance(entries, list):
+        return None
+    files = {e.get("file") for e in entries if isinstance(e, dict)}
+    prefix = f"{CASES_DIR}/"
+    return {f[len(prefix) :] for f in files if isinstance(f, str) and f.startswith(prefix)}
+
+
 def _replaceable(target: Path) -> bool:
-    """Whether an existing target may be replaced; ValueError when it must not be."""
+    """Whether an existing target may be replaced; ValueError when it must not be: it holds
+    anything but ``manifest.json`` and ``cases/``, or ``cases/`` holds anything (a folder, a
+    file) that its manifest does not list."""
     if not target.exists():
         return False
     if not target.is_dir():
@@ -114,19 +133,51 @@ def _replaceable(target: Path) -> bool:
     names = {p.name for p in target.iterdir()}
     if not names:
         return True
+    refusal = (
+        f"directory={str(target)!r} is not empty and is not a convgrad vector set; refusing"
+        " to overwrite it (choose an empty or new folder)"
+    )
     manifest_path = target / MANIFEST
-    is_set = names <= {MANIFEST, CASES_DIR} and manifest_path.is_file()
-    if is_set:
-        try:
-            is_set = json.loads(manifest_path.read_text()).get("format") == FORMAT
-        except (OSError, ValueError, AttributeError):
-            is_set = False
-    if not is_set:
-        raise ValueError(
-            f"directory={str(target)!r} is not empty and is not a convgrad vector set; refusing"
-            " to overwrite it (choose an empty or new folder)"
-        )
+    listed = _listed_files(manifest_path) if manifest_path.is_file() else None
+    if not names <= {MANIFEST, CASES_DIR} or listed is None:
+        raise ValueError(refusal)
+    cases_dir = target / CASES_DIR
+    if cases_dir.is_symlink() or (cases_dir.exists() and not cases_dir.is_dir()):
+        raise ValueError(f"{refusal}: {str(cases_dir)!r} is not a plain folder")
+    for entry in cases_dir.iterdir() if cases_dir.exists() else ():
+        if entry.name not in listed or entry.is_symlink() or not entry.is_file():
+            raise ValueError(f"{refusal}: {str(entry)!r} is not a case file its manifest lists")
     return True
+
+
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new folder with a random name, made by ``mkdir`` (the umask's permissions, unlike
+    ``tempfile.mkdtemp``'s 0700: the set is renamed into place as it is)."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(8)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """Put ``staging`` in place of the existing ``target``; on failure the old target is
+    restored and nothing is left behind."""
+    retired = _new_folder(target.parent, f".{target.name}.old.")
+    try:
+        target.rename(retired / target.name)
+        try:
+            staging.rename(target)
+        except OSError:
+            (retired / target.name).rename(target)
+            raise
+        shutil.rmtree(retired / target.name)
+    finally:
+        # Empty unless a restore failed, when it holds the only copy of the old set.
+        if not (retired / target.name).exists():
+            retired.rmdir()
 
 
 def export(directory: str | Path, *, set_name: str = "core", file_format: str = "npz") -> Path:
@@ -134,33 +185,34 @@ def export(directory: str | Path, *, set_name: str = "core", file_format: str = 
     ("npz" | "json") files; returns the manifest's path.
 
     ValueError for an unknown set or format, or a target that exists and is neither empty
-    nor a vector set (then nothing is written).
+    nor a vector set holding only its own files (then nothing is written); OSError when the
+    folder cannot be written (then nothing is left behind). The new folder gets the
+    permissions ``mkdir`` would give it.
     """
     check_format(file_format)
     cases(set_name)
     target = Path(directory)
     replace = _replaceable(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        built = build(set_name)
-        (staging / CASES_DIR).mkdir()
-        for case, arrays, _ in built:
-            write_arrays(staging / CASES_DIR / f"{case.id}.{file_format}", arrays, file_format)
-        document = manifest(set_name, file_format, built)
-        (staging / MANIFEST).write_text(json.dumps(document, indent=1) + "\n")
-        if replace:
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            target.rename(retired / target.name)
-            try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = _new_folder(target.parent, f".{target.name}.")
+        try:
+            built = build(set_name)
+            (staging / CASES_DIR).mkdir()
+            for case, arrays, _ in built:
+                write_arrays(staging / CASES_DIR / f"{case.id}.{file_format}", arrays, file_format)
+            document = manifest(set_name, file_format, built)
+            (staging / MANIFEST).write_text(json.dumps(document, indent=1) + "\n")
+            if replace:
+                _swap(staging, target)
+            else:
                 staging.rename(target)
-            except OSError:
-                (retired / target.name).rename(target)
-                raise
-            shutil.rmtree(retired)
-        else:
-            staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+    except OSError as error:
+        if error.filename is None:
+            raise
+        # Named by the target: the temporary folders the error names are gone.
+        raise type(error)(error.errno, error.strerror, str(target)) from error
     return target / MANIFEST

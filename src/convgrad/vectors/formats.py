@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Mapping
+import zlib
+from collections.abc import Mapping, Sequence
 from math import prod
 from pathlib import Path
 
@@ -49,7 +50,12 @@ def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], file_format: str)
     path.write_text(json.dumps({"arrays": payload}, allow_nan=False) + "\n")
 
 
-def _json_array(path: Path, name: str, entry: object) -> np.ndarray:
+_JSON_BYTES_PER_VALUE = 32
+"""Room for one value in a JSON array file: the longest float64 text (24 characters) and ", "."""
+_JSON_SLACK = 1 << 16
+
+
+def _json_array(path: Path, name: str, entry: object, limit: int | None) -> np.ndarray:
     if not isinstance(entry, dict) or "shape" not in entry or "data" not in entry:
         raise FormatError(f"{path}: array {name!r} must be an object with 'shape' and 'data'")
     shape, data = entry["shape"], entry["data"]
@@ -59,6 +65,7 @@ def _json_array(path: Path, name: str, entry: object) -> np.ndarray:
         isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
     ):
         raise FormatError(f"{path}: array {name!r} has shape {shape!r}; need a list of ints >= 0")
+    _check_size(path, name, shape, limit)
     if not isinstance(data, list) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in data
     ):
@@ -67,26 +74,89 @@ def _json_array(path: Path, name: str, entry: object) -> np.ndarray:
         raise FormatError(
             f"{path}: array {name!r} has {len(data)} values but shape {shape} needs {prod(shape)}"
         )
-    return np.array(data, dtype=np.float64).reshape(shape)
+    try:
+        return np.array(data, dtype=np.float64).reshape(shape)
+    except OverflowError as error:
+        raise FormatError(
+            f"{path}: array {name!r}: a value too large for float64 ({error})"
+        ) from None
 
 
-def read_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The named float64 arrays of a ``.npz`` or ``.json`` file; FormatError if unreadable."""
+def _check_size(path: Path, name: str, shape: Sequence[int], limit: int | None) -> None:
+    """FormatError when an array declares more values than ``limit`` (before any allocation)."""
+    if limit is not None and prod(shape) > limit:
+        raise FormatError(
+            f"{path}: array {name!r} declares shape {tuple(shape)} ({prod(shape)} values),"
+            f" more than the {limit} its case needs"
+        )
+
+
+def _npz_arrays(path: Path, sizes: Mapping[str, int] | None) -> dict[str, np.ndarray]:
+    """The arrays of an npz file, each header checked before its data are read: float64, at
+    most ``sizes[name]`` values (names absent from ``sizes`` are skipped), and only that many
+    bytes decompressed, whatever the archive claims."""
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if sizes is not None and name not in sizes:
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in ((1, 0), (2, 0)):
+                    raise FormatError(f"{path}: array {name!r}: .npy format {version} not read")
+                header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran_order, dtype = header(member)
+                if dtype != np.float64:
+                    raise FormatError(f"{path}: array {name!r} has dtype {dtype}; need float64")
+                _check_size(path, name, shape, None if sizes is None else sizes[name])
+                size = prod(shape) * dtype.itemsize
+                data = member.read(size)
+            if len(data) != size:
+                raise FormatError(
+                    f"{path}: array {name!r} holds {len(data)} bytes; shape {shape} needs {size}"
+                )
+            order = "F" if fortran_order else "C"
+            arrays[name] = np.frombuffer(data, dtype).reshape(shape, order=order).copy()
+    return arrays
+
+
+def read_arrays(path: Path, sizes: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """The named float64 arrays of a ``.npz`` or ``.json`` file; FormatError naming the file
+    if it cannot be read as one (never a MemoryError, OverflowError or RecursionError).
+
+    sizes: ``{name: the most values the array may hold}``, checked against each array's
+    declared shape before its data are read (a JSON file is refused before it is parsed when
+    it is longer than those values can take); arrays of other names are not read. None: any
+    size, every array.
+    """
     suffix = path.suffix.lstrip(".")
     check_format(suffix)
     try:
         if suffix == "npz":
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-        else:
-            document = json.loads(path.read_text())
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+            return _npz_arrays(path, sizes)
+        if sizes is not None:
+            room = _JSON_BYTES_PER_VALUE * sum(sizes.values()) + _JSON_SLACK
+            if path.stat().st_size > room:
+                raise FormatError(
+                    f"{path}: {path.stat().st_size} bytes, more than the {room} that the"
+                    f" {sum(sizes.values())} values of its arrays can take as JSON"
+                )
+        document = json.loads(path.read_bytes())
+    except RecursionError:
+        raise FormatError(f"{path}: cannot be read as json: nested too deeply") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        if isinstance(error, FormatError):
+            raise
         raise FormatError(f"{path}: cannot be read as {suffix}: {error}") from error
-    if suffix == "npz":
-        for name, array in arrays.items():
-            if array.dtype != np.float64:
-                raise FormatError(f"{path}: array {name!r} has dtype {array.dtype}; need float64")
-        return arrays
     if not isinstance(document, dict) or not isinstance(document.get("arrays"), dict):
         raise FormatError(f"{path}: expected a JSON object with an 'arrays' object")
-    return {name: _json_array(path, name, e) for name, e in document["arrays"].items()}
+    return {
+        name: _json_array(path, name, entry, None if sizes is None else sizes[name])
+        for name, entry in document["arrays"].items()
+        if sizes is None or name in sizes
+    }

@@ -4,13 +4,15 @@ set this convgrad ships, the committed hashes (`src/convgrad/data/<set>_manifest
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from convgrad.spec import ResolvedSpec
-from convgrad.vectors.cases import SETS
+from convgrad.vectors.cases import KINDS, SETS
 from convgrad.vectors.export import CASES_DIR, MANIFEST
 from convgrad.vectors.formats import FORMATS, FormatError, read_arrays
 from convgrad.vectors.generate import OUTPUTS
@@ -61,14 +63,27 @@ class VectorSet:
         return f"{m['set']} v{m['format_version']} {m['set_hash']}"
 
 
+_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+"""A case id is a plain file name: it names ``cases/<id>.<format>`` and ``<id>.<format>`` in
+a results folder, so it may not hold a path separator or ``..``."""
+_MAX_VALUES = 1 << 24
+"""The most values one array of a case may declare (128 MiB of float64; the shipped sets' largest
+arrays hold hundreds)."""
+_SPEC_KEYS = ("mode", "padding", "stride", "dilation", "groups", "flip")
+
+
+def _type_name(value: object) -> str:
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
 def _manifest(directory: Path) -> dict:
     path = directory / MANIFEST
     if not path.is_file():
         raise VectorsError(f"{directory} is not a vector set: {MANIFEST} is missing")
     try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise VectorsError(f"{path}: unreadable manifest: {error}") from error
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as error:
+        raise VectorsError(f"{path}: unreadable manifest: {error!r}") from error
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise VectorsError(f"{path}: not a manifest of format {FORMAT!r}")
     if document.get("format_version") != FORMAT_VERSION:
@@ -76,16 +91,74 @@ def _manifest(directory: Path) -> dict:
             f"{path}: format_version={document.get('format_version')!r}, but this convgrad reads"
             f" version {FORMAT_VERSION}; use the convgrad that wrote it"
         )
-    missing = [k for k in ("set", "file_format", "set_hash", "cases") if k not in document]
-    if missing or document["file_format"] not in FORMATS or document["set"] not in SETS:
-        raise VectorsError(
-            f"{path}: malformed manifest (missing {missing}, or a file_format not in {FORMATS},"
-            f" or a set not in {SETS})"
-        )
+    fields = (
+        ("set", lambda v: v in SETS, f"one of {SETS}"),
+        ("file_format", lambda v: v in FORMATS, f"one of {FORMATS}"),
+        ("set_hash", lambda v: isinstance(v, str), "a string"),
+        ("cases", lambda v: isinstance(v, list), "a list of case objects"),
+    )
+    for name, valid, expected in fields:
+        if name not in document:
+            raise VectorsError(f"{path}: field {name!r} is missing; it must be {expected}")
+        if not valid(document[name]):
+            raise VectorsError(
+                f"{path}: field {name!r} must be {expected}, got {_type_name(document[name])}"
+            )
     return document
 
 
-def _spec(case_id: str, spec: object) -> ResolvedSpec:
+def _shapes(where: str, shapes: object) -> dict[str, int]:
+    """The values each array of a case holds, from its manifest entry's ``shapes``."""
+    if not isinstance(shapes, dict):
+        raise VectorsError(
+            f"{where}: field 'shapes' must be an object {{array name: list of ints}},"
+            f" got {_type_name(shapes)}"
+        )
+    sizes = {}
+    for name, shape in shapes.items():
+        if not (
+            isinstance(shape, list)
+            and all(type(n) is int and 0 <= n <= _MAX_VALUES for n in shape)
+            and math.prod(shape) <= _MAX_VALUES
+        ):
+            raise VectorsError(
+                f"{where}: shapes[{name!r}] must be a list of sizes holding at most"
+                f" {_MAX_VALUES} values, got {_type_name(shape)}"
+            )
+        sizes[name] = math.prod(shape)
+    return sizes
+
+
+def _entry(path: Path, index: int, entry: object, file_format: str) -> dict[str, int]:
+    """Check one manifest entry's fields before any file is opened; its arrays' sizes."""
+    if not isinstance(entry, dict):
+        raise VectorsError(f"{path}: cases[{index}] must be an object, got {_type_name(entry)}")
+    case_id = entry.get("id")
+    if not isinstance(case_id, str) or not _CASE_ID.fullmatch(case_id) or ".." in case_id:
+        raise VectorsError(
+            f"{path}: cases[{index}]: field 'id' must be a plain name (letters, digits, '.', '_',"
+            f" '-'; no '..'), got {_type_name(case_id)}; nothing outside the set is opened"
+        )
+    where = f"{path}: case {case_id!r}"
+    fields = (
+        ("kind", lambda v: v in KINDS, f"one of {KINDS}"),
+        ("spec", lambda v: isinstance(v, dict), f"an object with {', '.join(_SPEC_KEYS)}"),
+        ("hash", lambda v: isinstance(v, str), "a string"),
+    )
+    for name, valid, expected in fields:
+        if not valid(entry.get(name)):
+            raise VectorsError(
+                f"{where}: field {name!r} must be {expected}, got {_type_name(entry.get(name))}"
+            )
+    expected_file = f"{CASES_DIR}/{case_id}.{file_format}"
+    if entry.get("file") != expected_file:
+        raise VectorsError(
+            f"{where}: field 'file' is {entry.get('file')!r}, expected {expected_file!r}"
+        )
+    return _shapes(where, entry.get("shapes"))
+
+
+def _spec(case_id: str, spec: dict) -> ResolvedSpec:
     try:
         return ResolvedSpec(
             spec["mode"],
@@ -96,32 +169,36 @@ def _spec(case_id: str, spec: object) -> ResolvedSpec:
             bool(spec["flip"]),
         )
     except (KeyError, TypeError, ValueError) as error:
-        raise VectorsError(f"case {case_id!r}: malformed spec {spec!r}") from error
-
-
-def _case(directory: Path, entry: object, file_format: str) -> VectorCase:
-    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-        raise VectorsError(f"{directory / MANIFEST}: malformed case entry {entry!r}")
-    case_id = entry["id"]
-    expected_file = f"{CASES_DIR}/{case_id}.{file_format}"
-    if entry.get("file") != expected_file:
         raise VectorsError(
-            f"case {case_id!r}: file {entry.get('file')!r}, expected {expected_file}"
-        )
+            f"case {case_id!r}: malformed spec {spec!r}: need {', '.join(_SPEC_KEYS)}"
+        ) from error
+
+
+def _case(directory: Path, entry: dict, sizes: dict[str, int], file_format: str) -> VectorCase:
+    case_id, kind = entry["id"], entry["kind"]
+    cases_dir = (directory / CASES_DIR).resolve()
+    path = directory / CASES_DIR / f"{case_id}.{file_format}"
+    if not path.resolve().is_relative_to(cases_dir):
+        raise VectorsError(f"case {case_id!r}: {path} leads outside {cases_dir}; not opened")
     try:
-        arrays = read_arrays(directory / expected_file)
+        arrays = read_arrays(path, sizes)
     except FormatError as error:
         raise VectorsError(f"case {case_id!r}: {error}") from error
-    kind = entry.get("kind")
     required = _REQUIRED + (tuple(f"{n}_bound" for n in OUTPUTS) if kind == "float" else ())
-    absent = [n for n in required if n not in arrays]
+    absent = [n for n in dict.fromkeys((*required, *sizes)) if n not in arrays]
     if absent:
-        raise VectorsError(f"case {case_id!r}: {expected_file} lacks arrays {absent}")
-    digest = case_hash(case_id, kind, entry.get("spec", {}), arrays)
-    if digest != entry.get("hash"):
+        raise VectorsError(f"case {case_id!r}: {CASES_DIR}/{path.name} lacks arrays {absent}")
+    for name, array in arrays.items():
+        if list(array.shape) != entry["shapes"][name]:
+            raise VectorsError(
+                f"case {case_id!r}: array {name!r} has shape {array.shape}; the manifest says"
+                f" {entry['shapes'][name]}"
+            )
+    digest = case_hash(case_id, kind, entry["spec"], arrays)
+    if digest != entry["hash"]:
         raise VectorsError(
             f"case {case_id!r}: content hash {digest} does not match the manifest's"
-            f" {entry.get('hash')}; the vectors were modified"
+            f" {entry['hash']}; the vectors were modified"
         )
     return VectorCase(
         case_id, kind, str(entry.get("note", "")), _spec(case_id, entry["spec"]), arrays
@@ -137,10 +214,14 @@ def load(directory: str | Path) -> VectorSet:
     """
     directory = Path(directory)
     document = _manifest(directory)
-    loaded = tuple(_case(directory, e, document["file_format"]) for e in document["cases"])
-    ids = [c.id for c in loaded]
+    file_format = document["file_format"]
+    entries = document["cases"]
+    sizes = [_entry(directory / MANIFEST, i, e, file_format) for i, e in enumerate(entries)]
+    ids = [e["id"] for e in entries]
     if len(set(ids)) != len(ids):
-        raise VectorsError(f"{directory / MANIFEST}: duplicate case ids")
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        raise VectorsError(f"{directory / MANIFEST}: duplicate case ids {repeated}")
+    loaded = tuple(_case(directory, e, n, file_format) for e, n in zip(entries, sizes, strict=True))
     digest = set_hash(document["set"], [(e["id"], e["hash"]) for e in document["cases"]])
     if digest != document["set_hash"]:
         raise VectorsError(

@@ -22,6 +22,7 @@ from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import VerifyResult
 from convgrad.verification.runner import ProblemChecks, ProblemReport, judge_outputs
 from convgrad.verification.search import Found, check_given, problem_key, search
+from convgrad.verification.space import DEFAULT_SPACE
 
 
 def check_outputs(
@@ -101,18 +102,18 @@ def verify(
     forward: Callable,
     backward: Callable | None = None,
     *,
-    ndim: int | Sequence[int] = 2,
-    padding: str | Sequence[str] = ("valid", "same", "full"),
-    stride: int | Sequence[int] = (1, 2),
-    dilation: int | Sequence[int] = (1, 2),
-    groups: int | Sequence[int] = (1, 2),
-    dtype: str = "float64",
-    flip: bool | Sequence[bool] = (False,),
+    ndim: int | Sequence[int] = DEFAULT_SPACE["ndim"],
+    padding: str | Sequence[str] = DEFAULT_SPACE["padding"],
+    stride: int | Sequence[int] = DEFAULT_SPACE["stride"],
+    dilation: int | Sequence[int] = DEFAULT_SPACE["dilation"],
+    groups: int | Sequence[int] = DEFAULT_SPACE["groups"],
+    dtype: str = DEFAULT_SPACE["dtype"],
+    flip: bool | Sequence[bool] = DEFAULT_SPACE["flip"],
     max_examples: int = 100,
     seed: int = 0,
     safety: float = 1.0,
     accumulate: str | None = None,
-    data: str | Sequence[str] = ("integer", "real"),
+    data: str | Sequence[str] = DEFAULT_SPACE["data"],
     problems: Sequence[ConvProblem] | None = None,
     timeout: float | None = 60.0,
     exact: bool = True,
@@ -225,7 +226,7 @@ def verify(
             flip=flip,
             dtype=dtype,
             data=data,
-            bias=(False,),
+            bias=DEFAULT_SPACE["bias"],
         )
         found, examples, ratios = search(
             strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures

@@ -157,7 +157,7 @@ class _Stream(io.StringIO):
 def test_progress_is_silent_during_the_first_second():
     stream = _Stream(tty=False)
     progress = Progress(10, stream)
-    progress.wrap(lambda x, w, spec: None)(1, 2, "spec")
+    progress.wrap(lambda x, w, spec: None, "mylib:forward")(1, 2, "spec")
     progress.close()
     assert stream.getvalue() == ""
 
@@ -165,7 +165,7 @@ def test_progress_is_silent_during_the_first_second():
 def test_progress_lines_when_not_a_tty_count_problems_by_spec():
     stream = _Stream(tty=False)
     progress = Progress(4, stream, delay=0.0, interval=0.0)
-    forward = progress.wrap(lambda x, w, spec: spec)
+    forward = progress.wrap(lambda x, w, spec: spec, "mylib:forward")
     first, second = object(), object()
     assert forward(1, 2, first) is first
     forward(1, 2, first)
@@ -182,7 +182,7 @@ def test_progress_lines_when_not_a_tty_count_problems_by_spec():
 def test_progress_bar_on_a_tty_ends_its_line():
     stream = _Stream(tty=True)
     progress = Progress(2, stream, delay=0.0)
-    progress.wrap(lambda x, w, spec: None)(1, 2, object())
+    progress.wrap(lambda x, w, spec: None, "mylib:forward")(1, 2, object())
     progress.close()
     text = stream.getvalue()
     assert text.startswith("\rconvgrad verify [" + "#" * 15 + "-" * 15 + "] 1/2 problems")

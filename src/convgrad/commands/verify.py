@@ -4,7 +4,9 @@
         --stride 1,2 --max-examples 200 --json report.json
 
 Exit codes: 0 every check passed, 1 a check failed (the minimal case is printed), 2 a usage
-error. The current directory is importable, as with ``python -m``.
+error. Features the implementation does not support are left out (the capability table says
+which) unless ``--strict``, which counts them as failures. The current directory is
+importable, as with ``python -m``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-examples", default="100", metavar="N", help="problems to draw")
     parser.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="search features the implementation does not support (it raised"
+        " NotImplementedError or its own ValueError/TypeError) and count them as failures",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
     parser.add_argument("--html", metavar="PATH", help="write the HTML report")
     parser.set_defaults(run=run)
@@ -115,15 +123,17 @@ class Progress:
         self.spec: object = None
         self.lock = threading.Lock()
 
-    def wrap(self, function: Callable) -> Callable:
-        """``function`` with its calls counted."""
+    def wrap(self, function: Callable, path: str) -> Callable:
+        """``function`` with its calls counted, named by its ``MODULE:ATTRIBUTE`` ``path`` (so
+        that reproduce snippets import it, `convgrad.verification.source.locate`)."""
 
         def counted(*args):
             self.tick(args[-1])
             return function(*args)
 
-        counted.__name__ = getattr(function, "__name__", "function")
-        counted.__qualname__ = getattr(function, "__qualname__", counted.__name__)
+        counted.__module__, _, counted.__qualname__ = path.partition(":")
+        counted.__name__ = counted.__qualname__.rpartition(".")[2]
+        counted.__wrapped__ = function
         return counted
 
     def tick(self, spec: object) -> None:
@@ -194,8 +204,9 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(options["max_examples"], sys.stderr)
     try:
         result = verify(
-            progress.wrap(forward),
-            None if backward is None else progress.wrap(backward),
+            progress.wrap(forward, args.forward),
+            None if backward is None else progress.wrap(backward, args.backward),
+            strict=args.strict,
             **options,
         )
     finally:

@@ -26,9 +26,7 @@ def _windows(x, w, spec):
     """Every kernel offset k with the strided slice of the padded x it multiplies."""
     xp = np.pad(x, ((0, 0), (0, 0), *spec.padding))
     kernel = w.shape[2:]
-    out = tuple(
-        (p - k) // s + 1 for p, k, s in zip(xp.shape[2:], kernel, spec.stride, strict=True)
-    )
+    out = tuple((p - k) // s + 1 for p, k, s in zip(xp.shape[2:], kernel, spec.stride, strict=True))
     for k in itertools.product(*(range(n) for n in kernel)):
         index = tuple(
             slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(k, spec.stride, out, strict=True)

@@ -6,6 +6,7 @@ by a ``raise`` statement in the user's own code (for the capability probe).
 from __future__ import annotations
 
 import dis
+import functools
 import inspect
 import sys
 from collections.abc import Callable
@@ -56,9 +57,13 @@ def _root(module: str) -> str:
 def raised_by_user(error: BaseException, fn: Callable) -> bool:
     """Whether ``error`` came from a ``raise`` statement in the package that defines ``fn``:
     the innermost traceback frame belongs to a module of that package and stops at a raise
-    instruction. A ValueError that NumPy raised from inside a user's line (a shape mismatch)
+    instruction (``fn`` seen through `functools.wraps` and `functools.partial`). A ValueError
+    that NumPy raised from inside a user's line (a shape mismatch)
     stops at a call instead, so it is not the user's own."""
-    owner = getattr(inspect.unwrap(fn), "__module__", None)
+    target = inspect.unwrap(fn)
+    while isinstance(target, functools.partial):
+        target = inspect.unwrap(target.func)
+    owner = getattr(target, "__module__", None)
     tb = error.__traceback__
     if not isinstance(owner, str) or tb is None:
         return False

@@ -1,5 +1,6 @@
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,23 +30,23 @@ USER_CONV = textwrap.dedent(
     """
 )
 
-# The README's test file: ten lines that property-test a user's own convolution in CI.
-README_TEST = textwrap.dedent(
-    """
-    from hypothesis import given, settings
-    from convgrad.pytest_plugin import conv_problems
-    from mylib import my_backward, my_forward
+ROOT = Path(__file__).parents[1]
 
-    def test_my_conv(conv_oracle):
-        conv_oracle.verify(my_forward, my_backward, ndim=2, max_examples=10)
 
-    @settings(max_examples=10)
-    @given(conv_problems(ndim=2, bias=False))
-    def test_my_grad_weight(conv_oracle, problem):
-        _, grad_w = my_backward(problem.x, problem.w, problem.grad_y, problem.resolved)
-        conv_oracle.assert_conv_matches(problem, grad_weight=grad_w)
-    """
+def _readme_test() -> str:
+    """The README's test file (ten lines that property-test a user's own convolution in CI),
+    read from the README so that the file tested is the file shown."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```python\n", text.index("This ten-line file")) + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+README_TEST = _readme_test()
+
+STRIDED_CONV = (ROOT / "tests" / "verification" / "strided_conv.py").read_text() + (
+    "\nmy_forward, my_backward = forward, backward\n"
 )
+"""A hand-written conv with stride and padding only (NotImplementedError otherwise)."""
 
 
 def _project(pytester, broken: str = "None"):
@@ -58,6 +59,38 @@ def test_readme_file_passes_for_a_correct_conv(pytester):
     _project(pytester)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_readme_file_passes_on_a_conv_without_dilation_or_groups(pytester, tmp_path):
+    pytester.makepyfile(mylib=STRIDED_CONV, test_user=README_TEST)
+    pytester.syspathinsert()
+    report = tmp_path / "report"
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--convgrad-report={report}")
+    result.assert_outcomes(passed=2)
+    data = json.loads((report / pytest_plugin.REPORT_JSON).read_text())
+    (verified,) = [r for r in data["records"] if r["kind"] == "verify"]
+    statuses = {row["feature"]: row["status"] for row in verified["capabilities"]}
+    assert statuses["stride 2 with a remainder"] == "supported"
+    assert statuses["dilation 2"] == statuses["groups 2"] == "unsupported"
+    try:
+        from convgrad.report import render_html  # noqa: F401
+    except ImportError:  # the HTML renderer is an optional extra
+        return
+    page = (report / pytest_plugin.REPORT_HTML).read_text()
+    assert '<section id="capabilities"' in page
+    assert "forward raised NotImplementedError: dilation (2, 2) is not supported" in page
+
+
+def test_strict_readme_verify_fails_on_that_conv_with_the_causes(pytester):
+    strict = README_TEST.replace("max_examples=10)", "max_examples=10, strict=True)", 1)
+    pytester.makepyfile(mylib=STRIDED_CONV, test_user=strict)
+    pytester.syspathinsert()
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    text = result.stdout.str()
+    assert "forward does not support dilation > 1: 1 failure [1]" in text
+    # my_forward is mylib's forward under another name: the snippet imports it by its own.
+    assert "E           from mylib import forward\n" in text
 
 
 def test_readme_file_fails_with_verifys_message_for_a_broken_conv(pytester):

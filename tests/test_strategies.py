@@ -1,6 +1,7 @@
 """convgrad.strategies: arguments validated at call time; draws consistent, within the requested
 space, covering every mode/dtype/data kind, and shrinking to small problems."""
 
+import inspect
 from fractions import Fraction
 
 import numpy as np
@@ -13,8 +14,15 @@ from convgrad.shapes import resolve
 from convgrad.spec import ConvSpec
 from convgrad.strategies import DTYPES, PADDINGS, conv_problems, conv_specs
 from convgrad.verification.problem import ConvProblem
+from convgrad.verification.space import DEFAULT_SPACE
 
 FIND = settings(max_examples=2000, database=None)
+WHOLE_SPACE = {
+    "padding": PADDINGS,
+    "stride": (1, 2, 3),
+    "flip": (False, True),
+    "bias": (False, True),
+}
 
 
 def _stride_dilation(problem):
@@ -141,7 +149,7 @@ def test_real_data_lies_in_unit_interval(problem):
 
 
 def test_minimal_problem_is_the_smallest_layer():
-    problem = find(conv_problems(), lambda p: True, settings=FIND)
+    problem = find(conv_problems(ndim=(1, 2, 3), bias=(False, True)), lambda p: True, settings=FIND)
     assert problem.x.shape == problem.w.shape == problem.grad_y.shape == (1, 1, 1)
     assert problem.spec == ConvSpec(padding="valid", stride=(1,), dilation=(1,))
     assert problem.b is None
@@ -161,7 +169,8 @@ def test_shrinks_to_the_smallest_input_that_gives_output_one():
 
 @pytest.mark.parametrize("mode", PADDINGS)
 def test_every_padding_mode_is_drawn_and_shrinks(mode):
-    problem = find(conv_problems(), lambda p: p.spec.mode == mode, settings=FIND)
+    strategy = conv_problems(ndim=(1, 2, 3), padding=PADDINGS)
+    problem = find(strategy, lambda p: p.spec.mode == mode, settings=FIND)
     assert problem.ndim == 1
     assert problem.x.shape == (1, 1, 1)
     assert problem.w.shape == (1, 1, 1)
@@ -176,7 +185,7 @@ def test_every_dtype_is_drawn(dtype):
 
 def test_real_data_is_drawn_after_integer_data():
     real = find(
-        conv_problems(dtype=("float64", "object"), ndim=1, max_side=3),
+        conv_problems(dtype=("float64", "object"), ndim=1, max_side=3, **WHOLE_SPACE),
         lambda p: any(v != int(v) for v in p.x.ravel().tolist()),
         settings=FIND,
     )
@@ -203,7 +212,8 @@ def test_real_data_is_drawn_after_integer_data():
     ],
 )
 def test_interesting_layers_are_reachable(name, condition):
-    problem = find(conv_problems(ndim=1, max_side=5), condition, settings=FIND)
+    strategy = conv_problems(ndim=1, max_side=5, bias=(False, True))
+    problem = find(strategy, condition, settings=FIND)
     assert condition(problem), name
 
 
@@ -214,3 +224,26 @@ def test_a_single_value_is_as_a_one_element_tuple(data):
     assert problem.spec.padding == "same"
     assert _stride_dilation(problem)[0] == (2, 2, 2)
     assert problem.b is None
+
+
+def test_the_default_space_is_verifys():
+    minimal = find(conv_problems(), lambda p: True, settings=FIND)
+    assert minimal.x.shape == minimal.w.shape == minimal.grad_y.shape == (1, 1, 1, 1)
+    assert minimal.spec == ConvSpec(padding="valid", stride=(1, 1), dilation=(1, 1))
+    strategy_defaults = inspect.signature(conv_problems).parameters
+    verify_defaults = inspect.signature(cg.verify).parameters
+    for name, default in DEFAULT_SPACE.items():
+        assert strategy_defaults[name].default == default, name
+        # verify's forward takes no bias: every other entry is one of its defaults too
+        assert name == "bias" or verify_defaults[name].default == default, name
+
+
+@settings(max_examples=30)
+@given(conv_specs())
+def test_default_specs_stay_in_the_default_space(spec):
+    assert len(spec.stride) == DEFAULT_SPACE["ndim"]
+    assert spec.mode in DEFAULT_SPACE["padding"]
+    assert set(spec.stride) <= set(DEFAULT_SPACE["stride"])
+    assert set(spec.dilation) <= set(DEFAULT_SPACE["dilation"])
+    assert spec.groups in DEFAULT_SPACE["groups"]
+    assert spec.flip in DEFAULT_SPACE["flip"]

@@ -32,6 +32,7 @@ from hypothesis.extra import numpy as hnp
 from convgrad.shapes import resolve
 from convgrad.spec import MODES, ConvSpec
 from convgrad.verification.problem import ConvProblem
+from convgrad.verification.space import DEFAULT_SPACE as _SPACE
 
 __all__ = ["DATA_KINDS", "DTYPES", "PADDINGS", "conv_problems", "conv_specs"]
 
@@ -135,19 +136,20 @@ def _spec_of_rank(draw, rank: int, args: dict) -> ConvSpec:
 
 def conv_specs(
     *,
-    ndim: int | Sequence[int] = (1, 2, 3),
-    padding: str | Sequence[str] = PADDINGS,
-    stride: int | Sequence[int] = (1, 2, 3),
-    dilation: int | Sequence[int] = (1, 2),
-    groups: int | Sequence[int] = (1, 2),
-    flip: bool | Sequence[bool] = (False, True),
+    ndim: int | Sequence[int] = _SPACE["ndim"],
+    padding: str | Sequence[str] = _SPACE["padding"],
+    stride: int | Sequence[int] = _SPACE["stride"],
+    dilation: int | Sequence[int] = _SPACE["dilation"],
+    groups: int | Sequence[int] = _SPACE["groups"],
+    flip: bool | Sequence[bool] = _SPACE["flip"],
     max_pad: int = 2,
 ) -> st.SearchStrategy[ConvSpec]:
     """Strategy for `convgrad.ConvSpec` values.
 
-    Each argument is one allowed value or a tuple of them, the first preferred when shrinking.
-    ndim: spatial dims (1, 2, 3), which fixes the length of the per-dim stride and dilation
-    tuples and of explicit pads. padding: mode names of `convgrad.ConvSpec` or "explicit",
+    Each argument is one allowed value or a tuple of them, the first preferred when shrinking;
+    the defaults are `convgrad.verification.space.DEFAULT_SPACE`, verify's. ndim: spatial dims
+    (1, 2, 3), which fixes the length of the per-dim stride and dilation tuples and of explicit
+    pads. padding: mode names of `convgrad.ConvSpec` or "explicit",
     which draws one ``(lo, hi)`` pair per dim with ``0 <= lo, hi <= max_pad``.
 
     >>> conv_specs(ndim=2, padding="explicit", stride=2).example()  # doctest: +SKIP
@@ -189,15 +191,15 @@ def _array(draw, dtype: str, data: str, shape: tuple[int, ...]) -> np.ndarray:
 
 def conv_problems(
     *,
-    ndim: int | Sequence[int] = (1, 2, 3),
-    padding: str | Sequence[str] = PADDINGS,
-    stride: int | Sequence[int] = (1, 2, 3),
-    dilation: int | Sequence[int] = (1, 2),
-    groups: int | Sequence[int] = (1, 2),
-    flip: bool | Sequence[bool] = (False, True),
-    dtype: str | Sequence[str] = "float64",
-    data: str | Sequence[str] = DATA_KINDS,
-    bias: bool | Sequence[bool] = (False, True),
+    ndim: int | Sequence[int] = _SPACE["ndim"],
+    padding: str | Sequence[str] = _SPACE["padding"],
+    stride: int | Sequence[int] = _SPACE["stride"],
+    dilation: int | Sequence[int] = _SPACE["dilation"],
+    groups: int | Sequence[int] = _SPACE["groups"],
+    flip: bool | Sequence[bool] = _SPACE["flip"],
+    dtype: str | Sequence[str] = _SPACE["dtype"],
+    data: str | Sequence[str] = _SPACE["data"],
+    bias: bool | Sequence[bool] = _SPACE["bias"],
     max_batch: int = 2,
     max_channels: int = 4,
     max_kernel: int = 4,
@@ -208,7 +210,9 @@ def conv_problems(
     x: (N, C_in, *S), w: (C_out, C_in // groups, *K), b: (C_out,) or None, grad_y: (N, C_out, *O)
     with O the forward output's size, all of one dtype. Each argument takes one value or a
     tuple; the first value of each is preferred when shrinking, so failures shrink to the
-    smallest layer.
+    smallest layer. The defaults are `convgrad.verification.space.DEFAULT_SPACE`, the space
+    `convgrad.verify` draws from; pass e.g. ``ndim=(1, 2, 3), padding=PADDINGS,
+    flip=(False, True)`` for all of it.
 
     Args:
         ndim: spatial dims (1, 2, 3).

@@ -10,6 +10,7 @@ import pytest
 
 from convgrad.cli import main
 from convgrad.commands.verify import Progress
+from convgrad.verification.space import DEFAULT_SPACE
 
 MODULE = "convgrad_cli_user_conv"
 SOURCE = textwrap.dedent(
@@ -159,7 +160,7 @@ class _Stream(io.StringIO):
 def test_progress_is_silent_during_the_first_second():
     stream = _Stream(tty=False)
     progress = Progress(10, stream)
-    progress.wrap(lambda x, w, spec: None)(1, 2, "spec")
+    progress.wrap(lambda x, w, spec: None, "mylib:forward")(1, 2, "spec")
     progress.close()
     assert stream.getvalue() == ""
 
@@ -167,7 +168,7 @@ def test_progress_is_silent_during_the_first_second():
 def test_progress_lines_when_not_a_tty_count_problems_by_spec():
     stream = _Stream(tty=False)
     progress = Progress(4, stream, delay=0.0, interval=0.0)
-    forward = progress.wrap(lambda x, w, spec: spec)
+    forward = progress.wrap(lambda x, w, spec: spec, "mylib:forward")
     first, second = object(), object()
     assert forward(1, 2, first) is first
     forward(1, 2, first)
@@ -184,7 +185,7 @@ def test_progress_lines_when_not_a_tty_count_problems_by_spec():
 def test_progress_bar_on_a_tty_ends_its_line():
     stream = _Stream(tty=True)
     progress = Progress(2, stream, delay=0.0)
-    progress.wrap(lambda x, w, spec: None)(1, 2, object())
+    progress.wrap(lambda x, w, spec: None, "mylib:forward")(1, 2, object())
     progress.close()
     text = stream.getvalue()
     assert text.startswith("\rconvgrad verify [" + "#" * 15 + "-" * 15 + "] 1/2 problems")
@@ -328,3 +329,71 @@ def test_a_stride_beyond_every_input_verifies_a_correct_implementation(user_modu
     )
     assert code == 0, out
     assert out.startswith("convgrad.verify: all checks passed on 5 problem(s)")
+
+
+STRIDED_CONV = Path(__file__).parents[1] / "verification" / "strided_conv.py"
+"""A hand-written NumPy conv supporting stride and padding only (NotImplementedError otherwise)."""
+
+CAPABILITY_TABLE = """\
+capabilities (each probed on one tiny integer problem):
+  baseline: 2-D, padding='valid', stride 1, float64  supported
+  padding='same'                                     supported
+  padding='full'                                     supported
+  stride 2 with a remainder                          supported
+  dilation 2                                         unsupported  forward raised NotImplementedError: dilation (2, 2) is not supported
+  groups 2                                           unsupported  forward raised NotImplementedError: groups=2 is not supported
+  depthwise (groups 2 = C_in)                        unsupported  forward raised NotImplementedError: groups=2 is not supported
+"""  # noqa: E501
+
+
+@pytest.fixture
+def strided_module(user_module):
+    (user_module / "convgrad_cli_strided.py").write_text(STRIDED_CONV.read_text())
+    yield "convgrad_cli_strided"
+    sys.modules.pop("convgrad_cli_strided", None)
+
+
+def test_a_conv_without_dilation_or_groups_passes_by_default(strided_module, user_module, capsys):
+    code, out, _ = _run(
+        capsys,
+        f"{strided_module}:forward",
+        "--backward",
+        f"{strided_module}:backward",
+        "--max-examples",
+        "20",
+        "--json",
+        "result.json",
+    )
+    assert code == 0, out
+    assert CAPABILITY_TABLE in out
+    assert (
+        "left out of the search (unsupported): dilation 2, groups 2, depthwise (groups 2 = C_in);"
+        " strict=True (CLI --strict) searches them and counts them as failures"
+    ) in out
+    data = json.loads((user_module / "result.json").read_text())
+    # The default space, defined once, is what the command ran with.
+    for name in ("ndim", "padding", "stride", "dilation", "groups", "flip", "data"):
+        default = DEFAULT_SPACE[name]
+        assert data["settings"][name] == (list(default) if isinstance(default, tuple) else default)
+    assert [row["status"] for row in data["capabilities"]].count("unsupported") == 3
+
+
+def test_strict_makes_unsupported_features_failures(strided_module, capsys):
+    code, out, _ = _run(
+        capsys,
+        f"{strided_module}:forward",
+        "--backward",
+        f"{strided_module}:backward",
+        "--max-examples",
+        "20",
+        "--strict",
+    )
+    assert code == 1
+    assert CAPABILITY_TABLE in out
+    assert "  forward does not support dilation > 1: 1 failure [1]" in out
+    assert "[1] FAILED unsupported on forward" in out
+    # The snippet imports the functions the command was given.
+    assert (
+        f"    import convgrad as cg\n    from {strided_module} import forward\n"
+        f"    from {strided_module} import backward\n"
+    ) in out

@@ -223,3 +223,50 @@ def test_as_report_rejects_other_data():
         model.as_report({"hello": 1})
     with pytest.raises(ValueError, match="schema_version=99"):
         model.as_report({"schema": SCHEMA, "schema_version": 99})
+
+
+CAPABILITIES = [
+    {
+        "axis": "baseline",
+        "value": None,
+        "feature": "baseline: 1-D, padding='same', stride 1, float64",
+        "status": "supported",
+        "detail": "",
+        "problem": {},
+    },
+    {
+        "axis": "dilation",
+        "value": 2,
+        "feature": "dilation 2",
+        "status": "unsupported",
+        "detail": "forward raised NotImplementedError: no <dilation>",
+        "problem": {},
+    },
+]
+
+
+def test_a_verify_report_carries_the_capability_table_and_the_causes():
+    data = {**_verify_dict(), "capabilities": CAPABILITIES}
+    report = model.as_report(data)
+    assert report["capabilities"] == [{"test": None, "rows": CAPABILITIES}]
+    assert report["causes"] == [
+        {
+            "test": None,
+            "summary": "grad_weight wrong whenever padding='same': 1 failure",
+            "count": 1,
+            "failures": [1],
+        }
+    ]
+
+
+def test_session_causes_number_failures_across_runs():
+    first = {"test": "t.py::test_a", "kind": "verify", **_verify_dict()}
+    second = {"test": "t.py::test_b", "kind": "verify", **_verify_dict()}
+    second["failures"] = [{**second["failures"][0], "check": "shape", "output": "forward"}] * 2
+    data = {"kind": "pytest-session", "version": "0.1.0", "records": [first, second]}
+    report = model.as_report(data)
+    assert [(c["test"], c["summary"], c["failures"]) for c in report["causes"]] == [
+        ("t.py::test_a", "grad_weight wrong whenever padding='same': 1 failure", [1]),
+        ("t.py::test_b", "forward has the wrong shape whenever padding='same': 2 failures", [2, 3]),
+    ]
+    assert report["capabilities"] == []  # records without a probe (older files, fixed problems)

@@ -13,7 +13,7 @@ from convgrad.report.render import format_number, format_shape
 from convgrad.report.sweep import MODES, SOURCES
 
 from .htmltree import parse
-from .test_model import _problem, _record, _verify_dict
+from .test_model import CAPABILITIES, _problem, _record, _verify_dict
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +227,19 @@ def test_format_shape():
     assert format_shape([32]) == "(32,)"
     assert format_shape([1, 3, 128, 128]) == "(1, 3, 128, 128)"
     assert format_shape(None) == "—"
+
+
+def test_verify_page_shows_the_capability_table_and_the_causes(tmp_path):
+    data = {**_verify_dict(), "capabilities": CAPABILITIES}
+    text = render_html(data, tmp_path / "verify.html").read_text(encoding="utf-8")
+    root = parse(text)
+    rows = root.by_id("capabilities").find("tr")[1:]
+    assert [[cell.text for cell in row.find("td")] for row in rows] == [
+        ["baseline: 1-D, padding='same', stride 1, float64", "supported", ""],
+        ["dilation 2", "unsupported", "forward raised NotImplementedError: no <dilation>"],
+    ]
+    assert rows[1].attrs["class"] == "failed"
+    (cause,) = root.by_id("causes").find("li")
+    assert cause.text.startswith("grad_weight wrong whenever padding='same': 1 failure")
+    assert cause.find("a")[0].attrs["href"] == "#failure-1"
+    assert root.by_id("failure-1").find("h3")

@@ -1,6 +1,8 @@
 """Implementations and problems the verification tests share: the reference as a user's
 implementation, and fixed problems."""
 
+import functools
+
 import numpy as np
 
 import convgrad as cg
@@ -59,3 +61,14 @@ def bias_problem(dtype=np.float64) -> ConvProblem:
     spec = cg.ConvSpec(padding="same", stride=(2, 1), groups=2)
     shape = cg.output_shape(x.shape, w.shape, padding="same", stride=(2, 1), groups=2)
     return ConvProblem(x, w, b, rng.integers(-4, 5, shape).astype(dtype), spec)
+
+
+def raising_on_groups(error: type[Exception]):
+    """A forward that raises ``error`` itself for groups > 1 (module level: importable)."""
+    return functools.partial(_raising_on_groups, error)
+
+
+def _raising_on_groups(error, x, w, spec):
+    if spec.groups != 1:
+        raise error(f"groups={spec.groups}: not supported here")
+    return ref_forward(x, w, spec)

@@ -97,8 +97,25 @@ def test_shape_diagnosis_of_a_full_mode_grad_weight_with_padding():
 def test_shape_diagnosis_of_a_forward_ignoring_dilation():
     # dilation 3, K=3: extent 7, O=10-7+1=4; ignoring it gives 10-3+1=8.
     why = _shape_diagnosis("forward", (1, 1, 8), (1, 1, 10), (1, 1, 3), dilation=3)
-    assert "the dilation was ignored" in why
-    assert "stride was ignored" not in why
+    assert (
+        "this output size (8,) is what the correlation of x with w (padding 'valid', stride 1,"
+        " dilation 1) gives: dilation ignored" in why
+    )
+    assert "stride ignored" not in why
+
+
+def test_shape_diagnosis_of_a_forward_ignoring_stride_and_dilation_together():
+    # dilation 2, stride 2, K=3, I=10: O=(10-5)//2+1=3; ignoring both gives 10-3+1=8, and no
+    # single mistake gives 8 (stride 1: 6; dilation 1: 4; 'full': 7; 'same': 5).
+    why = _shape_diagnosis("forward", (1, 1, 8), (1, 1, 10), (1, 1, 3), dilation=2, stride=2)
+    assert "(padding 'valid', stride 1, dilation 1) gives: stride ignored" in why
+    assert ", and dilation ignored" in why
+
+
+def test_shape_diagnosis_of_a_forward_padded_in_another_mode():
+    # 'same' with K=3, I=6: O=6; a 'valid' forward gives 4.
+    why = _shape_diagnosis("forward", (1, 1, 4), (1, 1, 6), (1, 1, 3), padding="same")
+    assert "padding 'valid' used where the spec says 'same'" in why
 
 
 def test_shape_diagnosis_of_a_grad_bias_of_the_wrong_rank():

@@ -4,9 +4,10 @@
         --stride 1,2 --max-examples 200 --json report.json
 
 Exit codes: 0 every check passed, 1 a check failed (the minimal case is printed), 2 a usage
-error, a module that cannot be imported, or a file that cannot be written. The current directory
-is importable, as with ``python -m``. An existing --json or --html file is replaced only when
-convgrad wrote it.
+error, a module that cannot be imported, or a file that cannot be written. Features the
+implementation does not support are left out (the capability table says which) unless
+``--strict``, which counts them as failures. The current directory is importable, as with
+``python -m``. An existing --json or --html file is replaced only when convgrad wrote it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,15 @@ from convgrad.cli import UsageError
 from convgrad.commands import _parse
 from convgrad.spec import MODES
 from convgrad.verification.bounds import FLOAT_DTYPES
+from convgrad.verification.space import DEFAULT_SPACE
 
 PADDINGS = (*MODES, "explicit")
+
+
+def _default(name: str) -> str:
+    """The default of verify's ``name`` (`DEFAULT_SPACE`) as the flag writes it."""
+    value = DEFAULT_SPACE[name]
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -42,16 +50,32 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("forward", metavar="MODULE:FORWARD", help="e.g. mylib.conv:forward")
     parser.add_argument("--backward", metavar="MODULE:BACKWARD", help="e.g. mylib.conv:backward")
-    parser.add_argument("--ndim", default="2", metavar="N", help="spatial dims: 2, or 1,2,3")
     parser.add_argument(
-        "--mode", default="valid,same,full", metavar="MODES", help=f"from {', '.join(PADDINGS)}"
+        "--ndim", metavar="N", help=f"spatial dims, e.g. 1,2,3 (default {_default('ndim')})"
     )
-    parser.add_argument("--stride", default="1,2", metavar="S", help="strides to draw from")
-    parser.add_argument("--dilation", default="1,2", metavar="D", help="dilations to draw from")
-    parser.add_argument("--groups", default="1,2", metavar="G", help="groups to draw from")
-    parser.add_argument("--dtype", default="float64", choices=FLOAT_DTYPES, help="data dtype")
+    parser.add_argument(
+        "--mode",
+        metavar="MODES",
+        help=f"from {', '.join(PADDINGS)} (default {_default('padding')})",
+    )
+    parser.add_argument("--stride", metavar="S", help=f"strides (default {_default('stride')})")
+    parser.add_argument(
+        "--dilation", metavar="D", help=f"dilations (default {_default('dilation')})"
+    )
+    parser.add_argument(
+        "--groups", metavar="G", help=f"group counts (default {_default('groups')})"
+    )
+    parser.add_argument(
+        "--dtype", default=DEFAULT_SPACE["dtype"], choices=FLOAT_DTYPES, help="data dtype"
+    )
     parser.add_argument("--max-examples", default="100", metavar="N", help="problems to draw")
     parser.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="search features the implementation does not support (it raised"
+        " NotImplementedError or its own ValueError/TypeError) and count them as failures",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
     parser.add_argument("--html", metavar="PATH", help="write the HTML report")
     parser.set_defaults(run=run)
@@ -115,15 +139,17 @@ class Progress:
         self.spec: object = None
         self.lock = threading.Lock()
 
-    def wrap(self, function: Callable) -> Callable:
-        """``function`` with its calls counted."""
+    def wrap(self, function: Callable, path: str) -> Callable:
+        """``function`` with its calls counted, named by its ``MODULE:ATTRIBUTE`` ``path`` (so
+        that reproduce snippets import it, `convgrad.verification.source.locate`)."""
 
         def counted(*args):
             self.tick(args[-1])
             return function(*args)
 
-        counted.__name__ = getattr(function, "__name__", "function")
-        counted.__qualname__ = getattr(function, "__qualname__", counted.__name__)
+        counted.__module__, _, counted.__qualname__ = path.partition(":")
+        counted.__name__ = counted.__qualname__.rpartition(".")[2]
+        counted.__wrapped__ = function
         return counted
 
     def tick(self, spec: object) -> None:
@@ -178,15 +204,7 @@ def run(args: argparse.Namespace) -> int:
     from convgrad.report import atomic
     from convgrad.verification.api import verify
 
-    ndim = _parse.ints("--ndim", args.ndim, 1)
-    if any(n > 3 for n in ndim):
-        raise UsageError(f"--ndim {args.ndim!r}: spatial dims must be 1, 2 or 3")
-    options = {
-        "ndim": ndim,
-        "padding": _parse.words("--mode", args.mode, PADDINGS),
-        "stride": _per_value("--stride", args.stride),
-        "dilation": _per_value("--dilation", args.dilation),
-        "groups": _per_value("--groups", args.groups),
+    options: dict[str, object] = {
         "dtype": args.dtype,
         "max_examples": _parse.one_int("--max-examples", args.max_examples, 1),
         "seed": _parse.one_int("--seed", args.seed, 0),
@@ -195,13 +213,23 @@ def run(args: argparse.Namespace) -> int:
     for path, owned in ((args.json, atomic.is_result_json), (args.html, atomic.is_page)):
         if path is not None:
             atomic.check_writable(atomic.check_target(path, owned))
+    if args.ndim is not None:
+        options["ndim"] = _parse.ints("--ndim", args.ndim, 1)
+        if any(n > 3 for n in options["ndim"]):
+            raise UsageError(f"--ndim {args.ndim!r}: spatial dims must be 1, 2 or 3")
+    if args.mode is not None:
+        options["padding"] = _parse.words("--mode", args.mode, PADDINGS)
+    for name in ("stride", "dilation", "groups"):
+        if getattr(args, name) is not None:
+            options[name] = _per_value(f"--{name}", getattr(args, name))
     forward = load_callable("MODULE:FORWARD", args.forward)
     backward = None if args.backward is None else load_callable("--backward", args.backward)
     progress = Progress(options["max_examples"], sys.stderr)
     try:
         result = verify(
-            progress.wrap(forward),
-            None if backward is None else progress.wrap(backward),
+            progress.wrap(forward, args.forward),
+            None if backward is None else progress.wrap(backward, args.backward),
+            strict=args.strict,
             **options,
         )
     finally:

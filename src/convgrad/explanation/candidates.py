@@ -128,6 +128,51 @@ def weight_candidates(dims: tuple[DimAlgebra, ...]) -> list[Candidate]:
     return candidates
 
 
+def forward_candidates(dims: tuple[DimAlgebra, ...], mode: str) -> list[Candidate]:
+    """Every plausible way to compute the forward y of a layer whose resolved padding mode is
+    ``mode``: the layer's own pads or another mode's, the stride applied or ignored, the kernel
+    dilated or not; the spatial shape each gives and what was ignored (``changes``)."""
+    strided = any(a.stride > 1 for a in dims)
+    dilated = any(a.dilation > 1 for a in dims)
+    stride, dilation = _joined(a.stride for a in dims), _joined(a.dilation for a in dims)
+    own = "explicit pads" if mode == "explicit" else repr(mode)
+    candidates = []
+    for pads, apply_stride, dilate_w in product(
+        (mode, *(m for m in ("valid", "same", "same_lower", "full") if m != mode)),
+        (True, False) if strided else (True,),
+        (True, False) if dilated else (True,),
+    ):
+        changes = []
+        if pads != mode:
+            changes.append(f"padding {pads!r} used where the spec says {own}")
+        if not apply_stride:
+            changes.append(f"stride ignored (the window must step by {stride})")
+        if not dilate_w:
+            changes.append(
+                f"dilation ignored (a kernel dilated by {dilation} reads taps d apart and spans"
+                " d*(K-1)+1 positions)"
+            )
+        sizes = []
+        for a in dims:
+            s, d = (a.stride if apply_stride else 1), (a.dilation if dilate_w else 1)
+            if pads == mode:
+                lo, hi = a.lo, a.hi
+            else:
+                ((lo, hi),) = (
+                    ConvSpec(padding=pads, stride=s, dilation=d).resolve((a.input,), (a.kernel,))
+                ).padding
+            size = DimAlgebra(a.dim, a.input, a.kernel, lo, hi, s, d).output
+            sizes.append(size if size >= 1 else None)
+        if None in sizes:
+            continue
+        operands = (
+            f"of x with w (padding {own if pads == mode else repr(pads)}, stride"
+            f" {stride if apply_stride else 1}, dilation {dilation if dilate_w else 1})"
+        )
+        candidates.append(Candidate(pads, operands, tuple(sizes), tuple(changes)))
+    return candidates
+
+
 def input_candidates(dims: tuple[DimAlgebra, ...]) -> list[Candidate]:
     strided = any(a.stride > 1 for a in dims)
     dilated = any(a.dilation > 1 for a in dims)
@@ -188,4 +233,4 @@ def input_candidates(dims: tuple[DimAlgebra, ...]) -> list[Candidate]:
     return candidates
 
 
-__all__ = ["Candidate", "input_candidates", "weight_candidates"]
+__all__ = ["Candidate", "forward_candidates", "input_candidates", "weight_candidates"]

@@ -23,6 +23,7 @@ from convgrad.schema import (
     problem_record,
     read_float,
 )
+from convgrad.verification import causes
 
 WORST_SHOWN = 12
 
@@ -217,7 +218,10 @@ def _problem_key(p: dict) -> str:
 
 def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
     """A report dict (as `build_report`'s) from verify results: problems from the ratios and the
-    failures, one record per ratio and per failure."""
+    failures, one record per ratio and per failure; each run's capability table
+    (``capabilities``: ``{test, rows}``) and its failures grouped by cause (``causes``:
+    `convgrad.verification.causes.group` records with ``test``, ``failures`` numbered from 1
+    over the report's failure list)."""
     problems: dict[str, dict] = {}
 
     def problem_id(p: dict) -> str:
@@ -227,8 +231,14 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
             problems[key] = problem_record(problem_id, p, mode=p["spec"]["mode"], data=p["dtype"])
         return problems[key]["id"]
 
-    records, failures = [], []
+    records, failures, capabilities, grouped = [], [], [], []
     for run in runs:
+        if run.get("capabilities"):
+            capabilities.append({"test": run.get("test"), "rows": run["capabilities"]})
+        first = len(failures)
+        for cause in causes.group(run.get("failures", ())):
+            numbers = [first + j + 1 for j in cause["failures"]]
+            grouped.append({"test": run.get("test"), **cause, "failures": numbers})
         for r in run.get("ratios", ()):
             records.append(
                 check_record(
@@ -278,6 +288,8 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
         },
         "shape_table": shape_table(problem_list),
         "accuracy": accuracy(records),
+        "capabilities": capabilities,
+        "causes": grouped,
         "failures": failures,
         "problems": problem_list,
         "records": records,

@@ -9,8 +9,12 @@ Modules, in pipeline order:
 - `calls`: calling the user's functions (copies, timeouts, mutation record, result unpacking).
 - `checks`: one pure function per check, each returning a `CheckResult`.
 - `runner`: every check on one problem (`ProblemChecks`, `judge_outputs`).
+- `space`: `DEFAULT_SPACE`, the problems verify, the strategies, the CLI and the plugin draw.
+- `probe`: the capability probe, each feature of the space tried once before the search.
 - `search`: hypothesis draws problems and shrinks each failure to a minimal one.
 - `diagnosis`: why a check failed, in words a learner can act on.
+- `source`: where the user's functions live (for snippets that import them).
+- `causes`: failures grouped by root cause.
 - `result`: `Failure`, `VerifyResult`, reproduce snippets.
 - `api`: `verify` and `check_outputs`.
 """

@@ -18,10 +18,13 @@ import numpy as np
 from convgrad.schema import OUTPUTS
 from convgrad.verification.bounds import FLOAT_DTYPES, Precision
 from convgrad.verification.calls import UserFunction
+from convgrad.verification.probe import AXES, probe
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import VerifyResult
 from convgrad.verification.runner import ProblemChecks, ProblemReport, judge_outputs
 from convgrad.verification.search import Found, check_given, problem_key, search
+from convgrad.verification.source import locate
+from convgrad.verification.space import DEFAULT_SPACE
 
 
 def check_outputs(
@@ -101,29 +104,35 @@ def verify(
     forward: Callable,
     backward: Callable | None = None,
     *,
-    ndim: int | Sequence[int] = 2,
-    padding: str | Sequence[str] = ("valid", "same", "full"),
-    stride: int | Sequence[int] = (1, 2),
-    dilation: int | Sequence[int] = (1, 2),
-    groups: int | Sequence[int] = (1, 2),
-    dtype: str = "float64",
-    flip: bool | Sequence[bool] = (False,),
+    ndim: int | Sequence[int] = DEFAULT_SPACE["ndim"],
+    padding: str | Sequence[str] = DEFAULT_SPACE["padding"],
+    stride: int | Sequence[int] = DEFAULT_SPACE["stride"],
+    dilation: int | Sequence[int] = DEFAULT_SPACE["dilation"],
+    groups: int | Sequence[int] = DEFAULT_SPACE["groups"],
+    dtype: str = DEFAULT_SPACE["dtype"],
+    flip: bool | Sequence[bool] = DEFAULT_SPACE["flip"],
     max_examples: int = 100,
     seed: int = 0,
     safety: float = 1.0,
     accumulate: str | None = None,
-    data: str | Sequence[str] = ("integer", "real"),
+    data: str | Sequence[str] = DEFAULT_SPACE["data"],
     problems: Sequence[ConvProblem] | None = None,
     timeout: float | None = 60.0,
     exact: bool = True,
     max_failures: int = 8,
+    strict: bool = False,
 ) -> VerifyResult:
     """Check a convolution implementation against the oracle; never raises on user errors.
 
-    Problems are drawn with `convgrad.strategies.conv_problems` restricted to the declared
-    space; every check of `convgrad.verification.checks` runs on each; each failing (check,
-    output) is shrunk to a minimal problem, diagnosed (`convgrad.verification.diagnosis`) and
-    given a reproduce snippet.
+    First the capability probe (`convgrad.verification.probe`) tries each feature of the
+    declared space (defaults: `convgrad.verification.space.DEFAULT_SPACE`) on one tiny integer
+    problem and classifies it supported, unsupported (the implementation raised
+    NotImplementedError, or a ValueError/TypeError of its own) or wrong; unsupported features
+    are left out of the search unless ``strict``. Problems are then drawn with
+    `convgrad.strategies.conv_problems`; every check of `convgrad.verification.checks` runs on
+    each; each failing (check, output) is shrunk to a minimal problem, diagnosed
+    (`convgrad.verification.diagnosis`) and given a reproduce snippet, which imports forward
+    and backward when they can be imported back (`convgrad.verification.source.locate`).
 
     Args:
         forward: ``forward(x, w, spec) -> y``, x ``(N, C_in, *S)``, w
@@ -152,10 +161,14 @@ def verify(
         exact: False skips bit-exact comparison on integer data (FFT or Winograd algorithms
             round even there).
         max_failures: stop after this many distinct (check, output) failures.
+        strict: True searches unsupported features too and reports each as an "unsupported"
+            failure; False (default) leaves them out of the search, saying so.
 
     Returns:
-        A `VerifyResult`: ``.ok``, ``.failures`` (each on its minimal problem, with diagnosis
-        and reproduce snippet), ``.raise_for_failures()``, ``.to_json()``, ``.to_html(path)``.
+        A `VerifyResult`: ``.capabilities`` (the probe's table; empty with ``problems``),
+        ``.ok``, ``.failures`` (each on its minimal problem, with diagnosis and reproduce
+        snippet, grouped by cause in the text and JSON), ``.raise_for_failures()``,
+        ``.to_json()``, ``.to_html(path)``.
 
     Raises:
         TypeError: a non-callable forward/backward, or an argument of the wrong type.
@@ -174,6 +187,8 @@ def verify(
     timeout = _timeout(timeout)
     if not isinstance(exact, bool):
         raise TypeError(f"exact={exact!r} must be a bool")
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict={strict!r} must be a bool")
     settings_record = {
         "ndim": ndim,
         "padding": padding,
@@ -189,6 +204,7 @@ def verify(
         "accumulate": precision.accumulate,
         "exact": exact,
         "timeout": timeout,
+        "strict": strict,
     }
     settings_record = {
         k: list(v) if isinstance(v, tuple) else v for k, v in settings_record.items()
@@ -211,27 +227,39 @@ def verify(
             ).run()
         return cache[key]
 
+    located = (locate(forward), locate(backward))
+    capabilities: tuple[dict, ...] = ()
+    declined: tuple = ()
     if problems is not None:
         found, examples, ratios = check_given(problems, check)
     else:
         from convgrad.strategies import conv_problems
 
-        strategy = conv_problems(
-            ndim=ndim,
-            padding=padding,
-            stride=stride,
-            dilation=dilation,
-            groups=groups,
-            flip=flip,
+        space = dict(zip(AXES, (padding, stride, dilation, groups, ndim, flip), strict=True))
+        draw = {"dtype": dtype, "data": data, "bias": DEFAULT_SPACE["bias"]}
+        strategy = conv_problems(**space, **draw)  # validates the space before the probe
+        space = {k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in space.items()}
+        probed = probe(
+            forward,
+            backward,
+            space,
             dtype=dtype,
-            data=data,
-            bias=(False,),
+            precision=precision,
+            exact=exact,
+            seed=seed,
+            timeout=timeout,
+            located=located,
         )
+        capabilities = tuple(row.to_dict() for row in probed.rows)
+        if strict:
+            declined = probed.failures
+        elif probed.unsupported():
+            strategy = conv_problems(**probed.restrict(space), **draw)
         found, examples, ratios = search(
             strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
         )
-    failures = tuple(f.failure(backward is not None) for f in found)
-    return VerifyResult(failures, examples, tuple(ratios), settings_record)
+    failures = (*declined, *(f.failure(backward is not None, located) for f in found))
+    return VerifyResult(failures, examples, tuple(ratios), settings_record, capabilities)
 
 
 __all__ = ["check_outputs", "verify"]

@@ -14,11 +14,13 @@ from convgrad.verification.checks import BACKWARD_OUTPUT, CheckResult
 
 
 class CallFailed(Exception):
-    """A user function raised, timed out or broke the protocol; carries the `CheckResult`."""
+    """A user function raised, timed out or broke the protocol; carries the `CheckResult` and
+    ``error``, the exception raised (None for a timeout or a protocol break)."""
 
-    def __init__(self, result: CheckResult) -> None:
+    def __init__(self, result: CheckResult, error: BaseException | None = None) -> None:
         super().__init__(result.message)
         self.result = result
+        self.error = error
 
 
 class UserFunction:
@@ -40,8 +42,8 @@ class UserFunction:
         """The output name its whole-call failures are reported under."""
         return "forward" if self.name == "forward" else BACKWARD_OUTPUT
 
-    def _fail(self, message: str) -> CallFailed:
-        return CallFailed(CheckResult("raised", self.output, False, message))
+    def _fail(self, message: str, error: BaseException | None = None) -> CallFailed:
+        return CallFailed(CheckResult("raised", self.output, False, message), error)
 
     def __call__(self, arrays: dict[str, np.ndarray], spec) -> object:
         if self.hung:
@@ -74,7 +76,7 @@ class UserFunction:
                 self.mutations[key] = self.mutations.get(key, 0) + 1
         if "error" in box:
             err = box["error"]
-            raise self._fail(f"{self.name} raised {type(err).__name__}: {err}")
+            raise self._fail(f"{self.name} raised {type(err).__name__}: {err}", err)
         return box["value"]
 
 

@@ -17,6 +17,7 @@ from math import prod
 import numpy as np
 
 from convgrad.explanation import LAYOUTS, diagnose_input_grad, diagnose_weight_grad
+from convgrad.explanation.candidates import forward_candidates
 from convgrad.reference import conv, conv_backward, conv_transpose
 from convgrad.shapes import DimAlgebra, dim_algebra
 from convgrad.verification.checks import CheckResult
@@ -75,7 +76,7 @@ def derivation(problem: ConvProblem, output: str) -> str:
 
 
 def _shape_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> Iterator[str]:
-    p, dims = problem, _dims(problem)
+    p = problem
     expected = {
         "forward": p.output_shape,
         "grad_input": p.x.shape,
@@ -109,24 +110,28 @@ def _shape_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> It
                 " sums w[o, c] * grad_y[o] over the output channels o)"
             )
     if output == "forward":
-        for mode in ("valid", "same", "full"):
-            other = tuple(
-                (a.input + lo + hi - a.extent) // a.stride + 1
-                for a, (lo, hi) in zip(dims, _pads(p, mode), strict=True)
-            )
-            if spatial == other != want:
-                yield f"y has the size of padding={mode!r}; the spec says {p.resolved.mode!r}"
-        unstrided = tuple(a.padded - a.extent + 1 for a in dims)
-        if spatial == unstrided != want:
-            yield "y has the stride-1 output size: the stride was ignored"
-        undilated = tuple((a.padded - a.kernel) // a.stride + 1 for a in dims)
-        if spatial == undilated != want:
-            yield (
-                "y has the dilation-1 output size: the dilation was ignored (a kernel dilated by d"
-                " reads taps d apart and spans d*(K-1)+1 positions)"
-            )
+        yield from _forward_causes(p, spatial, want)
         if got[1] == p.x.shape[1] != p.w.shape[0]:
             yield "y has C_in channels; it must have C_out = w.shape[0]"
+
+
+def _forward_causes(
+    problem: ConvProblem, spatial: tuple[int, ...], want: tuple[int, ...]
+) -> Iterator[str]:
+    """The forward's counterpart of `_algebra_causes`: the ways of computing y
+    (`convgrad.explanation.candidates.forward_candidates`) that give the spatial size the user
+    got, those with the fewest things ignored, as alternatives."""
+    if spatial == want:
+        return
+    candidates = forward_candidates(_dims(problem), problem.resolved.mode)
+    matches = sorted(
+        (c for c in candidates if c.shape == spatial and c.changes), key=lambda c: len(c.changes)
+    )
+    fewest = [c for c in matches if len(c.changes) == len(matches[0].changes)] if matches else []
+    if fewest:
+        yield f"this output size {spatial} is what " + "; or ".join(
+            f"the correlation {c.operands} gives: {', and '.join(c.changes)}" for c in fewest
+        )
 
 
 def _algebra_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> Iterator[str]:
@@ -180,15 +185,6 @@ def _algebra_causes(problem: ConvProblem, output: str, got: tuple[int, ...]) -> 
         f" the {right.mode!r} correlation {right.operands}: " + ", and ".join(c.changes)
         for c in fewest
     )
-
-
-def _pads(problem: ConvProblem, mode: str) -> tuple[tuple[int, int], ...]:
-    from convgrad.spec import ConvSpec
-
-    spec = ConvSpec(
-        padding=mode, stride=problem.resolved.stride, dilation=problem.resolved.dilation
-    )
-    return spec.resolve(problem.x.shape[2:], problem.w.shape[2:]).padding
 
 
 def _kwargs(problem: ConvProblem, **changes) -> dict:

@@ -5,16 +5,19 @@ and a snippet that reproduces it), `VerifyResult` (text, JSON, HTML) and `Verifi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from convgrad.schema import VERIFY_SCHEMA_VERSION, json_float, json_shape
+from convgrad.verification import causes
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.diagnosis import diagnose
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.runner import ProblemReport
+from convgrad.verification.source import import_lines
 
 SCHEMA_VERSION = VERIFY_SCHEMA_VERSION
 """Version of the `VerifyResult.to_dict` layout; bumped on any incompatible change."""
@@ -87,13 +90,16 @@ class VerifyResult:
     ok: no check failed; failures: one `Failure` per (check, output), on its minimal problem;
     examples: problems checked in the final search; ratios: error/bound ratios of passing value
     comparisons, records ``{check, output, ratio, x, w, y, dtype, spec}`` (for accuracy plots);
-    settings: the arguments verify ran with.
+    settings: the arguments verify ran with; capabilities: the capability probe's table
+    (`convgrad.verification.probe.Capability.to_dict` records, baseline first; empty when
+    verify was given fixed problems).
     """
 
     failures: tuple[Failure, ...]
     examples: int
     ratios: tuple[dict, ...] = ()
     settings: dict = field(default_factory=dict)
+    capabilities: tuple[dict, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -101,14 +107,18 @@ class VerifyResult:
         return not self.failures
 
     def to_dict(self) -> dict:
-        """JSON-ready: ``schema_version``, ``ok``, ``examples``, ``settings``, ``failures``,
-        ``ratios``."""
+        """JSON-ready: ``schema_version``, ``ok``, ``examples``, ``settings``,
+        ``capabilities``, ``causes`` (`convgrad.verification.causes.group`: indices into
+        ``failures``), ``failures``, ``ratios``."""
+        failures = [f.to_dict() for f in self.failures]
         return {
             "schema_version": SCHEMA_VERSION,
             "ok": self.ok,
             "examples": self.examples,
             "settings": dict(self.settings),
-            "failures": [f.to_dict() for f in self.failures],
+            "capabilities": [dict(c) for c in self.capabilities],
+            "causes": causes.group(failures),
+            "failures": failures,
             "ratios": [dict(r) for r in self.ratios],
         }
 
@@ -129,17 +139,53 @@ class VerifyResult:
         return render_html(self.to_dict(), path)
 
     def __str__(self) -> str:
-        head = f"convgrad.verify: {len(self.failures)} failure(s) in {self.examples} problem(s)"
+        capabilities = capability_table(self.capabilities, bool(self.settings.get("strict")))
+        top = [capabilities] if capabilities else []
         if self.ok:
             worst = max((r["ratio"] or 0.0 for r in self.ratios), default=0.0)
-            return (
-                f"convgrad.verify: all checks passed on {self.examples} problem(s); worst"
-                f" error/bound {worst:.3g}"
+            return "\n\n".join(
+                [
+                    f"convgrad.verify: all checks passed on {self.examples} problem(s); worst"
+                    f" error/bound {worst:.3g}",
+                    *top,
+                ]
             )
-        blocks = [head]
-        for failure in self.failures:
-            blocks.append(str(failure) + "\n  reproduce:\n" + _indent(failure.reproduce, "    "))
+        head = f"convgrad.verify: {len(self.failures)} failure(s) in {self.examples} problem(s)"
+        groups = causes.group([f.to_dict() for f in self.failures])
+        lines = ["causes (most specific first; failure numbers in brackets):"]
+        lines += [f"  {c['summary']} {_numbers(c['failures'])}" for c in groups]
+        blocks = [head, *top, "\n".join(lines)]
+        for j in (j for c in groups for j in c["failures"]):
+            failure = self.failures[j]
+            blocks.append(
+                f"[{j + 1}] {failure}\n  reproduce:\n" + _indent(failure.reproduce, "    ")
+            )
         return "\n\n".join(blocks)
+
+
+def _numbers(indices: Sequence[int]) -> str:
+    return "[" + ", ".join(str(j + 1) for j in indices) + "]"
+
+
+def capability_table(rows: Sequence[dict], strict: bool) -> str:
+    """The capability table as text, from `Capability.to_dict` records, with the line saying
+    what was left out of the search and how to include it."""
+    if not rows:
+        return ""
+    width = max(len(r["feature"]) for r in rows)
+    lines = ["capabilities (each probed on one tiny integer problem):"]
+    for r in rows:
+        detail = f"  {r['detail']}" if r["detail"] else ""
+        lines.append(f"  {r['feature']:<{width}}  {r['status']:<11}{detail}".rstrip())
+    left = [r["feature"] for r in rows if r["status"] == "unsupported" and r["axis"] != "baseline"]
+    if left and strict:
+        lines.append(f"strict: unsupported features count as failures: {', '.join(left)}")
+    elif left:
+        lines.append(
+            f"left out of the search (unsupported): {', '.join(left)}; strict=True (CLI --strict)"
+            " searches them and counts them as failures"
+        )
+    return "\n".join(lines)
 
 
 def _literal(name: str, array: np.ndarray | None) -> str:
@@ -152,18 +198,41 @@ def _literal(name: str, array: np.ndarray | None) -> str:
     return f"{name} = np.array({array.tolist()!r}, dtype={str(array.dtype)!r})"
 
 
-def reproduce_snippet(problem: ConvProblem, backward: bool) -> str:
-    """Python that rebuilds the problem from literal arrays and re-runs verify on it."""
+def reproduce_snippet(
+    problem: ConvProblem, backward: bool, located: tuple[str | None, str | None] = (None, None)
+) -> str:
+    """Python that rebuilds the problem from literal arrays and re-runs verify on it.
+
+    located: where forward and backward live (`convgrad.verification.source.locate`); the
+    snippet imports those it knows and says in a comment what to define for the others.
+    """
     s = problem.spec
-    call = (
-        "cg.verify(forward, backward, problems=[problem])"
-        if backward
-        else "cg.verify(forward, problems=[problem])"
+    names = ("forward", "backward") if backward else ("forward",)
+    call = f"cg.verify({', '.join(names)}, problems=[problem])"
+    imports, missing = [], []
+    for name, path in zip(names, located, strict=False):
+        if path is None:
+            missing.append(name)
+        else:
+            imports += import_lines(path, name)
+    signatures = {
+        "forward": "forward(x, w, spec) -> y",
+        "backward": "backward(x, w, grad_y, spec) -> (grad_x, grad_w[, grad_b])",
+    }
+    define = (
+        [
+            f"# define {' and '.join(signatures[n] for n in missing)} here: verify could not"
+            " import them back (a script's __main__ or a local function)"
+        ]
+        if missing
+        else []
     )
     return "\n".join(
         [
             "import numpy as np",
             "import convgrad as cg",
+            *imports,
+            *define,
             "",
             _literal("x", problem.x),
             _literal("w", problem.w),
@@ -177,10 +246,15 @@ def reproduce_snippet(problem: ConvProblem, backward: bool) -> str:
 
 
 def failure_of(
-    problem: ConvProblem, report: ProblemReport, result: CheckResult, has_backward: bool
+    problem: ConvProblem,
+    report: ProblemReport,
+    result: CheckResult,
+    has_backward: bool,
+    located: tuple[str | None, str | None] = (None, None),
 ) -> Failure:
     """The `Failure` of ``result``, one of ``report``'s failed checks on ``problem``: diagnosed
-    from the user's output and its bound, with a reproduce snippet."""
+    from the user's output and its bound, with a reproduce snippet (``located`` as in
+    `reproduce_snippet`)."""
     diagnosis = diagnose(
         problem, result, report.outputs.get(result.output), report.bounds.get(result.output)
     )
@@ -195,7 +269,7 @@ def failure_of(
         index=result.index,
         message=result.message,
         diagnosis=diagnosis,
-        reproduce=reproduce_snippet(problem, has_backward),
+        reproduce=reproduce_snippet(problem, has_backward, located),
     )
 
 
@@ -204,6 +278,7 @@ __all__ = [
     "Failure",
     "VerificationError",
     "VerifyResult",
+    "capability_table",
     "failure_of",
     "reproduce_snippet",
 ]

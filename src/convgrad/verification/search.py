@@ -43,9 +43,12 @@ class Found:
     report: ProblemReport
     result: CheckResult
 
-    def failure(self, has_backward: bool) -> Failure:
-        """The reported `Failure` (diagnosed, with a reproduce snippet)."""
-        return failure_of(self.problem, self.report, self.result, has_backward)
+    def failure(
+        self, has_backward: bool, located: tuple[str | None, str | None] = (None, None)
+    ) -> Failure:
+        """The reported `Failure` (diagnosed, with a reproduce snippet importing the functions
+        from ``located``, `convgrad.verification.source.locate`'s paths)."""
+        return failure_of(self.problem, self.report, self.result, has_backward, located)
 
 
 def problem_key(problem: ConvProblem) -> tuple:

@@ -1,0 +1,81 @@
+"""Failures grouped by root cause: what went wrong (the output and the kind of check) and the
+features its minimal problem needed (stride > 1 with a remainder, dilation > 1, groups, a padding
+mode, flip). Every failure is shrunk on its own, so the features left in its minimal problem are
+those it cannot do without; failures sharing both are one cause ("grad_input wrong whenever
+stride > 1 with a remainder: 3 failures").
+
+Works on `Failure.to_dict` records, so the report renders causes from JSON as verify prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+_SUBJECT = {
+    "raised": "{call} raises",
+    "shape": "{output} has the wrong shape",
+    "dtype": "{output} has the wrong dtype",
+    "finite": "{output} is not finite",
+    "determinism": "{output} is nondeterministic",
+    "no_mutation": "{call} modifies its input arrays",
+}
+"""What failed, per check; the value checks (value, exact, adjoint, finite differences,
+linearity) all say "{output} wrong"."""
+
+
+def subject(failure: dict) -> str:
+    """What failed, in words: the output (or the call, for whole-call checks) and how."""
+    output = failure["output"]
+    call = "forward" if output == "forward" else "backward"
+    check = "raised" if failure["check"] == "unsupported" else failure["check"]
+    return _SUBJECT.get(check, "{output} wrong").format(output=output, call=call)
+
+
+def features(problem: dict) -> tuple[str, ...]:
+    """The features of a problem (`ConvProblem.describe`) beyond the plainest convolution
+    ('valid', stride, dilation and groups 1, cross-correlation)."""
+    spec, x, w = problem["spec"], problem["x"], problem["w"]
+    found = []
+    if spec["mode"] != "valid":
+        found.append(f"padding={spec['mode']!r}")
+    strides = spec["stride"]
+    if any(s > 1 for s in strides):
+        remainder = any(
+            (i + lo + hi - d * (k - 1) - 1) % s
+            for i, (lo, hi), d, k, s in zip(
+                x[2:], spec["padding"], spec["dilation"], w[2:], strides, strict=True
+            )
+        )
+        found.append("stride > 1 with a remainder" if remainder else "stride > 1")
+    if any(d > 1 for d in spec["dilation"]):
+        found.append("dilation > 1")
+    if spec["groups"] > 1:
+        found.append("depthwise" if spec["groups"] == x[1] else "groups > 1")
+    if spec["flip"]:
+        found.append("flip=True")
+    return tuple(found)
+
+
+def group(failures: Sequence[dict]) -> list[dict]:
+    """One record per cause, most specific (most features) first, then the most failures:
+    ``{"summary", "count", "failures"}``, ``failures`` the indices into ``failures``."""
+    causes: dict[tuple, list[int]] = {}
+    for j, failure in enumerate(failures):
+        causes.setdefault((subject(failure), features(failure["problem"])), []).append(j)
+    ordered = sorted(causes.items(), key=lambda item: (-len(item[0][1]), -len(item[1])))
+    records = []
+    for (what, needs), indices in ordered:
+        if failures[indices[0]]["check"] == "unsupported":
+            what, where = what.replace("raises", "does not support"), " and ".join(needs)
+        elif needs:
+            where = f"whenever {' and '.join(needs)}"
+        else:
+            where = "even on the plainest problem ('valid', stride 1, no dilation or groups)"
+        count = f"{len(indices)} failure{'s' if len(indices) > 1 else ''}"
+        records.append(
+            {"summary": f"{what} {where}: {count}", "count": len(indices), "failures": indices}
+        )
+    return records
+
+
+__all__ = ["features", "group", "subject"]

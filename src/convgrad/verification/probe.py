@@ -1,0 +1,266 @@
+"""The capability probe: before the search, each feature axis of the requested space is tried
+on one tiny problem with integer data (exact in every dtype, so a right answer is bit-exact) and
+classified.
+
+- **supported**: every check passed;
+- **unsupported**: a call raised NotImplementedError, or a ValueError/TypeError from a ``raise``
+  statement of the user's own package (`convgrad.verification.source.raised_by_user`): the
+  implementation says it does not do this;
+- **wrong**: it ran and a check failed (or it crashed otherwise): a bug, searched like any other.
+
+The rows are a baseline (the simplest problem of the space: first ndim, first padding mode,
+stride, dilation and groups 1 when allowed, flip False when allowed, the requested dtype) and one
+row per other allowed value of each axis, changing only that axis: each padding mode (even
+kernel, so 'same' and 'same_lower' differ), each stride > 1 with a remainder (the last rows
+reached by no window), each dilation, each group count and its depthwise form (one input channel
+per group), each ndim, flip. verify leaves unsupported values out of the search (`Capabilities.
+restrict`) unless ``strict=True``, which counts them as failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from convgrad.shapes import resolve
+from convgrad.spec import ConvSpec
+from convgrad.verification.bounds import Precision
+from convgrad.verification.calls import CallFailed, UserFunction
+from convgrad.verification.checks import CheckResult
+from convgrad.verification.problem import ConvProblem
+from convgrad.verification.result import Failure, failure_of
+from convgrad.verification.runner import ProblemChecks, ProblemReport
+from convgrad.verification.source import raised_by_user
+
+SUPPORTED, UNSUPPORTED, WRONG = "supported", "unsupported", "wrong"
+AXES = ("padding", "stride", "dilation", "groups", "ndim", "flip")
+"""The axes of the space the probe varies (verify's keyword arguments of the same names)."""
+
+_VALUES = (-3, -2, -1, 1, 2, 3)
+"""Nonzero integers: no operand is blank, so a term dropped or doubled changes the result."""
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One probed feature: ``axis`` (an `AXES` entry, "depthwise" or "baseline"), ``value`` (the
+    value of that axis it tried), ``feature`` (in words), ``status`` (`SUPPORTED`, `UNSUPPORTED`
+    or `WRONG`), ``detail`` (the exception, or the checks that failed) and ``problem`` (its
+    `ConvProblem.describe`)."""
+
+    axis: str
+    value: object
+    feature: str
+    status: str
+    detail: str
+    problem: dict
+
+    def to_dict(self) -> dict:
+        """JSON-ready (the value as given: a str, int or bool)."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The probe's table, baseline first; ``failures``: one "unsupported" `Failure` per
+    unsupported row (what ``strict=True`` reports)."""
+
+    rows: tuple[Capability, ...]
+    failures: tuple[Failure, ...] = ()
+
+    def unsupported(self) -> tuple[Capability, ...]:
+        """The rows that raised, baseline excluded (the baseline is always searched)."""
+        return tuple(r for r in self.rows if r.status == UNSUPPORTED and r.axis != "baseline")
+
+    def restrict(self, space: dict[str, tuple]) -> dict[str, tuple]:
+        """``space`` without the unsupported values (a depthwise failure drops its group count:
+        the strategies cannot draw grouped convolutions without depthwise ones)."""
+        drop = {
+            (("groups" if r.axis == "depthwise" else r.axis), r.value) for r in self.unsupported()
+        }
+        return {
+            axis: tuple(v for v in values if (axis, v) not in drop)
+            for axis, values in space.items()
+        }
+
+
+def _features(space: dict[str, tuple]) -> list[tuple[str, object, dict]]:
+    """(axis, value, the problem's settings) for the baseline and every row."""
+    base = {
+        "ndim": space["ndim"][0],
+        "padding": space["padding"][0],
+        "stride": 1 if 1 in space["stride"] else space["stride"][0],
+        "dilation": 1 if 1 in space["dilation"] else space["dilation"][0],
+        "groups": 1 if 1 in space["groups"] else space["groups"][0],
+        "flip": False if False in space["flip"] else space["flip"][0],
+        "depthwise": False,
+    }
+    rows = [("baseline", None, base)]
+    for axis in AXES:
+        for value in space[axis]:
+            if value != base[axis]:
+                rows.append((axis, value, {**base, axis: value}))
+            if axis == "groups" and value > 1:
+                rows.append(("depthwise", value, {**base, "groups": value, "depthwise": True}))
+    return rows
+
+
+def _spec(settings: dict) -> ConvSpec:
+    rank, padding = settings["ndim"], settings["padding"]
+    if padding == "explicit":
+        padding = ((1, 2),) * rank
+    return ConvSpec(
+        padding=padding,
+        stride=(settings["stride"],) * rank,
+        dilation=(settings["dilation"],) * rank,
+        groups=settings["groups"],
+        flip=settings["flip"],
+    )
+
+
+def _problem(settings: dict, dtype: str, rng: np.random.Generator) -> tuple[ConvProblem, str]:
+    """The row's problem, and "with a remainder" when its stride leaves the last rows reached
+    by no window in every dim (else "")."""
+    rank, g, s = settings["ndim"], settings["groups"], settings["stride"]
+    kernel = (2, 3, 2)[:rank]
+    c_in, c_out = (g, g) if settings["depthwise"] else (2 * g, 2 * g)
+    spec = _spec(settings)
+    w_shape = (c_out, c_in // g, *kernel)
+
+    def algebra(size: int):
+        return resolve((1, c_in, *(size,) * rank), w_shape, spec)[1]
+
+    # Per dim, the smallest input past the dilated kernel whose padded extent the stride does
+    # not divide (the last rows reached by no window), where one exists.
+    first = settings["dilation"] * (max(kernel) - 1) + 2
+    sizes = []
+    for dim in range(rank):
+        tried = range(first, first + 2 * s)
+        sizes.append(next((n for n in tried if algebra(n)[dim].unreached), first))
+    x_shape = (1, c_in, *sizes)
+    _, dims = resolve(x_shape, w_shape, spec)
+    remainder = s > 1 and all(a.unreached for a in dims)
+    y_shape = (1, c_out, *(a.output for a in dims))
+    x, w, grad_y = (
+        rng.choice(_VALUES, shape).astype(dtype) for shape in (x_shape, w_shape, y_shape)
+    )
+    return ConvProblem(x, w, None, grad_y, spec), "with a remainder" if remainder else ""
+
+
+def _feature(axis: str, value: object, settings: dict, dtype: str, note: str) -> str:
+    if axis == "baseline":
+        return (
+            f"baseline: {settings['ndim']}-D, padding={settings['padding']!r}, stride"
+            f" {settings['stride']}, {dtype}"
+        )
+    if axis == "depthwise":
+        return f"depthwise (groups {value} = C_in)"
+    if axis == "ndim":
+        return f"{value}-D"
+    if axis in ("padding", "flip"):
+        return f"{axis}={value!r}"
+    return f"{axis} {value}" + (f" {note}" if note else "")
+
+
+class _Recorded(UserFunction):
+    """A `UserFunction` that keeps the exceptions its calls raised."""
+
+    def __init__(self, fn: Callable, name: str, timeout: float | None) -> None:
+        super().__init__(fn, name, timeout)
+        self.errors: list[BaseException] = []
+
+    def __call__(self, arrays, spec) -> object:
+        try:
+            return super().__call__(arrays, spec)
+        except CallFailed as failed:
+            if failed.error is not None:
+                self.errors.append(failed.error)
+            raise
+
+
+def _declines(error: BaseException, fn: Callable) -> bool:
+    if isinstance(error, NotImplementedError):
+        return True
+    return isinstance(error, (ValueError, TypeError)) and raised_by_user(error, fn)
+
+
+def probe(
+    forward: Callable,
+    backward: Callable | None,
+    space: dict[str, tuple],
+    *,
+    dtype: str,
+    precision: Precision,
+    exact: bool,
+    seed: int,
+    timeout: float | None,
+    located: tuple[str | None, str | None] = (None, None),
+) -> Capabilities:
+    """Each row of the space (see the module) run through every check of
+    `convgrad.verification.runner.ProblemChecks`.
+
+    space: validated tuples for each of `AXES`; located: where the functions live, for the
+    reproduce snippets; the rest as `convgrad.verify`'s arguments.
+    """
+    rng = np.random.default_rng(seed)
+    rows, failures = [], []
+    # One pair for every row: after a call hangs, later ones fail at once instead of waiting.
+    calls = [_Recorded(forward, "forward", timeout)]
+    if backward is not None:
+        calls.append(_Recorded(backward, "backward", timeout))
+    for axis, value, settings in _features(space):
+        problem, note = _problem(settings, dtype, rng)
+        for call in calls:
+            call.errors, call.mutations = [], {}
+        report = ProblemChecks(
+            problem, calls[0], calls[-1] if backward else None, precision, exact=exact, seed=seed
+        ).run()
+        declined = [(c, e) for c in calls for e in c.errors if _declines(e, c.fn)]
+        feature = _feature(axis, value, settings, dtype, note)
+        if declined:
+            call, error = declined[0]
+            status, detail = UNSUPPORTED, f"{call.name} raised {type(error).__name__}: {error}"
+            failures.append(_unsupported(problem, report, call, detail, feature, backward, located))
+        elif report.failures:
+            status = WRONG
+            named = dict.fromkeys(f"{r.check} on {r.output}" for r in report.failures)
+            detail = "failed: " + ", ".join(named)
+        else:
+            status, detail = SUPPORTED, ""
+        rows.append(Capability(axis, value, feature, status, detail, problem.describe()))
+    baseline = rows[0].status == UNSUPPORTED
+    return Capabilities(tuple(rows), tuple(failures[1:] if baseline else failures))
+
+
+def _unsupported(
+    problem: ConvProblem,
+    report: ProblemReport,
+    call: UserFunction,
+    detail: str,
+    feature: str,
+    backward: Callable | None,
+    located: tuple[str | None, str | None],
+) -> Failure:
+    """The failure ``strict=True`` reports for an unsupported feature."""
+    result = CheckResult("unsupported", call.output, False, detail)
+    failure = failure_of(problem, report, result, backward is not None, located)
+    return replace(
+        failure,
+        diagnosis=(
+            f"{call.name} does not support {feature}: it raised on the problem below. Implement"
+            " it, or leave it out of the requested space (without strict=True verify leaves"
+            " unsupported features out by itself)"
+        ),
+    )
+
+
+__all__ = [
+    "AXES",
+    "SUPPORTED",
+    "UNSUPPORTED",
+    "WRONG",
+    "Capabilities",
+    "Capability",
+    "probe",
+]

@@ -1,0 +1,97 @@
+"""Failures grouped by root cause: the output and kind of failure, and the features its minimal
+problem needs; most specific first."""
+
+import convgrad as cg
+from convgrad.verification import causes
+
+from .implementations import FAST
+
+
+def _failure(check, output, *, x=(1, 1, 5), w=(1, 1, 2), **spec):
+    rank = len(x) - 2
+    full = {
+        "mode": "valid",
+        "padding": [[0, 0]] * rank,
+        "stride": [1] * rank,
+        "dilation": [1] * rank,
+        "groups": 1,
+        "flip": False,
+        **spec,
+    }
+    return {"check": check, "output": output, "problem": {"x": list(x), "w": list(w), "spec": full}}
+
+
+def test_features_of_a_problem():
+    def features(**kw):
+        return causes.features(_failure("value", "forward", **kw)["problem"])
+
+    assert features() == ()
+    # (5 - 2) % 2 = 1: the last input row is reached by no window.
+    assert features(stride=[2]) == ("stride > 1 with a remainder",)
+    assert features(stride=[3]) == ("stride > 1",)
+    assert features(stride=[2], mode="same", padding=[[0, 1]]) == (
+        "padding='same'",
+        "stride > 1",
+    )
+    assert features(dilation=[2], flip=True) == ("dilation > 1", "flip=True")
+    assert features(x=(1, 4, 5), w=(2, 2, 2), groups=2) == ("groups > 1",)
+    assert features(x=(1, 2, 5), w=(2, 1, 2), groups=2) == ("depthwise",)
+
+
+def test_subjects_name_the_output_or_the_call():
+    assert causes.subject(_failure("value", "grad_input")) == "grad_input wrong"
+    assert causes.subject(_failure("adjoint", "grad_weight")) == "grad_weight wrong"
+    assert causes.subject(_failure("shape", "forward")) == "forward has the wrong shape"
+    assert causes.subject(_failure("raised", "grad_input")) == "backward raises"
+    assert causes.subject(_failure("no_mutation", "forward")) == "forward modifies its input arrays"
+    assert causes.subject(_failure("determinism", "grad_bias")) == "grad_bias is nondeterministic"
+
+
+def test_failures_sharing_output_and_features_are_one_cause_most_specific_first():
+    failures = [
+        _failure("value", "forward"),
+        _failure("value", "grad_input", stride=[2]),
+        _failure("adjoint", "grad_input", stride=[2]),
+        _failure("finite_difference", "grad_input", stride=[2]),
+        _failure("value", "grad_weight", stride=[2], dilation=[2], x=(1, 1, 7)),
+        _failure("unsupported", "forward", x=(1, 2, 5), w=(2, 1, 2), groups=2),
+    ]
+    assert causes.group(failures) == [
+        {
+            "summary": "grad_weight wrong whenever stride > 1 and dilation > 1: 1 failure",
+            "count": 1,
+            "failures": [4],
+        },
+        {
+            "summary": "grad_input wrong whenever stride > 1 with a remainder: 3 failures",
+            "count": 3,
+            "failures": [1, 2, 3],
+        },
+        {"summary": "forward does not support depthwise: 1 failure", "count": 1, "failures": [5]},
+        {
+            "summary": "forward wrong even on the plainest problem ('valid', stride 1, no dilation"
+            " or groups): 1 failure",
+            "count": 1,
+            "failures": [0],
+        },
+    ]
+    assert causes.group([]) == []
+
+
+def test_verify_prints_the_causes_before_the_details():
+    from tests.zoo.bugs import BUGS
+
+    bug = next(b for b in BUGS if b.name == "grad_input_drops_unreached_rows")
+    result = cg.verify(bug.forward, bug.backward, **FAST)
+    text = str(result)
+    line = "  grad_input has the wrong shape whenever stride > 1 with a remainder: 1 failure [1]"
+    assert line in text.splitlines()
+    assert text.index(line) < text.index("[1] FAILED shape on grad_input")
+    assert result.to_dict()["causes"] == [
+        {
+            "summary": "grad_input has the wrong shape whenever stride > 1 with a remainder:"
+            " 1 failure",
+            "count": 1,
+            "failures": [0],
+        }
+    ]

@@ -1,0 +1,163 @@
+"""The capability probe: each feature of the requested space classified supported, unsupported
+(NotImplementedError, or the user's own ValueError/TypeError) or wrong (ran, wrong values, or
+crashed otherwise); unsupported features left out of the search unless strict."""
+
+import numpy as np
+import pytest
+
+import convgrad as cg
+from convgrad.verification.probe import SUPPORTED, UNSUPPORTED, WRONG
+
+from . import strided_conv
+from .implementations import (
+    FAST,
+    fixed_problem,
+    raising_on_groups,
+    ref_backward,
+    ref_forward,
+    spec_kwargs,
+)
+
+
+def _table(result) -> list[tuple[str, str]]:
+    return [(row["feature"], row["status"]) for row in result.capabilities]
+
+
+def test_the_table_of_a_conv_without_dilation_or_groups():
+    result = cg.verify(strided_conv.forward, strided_conv.backward, **FAST)
+    assert _table(result) == [
+        ("baseline: 2-D, padding='valid', stride 1, float64", SUPPORTED),
+        ("padding='same'", SUPPORTED),
+        ("padding='full'", SUPPORTED),
+        ("stride 2 with a remainder", SUPPORTED),
+        ("dilation 2", UNSUPPORTED),
+        ("groups 2", UNSUPPORTED),
+        ("depthwise (groups 2 = C_in)", UNSUPPORTED),
+    ]
+    dilation = result.capabilities[4]
+    assert dilation["detail"] == (
+        "forward raised NotImplementedError: dilation (2, 2) is not supported"
+    )
+    assert dilation["problem"]["spec"]["dilation"] == [2, 2]
+    assert result.capabilities[6]["problem"]["x"][1] == 2  # C_in = groups
+    assert result.ok, str(result)
+    text = str(result)
+    assert text.index("capabilities (each probed") < text.index("dilation 2  ")
+    assert (
+        "left out of the search (unsupported): dilation 2, groups 2, depthwise (groups 2 = C_in);"
+        " strict=True (CLI --strict) searches them and counts them as failures"
+    ) in text
+    assert result.to_dict()["capabilities"] == list(result.capabilities)
+
+
+def test_unsupported_features_are_left_out_of_the_search():
+    calls = []
+
+    def forward(x, w, spec):
+        calls.append((x.shape, spec.dilation, spec.groups))
+        return strided_conv.forward(x, w, spec)
+
+    result = cg.verify(forward, strided_conv.backward, **FAST)
+    probed = {
+        (tuple(row["problem"]["x"]), tuple(row["problem"]["spec"]["dilation"]))
+        for row in result.capabilities
+    }
+    # Every call with dilation or groups is one of the probe's own problems.
+    unusual = {(shape, dilation) for shape, dilation, groups in calls if dilation != (1, 1)}
+    assert unusual and unusual <= probed
+    assert all(g == 1 for shape, d, g in calls if (shape, d) not in probed)
+    assert len(calls) > 100  # the search ran
+
+
+def test_strict_counts_unsupported_features_as_failures():
+    result = cg.verify(strided_conv.forward, strided_conv.backward, strict=True, **FAST)
+    assert not result.ok
+    unsupported = [f for f in result.failures if f.check == "unsupported"]
+    assert [f.problem["spec"]["dilation"] for f in unsupported] == [[2, 2], [1, 1], [1, 1]]
+    assert [f.problem["spec"]["groups"] for f in unsupported] == [1, 2, 2]
+    assert unsupported[0].diagnosis.startswith("forward does not support dilation 2: it raised")
+    assert result.settings["strict"] is True
+    assert "strict: unsupported features count as failures: dilation 2" in str(result)
+
+
+def test_a_wrong_feature_stays_in_the_search():
+    def ignores_dilation(x, w, spec):
+        return cg.conv(x, w, **spec_kwargs(spec, dilation=1))
+
+    result = cg.verify(ignores_dilation, groups=1, **FAST)
+    row = dict(_table(result))
+    assert row["dilation 2"] == WRONG
+    assert result.capabilities[-1]["detail"].startswith("failed: shape on forward")
+    shape = next(f for f in result.failures if f.check == "shape")
+    assert max(shape.problem["spec"]["dilation"]) == 2  # found by the search, minimal
+    assert "dilation ignored" in shape.diagnosis
+
+
+def test_a_value_error_raised_inside_numpy_is_wrong_not_unsupported():
+    def forward(x, w, spec):
+        # groups ignored: einsum meets C_in against C_in // groups and NumPy raises ValueError
+        return np.einsum("nc...,oc->no...", x[..., :1, :1], w[..., 0, 0])
+
+    result = cg.verify(forward, dilation=1, padding="valid", **FAST)
+    row = dict(_table(result))
+    assert row["groups 2"] == WRONG
+    assert row["baseline: 2-D, padding='valid', stride 1, float64"] == WRONG
+
+
+@pytest.mark.parametrize("error", [ValueError, TypeError])
+def test_the_users_own_value_or_type_error_is_unsupported(error):
+    result = cg.verify(raising_on_groups(error), ref_backward, dilation=1, **FAST)
+    row = dict(_table(result))
+    assert row["groups 2"] == UNSUPPORTED
+    assert result.ok, str(result)
+
+
+def test_a_baseline_that_raises_is_searched_and_fails():
+    def forward(x, w, spec):
+        raise NotImplementedError("nothing yet")
+
+    result = cg.verify(forward, **FAST)
+    assert result.capabilities[0]["status"] == UNSUPPORTED
+    assert not result.ok
+    assert {f.check for f in result.failures} == {"raised"}
+    assert "left out of the search (unsupported): padding='same'" in str(result)
+
+
+def test_every_requested_axis_gets_a_row():
+    result = cg.verify(
+        ref_forward,
+        ref_backward,
+        ndim=(2, 1, 3),
+        padding=("valid", "same_lower", "explicit"),
+        stride=(1, 3),
+        dilation=1,
+        groups=(1, 3),
+        flip=(False, True),
+        dtype="float32",
+        max_examples=5,
+    )
+    assert _table(result) == [
+        ("baseline: 2-D, padding='valid', stride 1, float32", SUPPORTED),
+        ("padding='same_lower'", SUPPORTED),
+        ("padding='explicit'", SUPPORTED),
+        ("stride 3 with a remainder", SUPPORTED),
+        ("groups 3", SUPPORTED),
+        ("depthwise (groups 3 = C_in)", SUPPORTED),
+        ("1-D", SUPPORTED),
+        ("3-D", SUPPORTED),
+        ("flip=True", SUPPORTED),
+    ]
+    assert result.capabilities[2]["problem"]["spec"]["padding"] == [[1, 2], [1, 2]]
+    assert len(result.capabilities[7]["problem"]["x"]) == 5
+    assert result.capabilities[0]["problem"]["dtype"] == "float32"
+
+
+def test_fixed_problems_skip_the_probe():
+    result = cg.verify(ref_forward, ref_backward, problems=[fixed_problem()])
+    assert result.capabilities == ()
+    assert "capabilities" not in str(result)
+
+
+def test_strict_must_be_a_bool():
+    with pytest.raises(TypeError, match=r"strict=1 must be a bool"):
+        cg.verify(ref_forward, strict=1)

@@ -242,6 +242,14 @@ def _merges_rows(spec: ResolvedSpec, weight_shape, out_last: int) -> bool:
     )
 
 
+def _halo_bytes(channels: int, kernel_first: int, in_spatial, spec: ResolvedSpec, itemsize: int):
+    """Scratch bytes of the padded rows a block holds beyond ``stride`` per output row: its
+    windows' reach into the rows after its last, ``d*(K-1) + 1 - s`` rows (none if negative).
+    Blocks get the budget less this, so that one block's scratch stays within the budget."""
+    extra = spec.dilation[0] * (kernel_first - 1) + 1 - spec.stride[0]
+    return channels * max(extra, 0) * prod(_padded_extent(in_spatial, spec)) * itemsize
+
+
 def _padded_extent(in_spatial, spec: ResolvedSpec) -> tuple[int, ...]:
     """Sizes of every spatial dim but the first after padding: S[1:] + lo + hi."""
     pads = spec.padding[1:]
@@ -405,7 +413,8 @@ def forward(
     w_mat = _weight_matrix(w, g)
     y = np.empty((x.shape[0], w.shape[0], *out_spatial), dtype=x.dtype)
     row_bytes = _columns_row_bytes(x, kernel_spatial, out_spatial, spec, w.shape[0], merged)
-    for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes):
+    halo = _halo_bytes(x.shape[1], kernel_spatial[0], x.shape[2:], spec, x.itemsize)
+    for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes - halo):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
         with _BlockScratch() as take:
             padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec, take, merged)
@@ -449,7 +458,8 @@ def _grad_weight(
     c_out, c_group = grad_y.shape[1], x.shape[1] // g
     gw = np.zeros((g, c_out // g, c_group * prod(kernel_spatial)), x.dtype)
     row_bytes = _columns_row_bytes(x, kernel_spatial, out_spatial, spec, c_out, merged)
-    for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes):
+    halo = _halo_bytes(x.shape[1], kernel_spatial[0], x.shape[2:], spec, x.itemsize)
+    for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes - halo):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
         n = nb.stop - nb.start
         with _BlockScratch() as take:
@@ -457,10 +467,9 @@ def _grad_weight(
             cols = _columns(padded, kernel_spatial, block_out, spec, take, merged)
             gy = grad_y[nb, :, rb]
             if merged:
-                gy_wide = take((n, c_out, cols.shape[-1]), gw.dtype)
-                gy_wide.fill(0)
-                _copy(_valid_positions(gy_wide, block_out, padded.shape[-1]), gy)
-                gy = gy_wide
+                gy, block_gy = take((n, c_out, cols.shape[-1]), gw.dtype), gy
+                gy.fill(0)
+                _copy(_valid_positions(gy, block_out, padded.shape[-1]), block_gy)
             per_sample = take((n, *gw.shape), gw.dtype)
             np.matmul(_flat_rows(gy, g), cols.swapaxes(-1, -2), out=per_sample)
             _sum_samples(per_sample, gw)
@@ -539,7 +548,8 @@ def _grad_input_by_col2im(
     w_mat_t = _weight_matrix(w, g).swapaxes(-1, -2)  # (g, C_in//g * prod(K), C_out//g)
     row_bytes = _row_bytes(c_in, kernel_spatial, in_spatial, out_spatial, spec, gx.itemsize)
     (lo, _), s = spec.padding[0], spec.stride[0]
-    for nb, rb in _blocks(grad_y.shape[0], out_spatial[0], row_bytes, budget_bytes):
+    halo = _halo_bytes(c_in, kernel_spatial[0], in_spatial, spec, gx.itemsize)
+    for nb, rb in _blocks(grad_y.shape[0], out_spatial[0], row_bytes, budget_bytes - halo):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
         n, m = nb.stop - nb.start, prod(block_out)
         rows = (block_out[0] - 1) * s + spec.dilation[0] * (kernel_spatial[0] - 1) + 1

@@ -107,8 +107,8 @@ def _copy(dst: np.ndarray, src: np.ndarray) -> None:
     first axis with a slab for each, when it moves `PARALLEL_COPY_BYTES` or more: NumPy
     releases the GIL while it copies numbers, so the slabs run on all cores at once."""
     workers = 1 if dst.nbytes < PARALLEL_COPY_BYTES or dst.dtype.hasobject else _copy_workers()
-    axis = next((j for j, size in enumerate(dst.shape) if size >= workers), None)
-    if workers < 2 or axis is None:
+    axis = None if workers < 2 else next((j for j, n in enumerate(dst.shape) if n >= workers), None)
+    if axis is None:
         np.copyto(dst, src)
         return
     bounds = [dst.shape[axis] * k // workers for k in range(workers + 1)]
@@ -250,8 +250,10 @@ def _halo_bytes(channels: int, kernel_first: int, in_spatial, spec: ResolvedSpec
     return channels * max(extra, 0) * prod(_padded_extent(in_spatial, spec)) * itemsize
 
 
-def _padded_extent(in_spatial, spec: ResolvedSpec) -> tuple[int, ...]:
-    """Sizes of every spatial dim but the first after padding: S[1:] + lo + hi."""
+@lru_cache(maxsize=256)
+def _padded_extent(in_spatial: tuple[int, ...], spec: ResolvedSpec) -> tuple[int, ...]:
+    """Sizes of every spatial dim but the first after padding: S[1:] + lo + hi. Cached: asked
+    several times a call (block sizes, halo, each block's padded rows)."""
     pads = spec.padding[1:]
     return tuple(i + lo + hi for i, (lo, hi) in zip(in_spatial[1:], pads, strict=True))
 

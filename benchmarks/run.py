@@ -477,7 +477,7 @@ def targets(results: dict) -> list[dict]:
     )
     rows.append(
         {
-            "target": "speed float64, slowest layer (vs torch)",
+            "target": "slowest float64 layer (vs torch)",
             "ratio": worst["ratio"],
             "limit": 1.5,
             "inputs": f"{worst['layer']} (fastest rounds {worst['best_ratio']:.2f})",

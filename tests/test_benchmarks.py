@@ -52,7 +52,7 @@ def test_targets_mark_each_limited_ratio_met_or_not_and_leave_aims_unjudged():
     assert rows["speed float64 (geomean vs torch)"]["met"] is True
     assert rows["speed float32 (geomean vs torch)"]["met"] is False
     assert rows["small-problem overhead (vs torch)"]["met"] is True  # 2.0 <= 2.0
-    slowest = rows["speed float64, slowest layer (vs torch)"]
+    slowest = rows["slowest float64 layer (vs torch)"]
     assert (slowest["ratio"], slowest["limit"], slowest["met"]) == (1.6, 1.5, False)
     assert slowest["inputs"].startswith(run.LAYERS[6].name), "float64 rows only (float32: 2.0)"
     floor = rows["float32: the float64 products alone (geomean)"]

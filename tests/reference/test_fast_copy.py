@@ -69,11 +69,35 @@ def test_small_single_core_and_object_copies_stay_on_the_calling_thread(nbytes, 
     assert (dst == 1).all()
 
 
-def test_copy_workers_are_this_processes_cores_at_most_eight():
-    workers = fast._copy_workers()
-    assert 1 <= workers <= 8
+def _cores():
     if hasattr(fast.os, "sched_getaffinity"):
-        assert workers == min(8, len(fast.os.sched_getaffinity(0)))
+        return min(8, len(fast.os.sched_getaffinity(0)))
+    return min(8, fast.os.cpu_count() or 1)
+
+
+def test_copy_workers_are_this_processes_cores_at_most_eight(monkeypatch):
+    for variable in fast.THREAD_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    assert fast._copy_workers() == _cores()
+
+
+@pytest.mark.parametrize(
+    ("env", "limit"),
+    [
+        ({"OPENBLAS_NUM_THREADS": "1"}, 1),
+        ({"OMP_NUM_THREADS": "1"}, 1),
+        ({"OMP_NUM_THREADS": "1,4"}, 1),  # nested OpenMP levels: the outer one
+        ({"OPENBLAS_NUM_THREADS": "64", "OMP_NUM_THREADS": "1"}, 64),  # OpenBLAS's own first
+        ({"OMP_NUM_THREADS": "0"}, None),  # not a limit
+        ({"OMP_NUM_THREADS": "many"}, None),
+    ],
+)
+def test_copy_workers_follow_the_blas_thread_limit_of_the_environment(monkeypatch, env, limit):
+    for variable in fast.THREAD_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    assert fast._copy_workers() == (_cores() if limit is None else min(_cores(), limit))
 
 
 @settings(max_examples=25)

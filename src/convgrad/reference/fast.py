@@ -20,8 +20,9 @@ convolutional neural networks for document processing"). With stride 1 in the la
 and columns that outweigh the product (`_merges_rows`), a row of columns spans the padded width
 (the positions past each output row's end are computed and dropped), so each tap's columns are
 one contiguous run of memory: the gather copies runs thousands of elements long instead of one
-output row long. Copies of `PARALLEL_COPY_BYTES` or more run on all cores (`_copy`: NumPy
-releases the GIL while copying numbers). Blocks run over the batch and over the
+output row long. Copies of `PARALLEL_COPY_BYTES` or more run on as many threads as the cores
+and the environment's BLAS thread limit allow (`_copy`: NumPy releases the GIL while copying
+numbers). Blocks run over the batch and over the
 first output dim, so one block's scratch (its columns and its padded input rows) stays within
 ``budget_bytes`` (default `CHUNK_BYTES`) unless a single output row alone is larger; the peak
 extra memory is one block plus the outputs, which lets a 3-D conv whose whole im2col matrix
@@ -73,10 +74,22 @@ than it saved: measured on 2 shared cores, splitting 1.8-2.4 MiB gathers made th
 grouped benchmark layers 25-30% slower, while the large layers' 8 MiB blocks gained 30-50%."""
 
 
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+"""The environment's thread limits, in the order OpenBLAS reads them; the first set to a
+positive number also limits the copies' threads, so a process that runs its BLAS on one
+thread (shared machines, CI, ``BENCH_THREADS=1``) copies on one thread too."""
+
+
 def _copy_workers() -> int:
-    """Threads a large copy is split across: the cores this process may run on, at most 8."""
+    """Threads a large copy is split across: the cores this process may run on, at most 8,
+    and at most the first positive limit of `THREAD_VARIABLES`."""
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return min(8, len(cores) if cores else os.cpu_count() or 1)
+    workers = min(8, len(cores) if cores else os.cpu_count() or 1)
+    for variable in THREAD_VARIABLES:
+        first = os.environ.get(variable, "").split(",")[0].strip()
+        if first.isdigit() and int(first) >= 1:
+            return min(workers, int(first))
+    return workers
 
 
 class _CopyPool:

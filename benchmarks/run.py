@@ -23,7 +23,8 @@ Prints one row per target (measured ratio, limit, inputs) and writes ``reports/b
 5. suite time: the CI test run (``pytest -q``, hypothesis ``ci`` profile) against 10 minutes.
 
 Threads: BLAS and torch both get BENCH_THREADS (default 2) threads: OPENBLAS_NUM_THREADS,
-OMP_NUM_THREADS and MKL_NUM_THREADS are set before NumPy loads, torch.set_num_threads after.
+OMP_NUM_THREADS and MKL_NUM_THREADS are set before NumPy loads, torch.set_num_threads after;
+the fast path's threaded copies follow OPENBLAS_NUM_THREADS too.
 Timings alternate ours/peer round by round and report medians; ``spread`` is the range of the
 per-round ratio over its median, the noise of a shared machine.
 

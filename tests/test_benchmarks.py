@@ -192,3 +192,30 @@ def test_phase_split_rows_are_fractions_of_each_layers_time(monkeypatch):
     assert set(row["fractions"]) == {*phases.PHASES, "other"}
     assert sum(row["fractions"].values()) == pytest.approx(1.0)
     assert row["fractions"]["products"] > 0 and row["fractions"]["gathers"] > 0
+
+
+def test_the_table_names_the_cpu_and_splits_each_layers_time_by_phase(capsys):
+    results = _results()
+    layer = run.LAYERS[2].name
+    timed = {"ours_ms": 20.0, "torch_ms": 25.0, "spread": 0.1, "products_ratio": 0.5}
+    results["speed"]["rows"] = [{**row, **timed} for row in results["speed"]["rows"]]
+    fractions = dict.fromkeys([*phases.PHASES, "other"], 0.0)
+    fractions.update(gathers=0.25, products=0.7, other=0.05)
+    results.update(
+        load_average_before=0.0,
+        machine={
+            "cpu": "Intel(R) Xeon(R) Platinum",
+            "cores": 2,
+            "blas": {"library": "openblas 0.3.31 SkylakeX", "dropped_env": {}},
+        },
+        phases=[{"layer": layer, "total_ms": 20.0, "fractions": fractions}],
+    )
+    results["targets"] = run.targets(results)
+    run.print_table(results)
+    out = capsys.readouterr().out
+    assert "CPU: Intel(R) Xeon(R) Platinum (2 cores)" in out
+    header = next(line for line in out.splitlines() if line.startswith("float64 time by phase"))
+    names = ["ms", "valida", "casts", "paddin", "gather", "produc", "col2im", "sums", "other"]
+    assert header.split()[-9:] == names
+    row = [line for line in out.splitlines() if line.startswith(layer)][-1]
+    assert row.split()[-9:] == ["20.00", "0", "0", "0", "25", "70", "0", "0", "5"]

@@ -70,8 +70,9 @@ _ALIGN = 64
 PARALLEL_COPY_BYTES = 4 * 2**20
 """Copies (gathers, padding) of at least this many bytes are split across `_copy_workers`
 threads. Below it the hand-over (waking a worker, tens of us on a loaded machine) cost more
-than it saved: measured on 2 shared cores, splitting 1.8-2.4 MiB gathers made the 1-D and
-grouped benchmark layers 25-30% slower, while the large layers' 8 MiB blocks gained 30-50%."""
+than it saved: measured on 2 shared cores (fastest of 30 calls, load average 5-6), splitting
+1.8-2.4 MiB gathers made the 1-D and grouped benchmark layers 25-30% slower, while the large
+layers' blocks of up to 8 MiB gained 30-50%."""
 
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")

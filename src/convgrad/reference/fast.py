@@ -306,10 +306,19 @@ def _padded_rows(
     return padded
 
 
+ZERO_ALL_BYTES = 64 * 2**10
+"""Padded blocks up to this size are zeroed whole before the input is copied in."""
+
+
 def _zero_around(a: np.ndarray, interior: tuple[slice, ...]) -> None:
     """Zero every element of a: (n, C, *P) outside the box ``interior`` (one slice per spatial
     dim), leaving the box as it is: each dim's slabs before and after it, across the others
-    (corners twice). Half the writes of zeroing all before the box is copied in."""
+    (corners twice). Half the writes of zeroing all before the box is copied in; below
+    `ZERO_ALL_BYTES` one fill of the whole array, which costs less than the slabs' indexing
+    (0.2 against 2.8 us on a 1x2x7x7 block)."""
+    if a.nbytes <= ZERO_ALL_BYTES:
+        a.fill(0)
+        return
     for j, inside in enumerate(interior):
         before = (slice(None),) * (2 + j)
         a[(*before, slice(0, inside.start))] = 0

@@ -11,7 +11,11 @@ Prints one row per target (measured ratio, limit, inputs) and writes ``reports/b
    machine's float64 GEMM peak (a 2048x2048 matmul, measured here), and the ratio of the
    oracle's matrix products alone (on columns made beforehand) to torch: the floor of the
    float64 im2col arrangement, which no gather or validation speed-up can go below.
-2. overhead: one call on a 1x2x5x5 problem against torch's (limit 3).
+   No layer's float64 ratio above 1.5; on the two large layers, the time against the time at
+   half this machine's float64 GEMM peak (limit 1: at least half the peak).
+   The phase split (`benchmarks.phases`): each layer's float64 time by phase (validation,
+   casts, padding, gathers, products, col2im, sums, other), measured in its own pass.
+2. overhead: one call on a 1x2x5x5 problem against torch's (limit 2).
 3. memory: tracemalloc peak of the fast path on a 3-D layer whose im2col matrix exceeds the
    chunk budget, against budget + outputs (limit 1).
 4. verification cost: ``convgrad.verify`` against ``torch.autograd.gradcheck`` (when
@@ -19,7 +23,8 @@ Prints one row per target (measured ratio, limit, inputs) and writes ``reports/b
 5. suite time: the CI test run (``pytest -q``, hypothesis ``ci`` profile) against 10 minutes.
 
 Threads: BLAS and torch both get BENCH_THREADS (default 2) threads: OPENBLAS_NUM_THREADS,
-OMP_NUM_THREADS and MKL_NUM_THREADS are set before NumPy loads, torch.set_num_threads after.
+OMP_NUM_THREADS and MKL_NUM_THREADS are set before NumPy loads, torch.set_num_threads after;
+the fast path's threaded copies follow OPENBLAS_NUM_THREADS too.
 Timings alternate ours/peer round by round and report medians; ``spread`` is the range of the
 per-round ratio over its median, the noise of a shared machine.
 
@@ -66,7 +71,7 @@ import torch  # noqa: E402
 from threadpoolctl import threadpool_info  # noqa: E402
 
 import convgrad as cg  # noqa: E402
-from benchmarks import timing  # noqa: E402
+from benchmarks import phases, timing  # noqa: E402
 from convgrad.adapters.torch import from_torch, torch_conv  # noqa: E402
 from convgrad.reference import fast  # noqa: E402
 from convgrad.shapes import resolve  # noqa: E402
@@ -273,6 +278,25 @@ def speed(peak: float, repeats: int) -> dict:
     }
 
 
+def phase_split(repeats: int) -> list[dict]:
+    """Each layer's float64 ``conv`` + ``conv_backward`` split into `benchmarks.phases`: the
+    fastest of ``repeats`` passes of about 0.2 s (the timers add about 1 us a call, which
+    shows on the smallest layers only)."""
+    rows = []
+    for layer in LAYERS:
+        ours, _ = _torch_step(layer, np.dtype(np.float64), np.random.default_rng(0))
+        calls = timing.calls_for(ours, 0.2)
+        best = min((phases.split(ours, calls) for _ in range(repeats)), key=lambda p: p["total"])
+        rows.append(
+            {
+                "layer": layer.name,
+                "total_ms": best["total"] * 1e3,
+                "fractions": {k: v / best["total"] for k, v in best.items() if k != "total"},
+            }
+        )
+    return rows
+
+
 def overhead(repeats: int) -> dict:
     ours, peer = _torch_step(TINY, np.dtype(np.float64), np.random.default_rng(0))
     t = timing.interleaved(ours, peer, repeats=repeats, round_s=0.05)
@@ -449,6 +473,17 @@ def targets(results: dict) -> list[dict]:
             f" {speed_rows['best_geomean']['float32']:.2f}",
         },
     ]
+    worst = max(
+        (r for r in speed_rows["rows"] if r["dtype"] == "float64"), key=lambda r: r["ratio"]
+    )
+    rows.append(
+        {
+            "target": "slowest float64 layer (vs torch)",
+            "ratio": worst["ratio"],
+            "limit": 1.5,
+            "inputs": f"{worst['layer']} (fastest rounds {worst['best_ratio']:.2f})",
+        }
+    )
     rows.append(
         {
             "target": "float32: every flop at the f64 GEMM peak (geomean)",
@@ -476,11 +511,11 @@ def targets(results: dict) -> list[dict]:
         if row["large"] and row["dtype"] == "float64":
             rows.append(
                 {
-                    "target": f"GFLOP/s / f64 GEMM peak: {row['layer']}",
-                    "ratio": row["peak_fraction"],
-                    "limit": None,
-                    "inputs": f"{row['gflops']:.1f} of {results['peak_gflops']:.1f} GFLOP/s"
-                    " (aim >= 0.5)",
+                    "target": f"time / time at half the f64 GEMM peak: {row['layer']}",
+                    "ratio": 0.5 / row["peak_fraction"],
+                    "limit": 1.0,
+                    "inputs": f"{row['gflops']:.1f} of {results['peak_gflops']:.1f} GFLOP/s ="
+                    f" {row['peak_fraction']:.2f} of the peak (at least 0.5)",
                 }
             )
     tiny = results["overhead"]
@@ -488,7 +523,7 @@ def targets(results: dict) -> list[dict]:
         {
             "target": "small-problem overhead (vs torch)",
             "ratio": tiny["ratio"],
-            "limit": 3.0,
+            "limit": 2.0,
             "inputs": f"{tiny['layer']}: {tiny['ours_us']:.0f} us vs {tiny['torch_us']:.0f} us",
         }
     )
@@ -529,9 +564,21 @@ def targets(results: dict) -> list[dict]:
     return rows
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name as the kernel reports it (Linux), else what `platform` knows."""
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def _machine() -> dict:
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "threads": THREADS,
         "python": platform.python_version(),
@@ -550,6 +597,8 @@ def print_table(results: dict) -> None:
         )
     kernel = results["machine"]["blas"]
     dropped = " ".join(f"{k}={v}" for k, v in kernel["dropped_env"].items())
+    machine = results["machine"]
+    print(f"CPU: {machine['cpu']} ({machine['cores']} cores)")
     print(
         f"threads: BLAS and torch {THREADS}; BLAS {kernel['library']}"
         + (f" (removed {dropped})" if dropped else "")
@@ -564,6 +613,14 @@ def print_table(results: dict) -> None:
             f"{row['layer']:44s} {row['dtype']:8s} {row['ours_ms']:9.2f} {row['torch_ms']:9.2f}"
             f" {row['ratio']:6.2f} {row['best_ratio']:6.2f} {row['spread']:6.2f}"
             f" {row['gflops']:8.1f} {row['products_ratio']:8.2f}"
+        )
+    print()
+    names = [*phases.PHASES, "other"]
+    print(f"{'float64 time by phase (%)':44s} {'ms':>8s} " + " ".join(f"{n:>6.6s}" for n in names))
+    for row in results["phases"]:
+        print(
+            f"{row['layer']:44s} {row['total_ms']:8.2f} "
+            + " ".join(f"{100 * row['fractions'][n]:6.0f}" for n in names)
         )
     print()
     print(f"{'target':46s} {'ratio':>7s} {'limit':>6s} {'met':>4s}  inputs")
@@ -605,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_gflops": matmul_peak(repeats),
     }
     results["speed"] = speed(results["peak_gflops"], repeats)
+    results["phases"] = phase_split(repeats)
     results["overhead"] = overhead(repeats)
     results["memory"] = memory()
     results["verify"] = verification(repeats)

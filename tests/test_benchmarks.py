@@ -6,27 +6,34 @@ import sys
 
 import numpy as np
 import pytest
-from benchmarks import run, timing
+from benchmarks import phases, run, timing
 
 
 def _results(suite=None):
     row = {
         "layer": run.LAYERS[2].name,
         "dtype": "float64",
+        "ratio": 0.9,
+        "best_ratio": 0.8,
         "gflops": 50.0,
         "peak_fraction": 0.25,
         "peak_floor_ratio": 0.4,
     }
+    slow = {**row, "layer": run.LAYERS[6].name, "ratio": 1.6, "large": False}
     return {
         "peak_gflops": 200.0,
         "speed": {
-            "rows": [{**row, "large": True}, {**row, "dtype": "float32", "large": True}],
+            "rows": [
+                {**row, "large": True},
+                slow,
+                {**row, "dtype": "float32", "ratio": 2.0, "large": True},
+            ],
             "geomean": {"float64": 0.8, "float32": 1.7},
             "best_geomean": {"float64": 0.7, "float32": 1.6},
             "products_geomean": {"float64": 0.3, "float32": 1.2},
             "peak_floor_geomean": {"float64": 0.2, "float32": 0.6},
         },
-        "overhead": {"layer": "tiny", "ours_us": 90.0, "torch_us": 30.0, "ratio": 3.0},
+        "overhead": {"layer": "tiny", "ours_us": 60.0, "torch_us": 30.0, "ratio": 2.0},
         "memory": {"layer": "3-D", "im2col_bytes": 54 << 20, "budget_bytes": 8 << 20, "ratio": 0.9},
         "verify": {
             "layer": "128x128",
@@ -44,14 +51,20 @@ def test_targets_mark_each_limited_ratio_met_or_not_and_leave_aims_unjudged():
     rows = {r["target"]: r for r in run.targets(_results())}
     assert rows["speed float64 (geomean vs torch)"]["met"] is True
     assert rows["speed float32 (geomean vs torch)"]["met"] is False
-    assert rows["small-problem overhead (vs torch)"]["met"] is True  # 3.0 <= 3.0
+    assert rows["small-problem overhead (vs torch)"]["met"] is True  # 2.0 <= 2.0
+    slowest = rows["slowest float64 layer (vs torch)"]
+    assert (slowest["ratio"], slowest["limit"], slowest["met"]) == (1.6, 1.5, False)
+    assert slowest["inputs"].startswith(run.LAYERS[6].name), "float64 rows only (float32: 2.0)"
     floor = rows["float32: the float64 products alone (geomean)"]
     assert (floor["ratio"], floor["limit"], floor["met"]) == (1.2, None, None)
     peak = rows["float32: every flop at the f64 GEMM peak (geomean)"]
     assert (peak["ratio"], peak["limit"], peak["met"]) == (0.6, None, None)
     assert peak["inputs"].endswith("large layers 0.40"), "float32 large rows only"
-    large = [t for t in rows if t.startswith("GFLOP/s")]
-    assert large == [f"GFLOP/s / f64 GEMM peak: {run.LAYERS[2].name}"], "float64 rows only"
+    large = [t for t in rows if t.startswith("time / time at half")]
+    assert large == [f"time / time at half the f64 GEMM peak: {run.LAYERS[2].name}"], "f64 only"
+    half = rows[large[0]]
+    assert (half["ratio"], half["limit"], half["met"]) == (2.0, 1.0, False)  # 0.5 / 0.25
+    assert "50.0 of 200.0 GFLOP/s = 0.25 of the peak" in half["inputs"]
     assert "CI suite time / 10 min" not in rows
 
 
@@ -154,3 +167,55 @@ def test_a_wrong_blas_stops_the_benchmark_before_any_timing(monkeypatch, tmp_pat
     assert run.main(["--quick", "--skip-suite", "--json", str(out)]) == 1
     assert "BLAS computes wrong results" in capsys.readouterr().out
     assert not out.exists()
+
+
+def test_cpu_model_reads_the_kernels_model_name(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R)\n"
+    )
+    assert run.cpu_model(cpuinfo) == "Intel(R) Xeon(R)"
+
+
+def test_cpu_model_falls_back_to_platform_without_a_model_name(tmp_path):
+    assert run.cpu_model(tmp_path / "missing") == (
+        run.platform.processor() or run.platform.machine() or "unknown"
+    )
+    assert run.cpu_model().strip() == run.cpu_model() != ""
+
+
+def test_phase_split_rows_are_fractions_of_each_layers_time(monkeypatch):
+    monkeypatch.setattr(run, "LAYERS", run.LAYERS[:1])
+    monkeypatch.setattr(run.timing, "calls_for", lambda fn, target_s: 1)
+    (row,) = run.phase_split(repeats=1)
+    assert row["layer"] == run.LAYERS[0].name and row["total_ms"] > 0
+    assert set(row["fractions"]) == {*phases.PHASES, "other"}
+    assert sum(row["fractions"].values()) == pytest.approx(1.0)
+    assert row["fractions"]["products"] > 0 and row["fractions"]["gathers"] > 0
+
+
+def test_the_table_names_the_cpu_and_splits_each_layers_time_by_phase(capsys):
+    results = _results()
+    layer = run.LAYERS[2].name
+    timed = {"ours_ms": 20.0, "torch_ms": 25.0, "spread": 0.1, "products_ratio": 0.5}
+    results["speed"]["rows"] = [{**row, **timed} for row in results["speed"]["rows"]]
+    fractions = dict.fromkeys([*phases.PHASES, "other"], 0.0)
+    fractions.update(gathers=0.25, products=0.7, other=0.05)
+    results.update(
+        load_average_before=0.0,
+        machine={
+            "cpu": "Intel(R) Xeon(R) Platinum",
+            "cores": 2,
+            "blas": {"library": "openblas 0.3.31 SkylakeX", "dropped_env": {}},
+        },
+        phases=[{"layer": layer, "total_ms": 20.0, "fractions": fractions}],
+    )
+    results["targets"] = run.targets(results)
+    run.print_table(results)
+    out = capsys.readouterr().out
+    assert "CPU: Intel(R) Xeon(R) Platinum (2 cores)" in out
+    header = next(line for line in out.splitlines() if line.startswith("float64 time by phase"))
+    names = ["ms", "valida", "casts", "paddin", "gather", "produc", "col2im", "sums", "other"]
+    assert header.split()[-9:] == names
+    row = [line for line in out.splitlines() if line.startswith(layer)][-1]
+    assert row.split()[-9:] == ["20.00", "0", "0", "0", "25", "70", "0", "0", "5"]

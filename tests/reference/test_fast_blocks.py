@@ -222,3 +222,16 @@ def test_window_view_is_a_read_only_overlapping_view_of_the_same_memory(make):
     np.testing.assert_array_equal(windows[..., 0, :], a[..., :-1])
     np.testing.assert_array_equal(windows[..., 1, :], a[..., 1:])
     assert np.shares_memory(windows, a) and not windows.flags.writeable
+
+
+@pytest.mark.parametrize("size", [6, 64])  # 2x3x6x6 floats fill whole; 2x3x64x64 by slabs
+def test_zero_around_zeroes_outside_the_box_and_leaves_the_box(size):
+    a = np.full((2, 3, size, size), 7.0)
+    assert (a.nbytes <= fast.ZERO_ALL_BYTES) == (size == 6)
+    interior = (slice(1, size - 2), slice(2, size - 1))
+    fast._zero_around(a, interior)
+    box = np.zeros(a.shape, dtype=bool)
+    box[(slice(None), slice(None), *interior)] = True
+    assert (a[~box] == 0).all()
+    if size == 64:
+        assert (a[box] == 7.0).all(), "slabs leave the box as it was"

@@ -1,6 +1,6 @@
 """The fast path's memory bound: on a 3-D layer whose im2col matrix is larger than the chunk
 budget, the peak extra memory of forward, grad_input and grad_weight stays within the budget
-plus the outputs (plus one block's kernel halo and small per-block temporaries).
+(which holds one block's kernel halo too) plus the outputs (plus small per-block temporaries).
 
 Measured with tracemalloc, which sees NumPy's data buffers (NumPy reports them through
 ``PyTraceMalloc_Track``); memory, unlike time, is deterministic enough to assert.
@@ -19,8 +19,11 @@ from convgrad.reference import direct, fast
 BUDGET = 2**20
 STEPS = ["forward", "grad_input", "grad_input_col2im", "grad_weight"]
 """grad_input takes the correlation arrangement on this layer (stride 1, C_out <= 2 C_in)."""
-SLACK = 64 * 2**10
+SLACK = 16 * 2**10
 """Per-block temporaries besides the scratch: grad_weight's per-sample products, index tuples."""
+UFUNC_BUFFERS = 112 * 2**10
+"""What NumPy allocates for one in-place add of strided arrays (its iteration buffers, about
+100 KiB whatever the arrays' size): col2im adds one tap at a time."""
 
 
 def _traced(fn):
@@ -55,13 +58,6 @@ def layer():
     return x, w, gy, spec, im2col
 
 
-def _halo(channels, spec, in_spatial, kernel_first):
-    """Bytes of the padded input rows a block reads beyond ``stride`` rows per output row."""
-    extra_rows = max(spec.dilation[0] * (kernel_first - 1) + 1 - spec.stride[0], 0)
-    rest = prod(i + lo + hi for i, (lo, hi) in zip(in_spatial[1:], spec.padding[1:], strict=True))
-    return channels * extra_rows * rest * 8
-
-
 def _steps(x, w, gy, spec, budget):
     return {
         "forward": lambda: fast.forward(x, w, spec, gy.shape[2:], budget),
@@ -76,9 +72,9 @@ def test_peak_memory_is_within_budget_plus_outputs(layer, step):
     x, w, gy, spec, im2col = layer
     assert im2col > 10 * BUDGET, "the layer must not fit the budget in one block"
     result, peak = _traced(_steps(x, w, gy, spec, BUDGET)[step])
-    channels = max(x.shape[1], w.shape[0])  # the correlation pads grad_y's rows
-    bound = BUDGET + result.nbytes + _halo(channels, spec, x.shape[2:], w.shape[2]) + SLACK
-    assert peak <= bound, f"{step}: peak {peak} B > budget + outputs + halo + slack = {bound} B"
+    buffers = UFUNC_BUFFERS if step == "grad_input_col2im" else 0
+    bound = BUDGET + result.nbytes + SLACK + buffers  # the kernel's halo is within the budget
+    assert peak <= bound, f"{step}: peak {peak} B > budget + outputs + slack = {bound} B"
     assert peak < im2col / 4, f"{step}: peak {peak} B is not far below the im2col {im2col} B"
 
 

@@ -16,7 +16,13 @@ transpose copies (w_mat = w viewed as (groups, C_out//g, C_in//g * prod(K))):
                   channel-swapped kernel (the choice is made once per shape)
 
 This is the classic im2col lowering (Chellapilla, Puri & Simard 2006, "High performance
-convolutional neural networks for document processing"). Blocks run over the batch and over the
+convolutional neural networks for document processing"). With stride 1 in the last two dims
+and columns that outweigh the product (`_merges_rows`), a row of columns spans the padded width
+(the positions past each output row's end are computed and dropped), so each tap's columns are
+one contiguous run of memory: the gather copies runs thousands of elements long instead of one
+output row long. Copies of `PARALLEL_COPY_BYTES` or more run on as many threads as the cores
+and the environment's BLAS thread limit allow (`_copy`: NumPy releases the GIL while copying
+numbers). Blocks run over the batch and over the
 first output dim, so one block's scratch (its columns and its padded input rows) stays within
 ``budget_bytes`` (default `CHUNK_BYTES`) unless a single output row alone is larger; the peak
 extra memory is one block plus the outputs, which lets a 3-D conv whose whole im2col matrix
@@ -31,11 +37,13 @@ Any dtype with a matmul works (float64 uses BLAS; int64 is exact).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
-from itertools import product
+from itertools import pairwise, product
 from math import prod
 
 import numpy as np
@@ -57,6 +65,73 @@ room for a block's kernel halo); a block that needs more allocates its own, as o
 
 _ALIGN = 64
 """Byte alignment of each temporary in the scratch buffer (a cache line)."""
+
+
+PARALLEL_COPY_BYTES = 4 * 2**20
+"""Copies (gathers, padding) of at least this many bytes are split across `_copy_workers`
+threads. Below it the hand-over (waking a worker, tens of us on a loaded machine) cost more
+than it saved: measured on 2 shared cores (fastest of 30 calls, load average 5-6), splitting
+1.8-2.4 MiB gathers made the 1-D and grouped benchmark layers 25-30% slower, while the large
+layers' blocks of up to 8 MiB gained 30-50%."""
+
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+"""The environment's thread limits, in the order OpenBLAS reads them; the first set to a
+positive number also limits the copies' threads, so a process that runs its BLAS on one
+thread (shared machines, CI, ``BENCH_THREADS=1``) copies on one thread too."""
+
+
+def _copy_workers() -> int:
+    """Threads a large copy is split across: the cores this process may run on, at most 8,
+    and at most the first positive limit of `THREAD_VARIABLES`."""
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    workers = min(8, len(cores) if cores else os.cpu_count() or 1)
+    for variable in THREAD_VARIABLES:
+        first = os.environ.get(variable, "").split(",")[0].strip()
+        if first.isdigit() and int(first) >= 1:
+            return min(workers, int(first))
+    return workers
+
+
+class _CopyPool:
+    """The worker threads of `_copy`, started on first use and forgotten in a forked child
+    (whose copy of the pool has no threads behind it)."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def executor(self, workers: int) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(workers, thread_name_prefix="convgrad-copy")
+            return self._executor
+
+    def forget(self) -> None:
+        self._executor, self._lock = None, threading.Lock()
+
+
+_COPY_POOL = _CopyPool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_COPY_POOL.forget)
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """``np.copyto(dst, src)`` (same shapes), split into one slab per worker thread along the
+    first axis with a slab for each, when it moves `PARALLEL_COPY_BYTES` or more: NumPy
+    releases the GIL while it copies numbers, so the slabs run on all cores at once."""
+    workers = 1 if dst.nbytes < PARALLEL_COPY_BYTES or dst.dtype.hasobject else _copy_workers()
+    axis = None if workers < 2 else next((j for j, n in enumerate(dst.shape) if n >= workers), None)
+    if axis is None:
+        np.copyto(dst, src)
+        return
+    bounds = [dst.shape[axis] * k // workers for k in range(workers + 1)]
+    slabs = [(*(slice(None),) * axis, slice(start, stop)) for start, stop in pairwise(bounds)]
+    pool = _COPY_POOL.executor(workers - 1)
+    pending = [pool.submit(np.copyto, dst[slab], src[slab]) for slab in slabs[1:]]
+    np.copyto(dst[slabs[0]], src[slabs[0]])
+    for done in pending:
+        done.result()
 
 
 class _ThreadScratch(threading.local):
@@ -125,32 +200,97 @@ def _blocks(
 
 
 def _row_bytes(
-    channels: int, kernel_spatial, in_spatial, out_spatial, spec: ResolvedSpec, itemsize: int
+    channels: int,
+    kernel_spatial,
+    in_spatial,
+    out_spatial,
+    spec: ResolvedSpec,
+    itemsize: int,
+    merged_channels: int | None = None,
 ) -> int:
     """Scratch bytes per sample and output row: its columns plus the ``stride`` padded input
-    rows it adds to the block (the kernel's halo rows come on top, once per block)."""
-    padded_rest = prod(_padded_extent(in_spatial, spec))
-    columns = prod(kernel_spatial) * prod(out_spatial[1:])
-    return channels * (columns + spec.stride[0] * padded_rest) * itemsize
+    rows it adds to the block (the kernel's halo rows come on top, once per block). With
+    merged rows (`_merges_rows`; ``merged_channels`` not None) a column row spans the padded
+    width, and ``merged_channels`` rows of that width (the product, or grad_y, laid out like
+    the columns) come on top."""
+    padded_rest = _padded_extent(in_spatial, spec)
+    if merged_channels is None:
+        columns = channels * prod(kernel_spatial) * prod(out_spatial[1:])
+    else:
+        positions = prod(out_spatial[1:-1]) * padded_rest[-1]
+        columns = (channels * prod(kernel_spatial) + merged_channels) * positions
+    return (columns + channels * spec.stride[0] * prod(padded_rest)) * itemsize
 
 
-def _padded_extent(in_spatial, spec: ResolvedSpec) -> tuple[int, ...]:
-    """Sizes of every spatial dim but the first after padding: S[1:] + lo + hi."""
+def _columns_row_bytes(x, kernel_spatial, out_spatial, spec, c_out: int, merged: bool) -> int:
+    """`_row_bytes` of the columns of x: (N, C_in, *S), with C_out rows laid out like them
+    when ``merged``."""
+    return _row_bytes(
+        x.shape[1],
+        kernel_spatial,
+        x.shape[2:],
+        out_spatial,
+        spec,
+        x.itemsize,
+        c_out if merged else None,
+    )
+
+
+def _merges_rows(spec: ResolvedSpec, weight_shape, out_last: int) -> bool:
+    """Whether blocks use merged rows. With stride 1 in the last two spatial dims, output
+    positions ``(o, o')`` can be taken as ``j = o * P + o'`` over the padded width ``P``
+    (the ``P - O`` positions past each row's end are computed and thrown away): every kernel
+    tap's columns are then one contiguous run of the padded input instead of one short run
+    per output row, and copy 2-3x faster (measured on 2 cores, 64-wide rows). The product
+    (or grad_y) then needs one more copy, between that layout and y's, so merged rows pay
+    only where the columns outweigh it: ``C_in/g * prod(K) >= 2 * C_out/g``, and rows that
+    waste at most an eighth (``P - O <= O / 8``). weight_shape: (C_out, C_in // g, *K);
+    out_last: O of the last spatial dim.
+    """
+    c_out, c_group, *kernel_spatial = weight_shape
+    return (
+        len(kernel_spatial) >= 2
+        and spec.stride[-2] == spec.stride[-1] == 1
+        and c_group * prod(kernel_spatial) >= 2 * (c_out // spec.groups)
+        and 8 * spec.dilation[-1] * (kernel_spatial[-1] - 1) <= out_last
+    )
+
+
+def _halo_bytes(channels: int, kernel_first: int, in_spatial, spec: ResolvedSpec, itemsize: int):
+    """Scratch bytes of the padded rows a block holds beyond ``stride`` per output row: its
+    windows' reach into the rows after its last, ``d*(K-1) + 1 - s`` rows (none if negative).
+    Blocks get the budget less this, so that one block's scratch stays within the budget."""
+    extra = spec.dilation[0] * (kernel_first - 1) + 1 - spec.stride[0]
+    return channels * max(extra, 0) * prod(_padded_extent(in_spatial, spec)) * itemsize
+
+
+@lru_cache(maxsize=256)
+def _padded_extent(in_spatial: tuple[int, ...], spec: ResolvedSpec) -> tuple[int, ...]:
+    """Sizes of every spatial dim but the first after padding: S[1:] + lo + hi. Cached: asked
+    several times a call (block sizes, halo, each block's padded rows)."""
     pads = spec.padding[1:]
     return tuple(i + lo + hi for i, (lo, hi) in zip(in_spatial[1:], pads, strict=True))
 
 
-def _padded_rows(a: np.ndarray, nb: slice, rb: slice, kernel_first: int, spec: ResolvedSpec, take):
+def _padded_rows(
+    a: np.ndarray, nb: slice, rb: slice, kernel_first: int, spec: ResolvedSpec, take, merged: bool
+):
     """a: (N, C, *S) -> the padded input rows that output rows ``rb`` read:
     (n, C, R, *(S[1:] + lo + hi)), zeros in the padding, in scratch from ``take``.
 
     Output row ``o`` reads padded rows ``o*s .. o*s + d*(K-1)`` (DESIGN.md). Without padding
-    it is a view of ``a``.
+    it is a view of ``a``, unless ``merged`` rows need the last two dims to be one run of
+    memory and in ``a`` they are not (then a copy).
     """
     (lo, _), s, d = spec.padding[0], spec.stride[0], spec.dilation[0]
     first, stop = rb.start * s, (rb.stop - 1) * s + d * (kernel_first - 1) + 1
     if not any(before or after for before, after in spec.padding):
-        return a[nb, :, first:stop]
+        rows = a[nb, :, first:stop]
+        if not merged or rows.strides[-2] == rows.shape[-1] * rows.strides[-1]:
+            return rows
+        copied = take(rows.shape, a.dtype)
+        _copy(copied, rows)
+        return copied
     padded = take(
         (nb.stop - nb.start, a.shape[1], stop - first, *_padded_extent(a.shape[2:], spec)),
         a.dtype,
@@ -162,14 +302,23 @@ def _padded_rows(a: np.ndarray, nb: slice, rb: slice, kernel_first: int, spec: R
     rows = slice(inner.start + lo - first, inner.stop + lo - first)
     interior = (rows, *crop_slices(a.shape[3:], spec.padding[1:]))
     _zero_around(padded, interior)
-    padded[(slice(None), slice(None), *interior)] = a[nb, :, inner]
+    _copy(padded[(slice(None), slice(None), *interior)], a[nb, :, inner])
     return padded
+
+
+ZERO_ALL_BYTES = 64 * 2**10
+"""Padded blocks up to this size are zeroed whole before the input is copied in."""
 
 
 def _zero_around(a: np.ndarray, interior: tuple[slice, ...]) -> None:
     """Zero every element of a: (n, C, *P) outside the box ``interior`` (one slice per spatial
     dim), leaving the box as it is: each dim's slabs before and after it, across the others
-    (corners twice). Half the writes of zeroing all before the box is copied in."""
+    (corners twice). Half the writes of zeroing all before the box is copied in; below
+    `ZERO_ALL_BYTES` one fill of the whole array, which costs less than the slabs' indexing
+    (0.2 against 2.8 us on a 1x2x7x7 block)."""
+    if a.nbytes <= ZERO_ALL_BYTES:
+        a.fill(0)
+        return
     for j, inside in enumerate(interior):
         before = (slice(None),) * (2 + j)
         a[(*before, slice(0, inside.start))] = 0
@@ -189,27 +338,57 @@ def _window_view(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]
     return as_strided(a, shape, strides, writeable=False)
 
 
-def _columns(padded: np.ndarray, kernel_spatial, block_out, spec: ResolvedSpec, take) -> np.ndarray:
-    """padded: (n, C, *P) -> cols: (n, groups, C//groups * prod(K), prod(block_out)), in
-    scratch from ``take``.
+def _columns(
+    padded: np.ndarray, kernel_spatial, block_out, spec: ResolvedSpec, take, merged: bool
+) -> np.ndarray:
+    """padded: (n, C, *P) -> cols: (n, groups, C//groups * prod(K), positions), in scratch
+    from ``take``; positions are ``prod(block_out)``, or with ``merged`` rows
+    ``prod(block_out[:-2]) * _merged_length(block_out, P[-1])`` (`_merges_rows`).
 
     One copy of the read-only window view (n, C, *K, *block_out): tap k of output position o
     is padded element ``o*s + k*d``; ``padded`` holds exactly the rows the windows reach.
+    Merged, the last two output dims are one run with the last dim's step, which is the
+    padded row length times the step of the one before (stride 1 in both, `_padded_rows`).
     """
     n, c, *steps = padded.strides
+    positions = [t * s for t, s in zip(steps, spec.stride, strict=True)]
+    out = tuple(block_out)
+    if merged:
+        out = (*out[:-2], _merged_length(block_out, padded.shape[-1]))
+        positions = [*positions[:-2], positions[-1]]
     view = _window_view(
         padded,
-        (*padded.shape[:2], *kernel_spatial, *block_out),
-        (
-            n,
-            c,
-            *(t * d for t, d in zip(steps, spec.dilation, strict=True)),
-            *(t * s for t, s in zip(steps, spec.stride, strict=True)),
-        ),
+        (*padded.shape[:2], *kernel_spatial, *out),
+        (n, c, *(t * d for t, d in zip(steps, spec.dilation, strict=True)), *positions),
     )
     cols = take(view.shape, view.dtype)
-    np.copyto(cols, view)
-    return cols.reshape(padded.shape[0], spec.groups, -1, prod(block_out))
+    _copy(cols, view)
+    return cols.reshape(padded.shape[0], spec.groups, -1, prod(out))
+
+
+def _merged_length(block_out, padded_last: int) -> int:
+    """Positions of merged rows (`_merges_rows`) in one plane: every row but the last spans
+    the padded width; the last stops at its last output (its windows end at the plane's)."""
+    return (block_out[-2] - 1) * padded_last + block_out[-1]
+
+
+def _valid_positions(wide: np.ndarray, block_out, padded_last: int) -> np.ndarray:
+    """wide: (n, C, prod(block_out[:-2]) * _merged_length(...)), C-contiguous -> the view
+    (n, C, *block_out) of its outputs, without the positions past each row's end."""
+    *lead, step = wide.strides
+    length = _merged_length(block_out, padded_last)
+    shape = (*wide.shape[:2], *block_out)
+    strides = (*lead, *_c_strides(block_out[:-2], length * step), padded_last * step, step)
+    return as_strided(wide, shape, strides)
+
+
+def _c_strides(shape, innermost: int) -> tuple[int, ...]:
+    """Strides of a C-ordered array of ``shape`` whose elements are ``innermost`` bytes."""
+    strides = []
+    for size in reversed(shape):
+        strides.append(innermost)
+        innermost *= size
+    return tuple(reversed(strides))
 
 
 def _tap_windows(kernel_spatial, block_out, spec: ResolvedSpec) -> Iterator[tuple[slice, ...]]:
@@ -222,6 +401,19 @@ def _tap_windows(kernel_spatial, block_out, spec: ResolvedSpec) -> Iterator[tupl
         )
     ]
     return product(*per_dim)
+
+
+def _sum_samples(per_sample: np.ndarray, total: np.ndarray) -> None:
+    """total += per_sample summed over its first (sample) axis."""
+    total += per_sample.sum(axis=0)
+
+
+def _col2im(d_cols: np.ndarray, d_padded: np.ndarray, kernel_spatial, block_out, spec) -> None:
+    """d_cols: (n, C, prod(K), *block_out) -> d_padded: (n, C, *P), overwritten with the sum
+    of each tap's column gradients at the padded positions it met (col2im)."""
+    d_padded.fill(0)
+    for tap, target in enumerate(_tap_windows(kernel_spatial, block_out, spec)):
+        d_padded[(slice(None), slice(None), *target)] += d_cols[:, :, tap]
 
 
 def _flat_rows(a: np.ndarray, groups: int) -> np.ndarray:
@@ -242,15 +434,24 @@ def forward(
 ) -> np.ndarray:
     """x: (N, C_in, *S), w: (C_out, C_in // g, *K) -> y: (N, C_out, *O), no bias."""
     g, kernel_spatial, out_spatial = spec.groups, w.shape[2:], tuple(out_spatial)
+    merged = _merges_rows(spec, w.shape, out_spatial[-1])
     w_mat = _weight_matrix(w, g)
     y = np.empty((x.shape[0], w.shape[0], *out_spatial), dtype=x.dtype)
-    row_bytes = _row_bytes(x.shape[1], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize)
-    for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes):
+    row_bytes = _columns_row_bytes(x, kernel_spatial, out_spatial, spec, w.shape[0], merged)
+    halo = _halo_bytes(x.shape[1], kernel_spatial[0], x.shape[2:], spec, x.itemsize)
+    for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes - halo):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
         with _BlockScratch() as take:
-            padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec, take)
-            cols = _columns(padded, kernel_spatial, block_out, spec, take)
-            np.matmul(w_mat, cols, out=_flat_rows(y[nb, :, rb], g))
+            padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec, take, merged)
+            cols = _columns(padded, kernel_spatial, block_out, spec, take, merged)
+            if merged:
+                # The product over every merged position, then its outputs copied into y.
+                wide = take((cols.shape[0], w.shape[0], cols.shape[-1]), y.dtype)
+                np.matmul(w_mat, cols, out=_flat_rows(wide, g))
+                _copy(y[nb, :, rb], _valid_positions(wide, block_out, padded.shape[-1]))
+                del wide
+            else:
+                np.matmul(w_mat, cols, out=_flat_rows(y[nb, :, rb], g))
             del padded, cols  # freed before the scratch may grow: one block's memory at a time
     return y
 
@@ -258,20 +459,46 @@ def forward(
 def grad_weight(
     x: np.ndarray, grad_y: np.ndarray, spec: ResolvedSpec, kernel_spatial, budget_bytes=CHUNK_BYTES
 ) -> np.ndarray:
-    """x: (N, C_in, *S), grad_y: (N, C_out, *O) -> grad_w: (C_out, C_in // g, *K)."""
-    g, out_spatial, kernel_spatial = spec.groups, grad_y.shape[2:], tuple(kernel_spatial)
+    """x: (N, C_in, *S), grad_y: (N, C_out, *O) -> grad_w: (C_out, C_in // g, *K).
+
+    With merged rows (`_merges_rows`) grad_y is laid out like the columns, zero at the
+    positions past each row's end, whose columns then add ``0 * x`` = 0 to every sum: exact
+    unless x holds an inf or NaN (0 * inf is NaN). A result that is not all finite is
+    therefore computed again without merged rows, which never pairs x with a position
+    outside grad_y.
+    """
+    weight_shape = (grad_y.shape[1], x.shape[1] // spec.groups, *kernel_spatial)
+    if _merges_rows(spec, weight_shape, grad_y.shape[-1]):
+        with np.errstate(invalid="ignore"):  # 0 * inf: warned again below if it is real
+            gw = _grad_weight(x, grad_y, spec, tuple(kernel_spatial), budget_bytes, merged=True)
+        if gw.dtype.kind != "f" or np.isfinite(gw).all():
+            return gw
+    return _grad_weight(x, grad_y, spec, tuple(kernel_spatial), budget_bytes, merged=False)
+
+
+def _grad_weight(
+    x: np.ndarray, grad_y: np.ndarray, spec: ResolvedSpec, kernel_spatial, budget_bytes, merged
+) -> np.ndarray:
+    g, out_spatial = spec.groups, grad_y.shape[2:]
     c_out, c_group = grad_y.shape[1], x.shape[1] // g
     gw = np.zeros((g, c_out // g, c_group * prod(kernel_spatial)), x.dtype)
-    row_bytes = _row_bytes(x.shape[1], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize)
-    for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes):
+    row_bytes = _columns_row_bytes(x, kernel_spatial, out_spatial, spec, c_out, merged)
+    halo = _halo_bytes(x.shape[1], kernel_spatial[0], x.shape[2:], spec, x.itemsize)
+    for nb, rb in _blocks(x.shape[0], out_spatial[0], row_bytes, budget_bytes - halo):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
+        n = nb.stop - nb.start
         with _BlockScratch() as take:
-            padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec, take)
-            cols = _columns(padded, kernel_spatial, block_out, spec, take)
-            per_sample = take((nb.stop - nb.start, *gw.shape), gw.dtype)
-            np.matmul(_flat_rows(grad_y[nb, :, rb], g), cols.swapaxes(-1, -2), out=per_sample)
-            gw += per_sample.sum(axis=0)
-            del padded, cols, per_sample  # freed before the scratch may grow
+            padded = _padded_rows(x, nb, rb, kernel_spatial[0], spec, take, merged)
+            cols = _columns(padded, kernel_spatial, block_out, spec, take, merged)
+            gy = grad_y[nb, :, rb]
+            if merged:
+                gy, block_gy = take((n, c_out, cols.shape[-1]), gw.dtype), gy
+                gy.fill(0)
+                _copy(_valid_positions(gy, block_out, padded.shape[-1]), block_gy)
+            per_sample = take((n, *gw.shape), gw.dtype)
+            np.matmul(_flat_rows(gy, g), cols.swapaxes(-1, -2), out=per_sample)
+            _sum_samples(per_sample, gw)
+            del padded, cols, gy, per_sample  # freed before the scratch may grow
     return gw.reshape(c_out, c_group, *kernel_spatial)
 
 
@@ -346,7 +573,8 @@ def _grad_input_by_col2im(
     w_mat_t = _weight_matrix(w, g).swapaxes(-1, -2)  # (g, C_in//g * prod(K), C_out//g)
     row_bytes = _row_bytes(c_in, kernel_spatial, in_spatial, out_spatial, spec, gx.itemsize)
     (lo, _), s = spec.padding[0], spec.stride[0]
-    for nb, rb in _blocks(grad_y.shape[0], out_spatial[0], row_bytes, budget_bytes):
+    halo = _halo_bytes(c_in, kernel_spatial[0], in_spatial, spec, gx.itemsize)
+    for nb, rb in _blocks(grad_y.shape[0], out_spatial[0], row_bytes, budget_bytes - halo):
         block_out = (rb.stop - rb.start, *out_spatial[1:])
         n, m = nb.stop - nb.start, prod(block_out)
         rows = (block_out[0] - 1) * s + spec.dilation[0] * (kernel_spatial[0] - 1) + 1
@@ -355,9 +583,7 @@ def _grad_input_by_col2im(
             np.matmul(w_mat_t, _flat_rows(grad_y[nb, :, rb], g), out=d_cols)
             d_cols = d_cols.reshape(n, c_in, prod(kernel_spatial), *block_out)
             d_padded = take((n, c_in, rows, *_padded_extent(in_spatial, spec)), gx.dtype)
-            d_padded.fill(0)
-            for tap, target in enumerate(_tap_windows(kernel_spatial, block_out, spec)):
-                d_padded[(slice(None), slice(None), *target)] += d_cols[:, :, tap]
+            _col2im(d_cols, d_padded, kernel_spatial, block_out, spec)
             first = rb.start * s - lo
             inner = slice(max(first, 0), min(first + rows, in_spatial[0]))
             if inner.start < inner.stop:

@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
-from convgrad import _operands
-from convgrad.reference import api, fast
+from convgrad.reference import api, fast, operands
 
 PHASES: dict[str, tuple[tuple[object, str], ...]] = {
     "validation": ((api, "_prepare"),),
-    "casts": ((_operands, "cast"),),
+    "casts": ((operands, "cast"),),
     "padding": ((fast, "_padded_rows"),),
     "gathers": ((fast, "_columns"),),
     "products": ((fast, "np.matmul"),),

@@ -278,7 +278,7 @@ def _padded_rows(
     """a: (N, C, *S) -> the padded input rows that output rows ``rb`` read:
     (n, C, R, *(S[1:] + lo + hi)), zeros in the padding, in scratch from ``take``.
 
-    Output row ``o`` reads padded rows ``o*s .. o*s + d*(K-1)`` (DESIGN.md). Without padding
+    Output row ``o`` reads padded rows ``o*s .. o*s + d*(K-1)`` (docs/design.md). Without padding
     it is a view of ``a``, unless ``merged`` rows need the last two dims to be one run of
     memory and in ``a`` they are not (then a copy).
     """
@@ -506,9 +506,9 @@ def _correlation_spec(spec: ResolvedSpec, kernel_spatial) -> ResolvedSpec | None
     """The spec under which grad_input is a forward correlation of grad_y, or None.
 
     With stride 1, grad_x is the correlation of grad_y padded by ``d*(K-1) - lo`` before and
-    ``d*(K-1) - hi`` after with the kernel rotated 180° and its channel axes swapped (DESIGN.md,
-    Gradients; Dumoulin & Visin 2016, relationship 8). None for strides above 1 or pads beyond
-    the kernel's reach (the new pads would be negative).
+    ``d*(K-1) - hi`` after with the kernel rotated 180° and its channel axes swapped
+    (docs/design.md, Gradients; Dumoulin & Visin 2016, relationship 8). None for strides above
+    1 or pads beyond the kernel's reach (the new pads would be negative).
     """
     reach = [d * (k - 1) for k, d in zip(kernel_spatial, spec.dilation, strict=True)]
     if any(s != 1 for s in spec.stride) or any(

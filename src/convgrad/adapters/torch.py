@@ -94,9 +94,18 @@ def _grads(
     )
 
 
+_PAD_MODES = {
+    "zeros": "constant",
+    "reflect": "reflect",
+    "replicate": "replicate",
+    "circular": "circular",
+}
+
+
 def torch_conv(x, w, spec: ResolvedSpec):
     """The oracle's convolution in PyTorch: explicit ``(lo, hi)`` pads by
-    ``torch.nn.functional.pad`` (which lists the last dim first), the kernel rotated by
+    ``torch.nn.functional.pad`` (which lists the last dim first) in ``spec.padding_mode``
+    (as ``torch.nn.Conv2d(padding_mode=...)`` pads before a valid conv), the kernel rotated by
     ``torch.flip`` when ``spec.flip``, then ``torch.nn.functional.conv{1,2,3}d`` (a
     cross-correlation) with the spec's stride, dilation and groups.
 
@@ -111,7 +120,7 @@ def torch_conv(x, w, spec: ResolvedSpec):
         w = _torch().flip(w, dims=spatial)
     pads = tuple(p for pair in reversed(spec.padding) for p in pair)
     return convs[spec.ndim](
-        functional.pad(x, pads),
+        functional.pad(x, pads, mode=_PAD_MODES[spec.padding_mode]),
         w,
         stride=spec.stride,
         dilation=spec.dilation,

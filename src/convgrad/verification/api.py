@@ -117,6 +117,7 @@ def verify(
     timeout: float | None = 60.0,
     exact: bool = True,
     max_failures: int = 8,
+    padding_mode: str | Sequence[str] = ("zeros",),
 ) -> VerifyResult:
     """Check a convolution implementation against the oracle; never raises on user errors.
 
@@ -152,6 +153,9 @@ def verify(
         exact: False skips bit-exact comparison on integer data (FFT or Winograd algorithms
             round even there).
         max_failures: stop after this many distinct (check, output) failures.
+        padding_mode: what the pads hold, drawn from "zeros", "reflect", "replicate",
+            "circular" (``torch.nn.Conv2d(padding_mode=...)``; the spec's
+            ``padding_mode``); inputs are drawn large enough for reflect and circular pads.
 
     Returns:
         A `VerifyResult`: ``.ok``, ``.failures`` (each on its minimal problem, with diagnosis
@@ -189,6 +193,7 @@ def verify(
         "accumulate": precision.accumulate,
         "exact": exact,
         "timeout": timeout,
+        "padding_mode": padding_mode,
     }
     settings_record = {
         k: list(v) if isinstance(v, tuple) else v for k, v in settings_record.items()
@@ -226,6 +231,7 @@ def verify(
             dtype=dtype,
             data=data,
             bias=(False,),
+            padding_mode=padding_mode,
         )
         found, examples, ratios = search(
             strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures

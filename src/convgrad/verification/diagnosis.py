@@ -19,6 +19,7 @@ import numpy as np
 from convgrad.explanation import LAYOUTS, diagnose_input_grad, diagnose_weight_grad
 from convgrad.reference import conv, conv_backward, conv_transpose
 from convgrad.shapes import DimAlgebra, dim_algebra
+from convgrad.spec import PADDING_MODES
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.problem import ConvProblem
 
@@ -226,6 +227,17 @@ def _variants(problem: ConvProblem, output: str) -> Iterator[tuple[str, Callable
             lambda: compute() / n,
         )
         return
+    filled = p.resolved.padding_mode
+    if filled != "zeros" and any(lo or hi for lo, hi in p.resolved.padding):
+        for other in (m for m in PADDING_MODES if m != filled):
+            cause = (
+                f"the padded border's gradient was cropped instead of folded back onto the"
+                f" input elements padding_mode={filled!r} copies into the pads"
+                if other == "zeros" and output == "grad_input"
+                else f"the pads hold what padding_mode={other!r} puts there; the spec says"
+                f" padding_mode={filled!r}"
+            )
+            yield cause, lambda other=other: compute(padding_mode=other)
     mode = p.resolved.mode
     if mode in ("same", "same_lower"):
         other = "same_lower" if mode == "same" else "same"

@@ -112,23 +112,30 @@ def _grad_weight_scaled(x, w, grad_y, spec):
 
 
 @pytest.mark.parametrize(
-    ("forward", "backward", "key", "space"),
+    ("forward", "backward", "key", "space", "cause"),
     [
-        (_output_padding_at_start, ref_backward, ("exact", "forward"), {}),
-        (_kernel_not_rotated, ref_backward, ("exact", "forward"), {}),
-        (_channels_not_swapped, ref_backward, ("exact", "forward"), {"groups": 1}),
-        (_output_padding_ignored, ref_backward, ("shape", "forward"), {}),
-        (ref_forward, _grad_input_not_rotated, ("exact", "grad_input"), {}),
-        (ref_forward, _grad_weight_scaled, ("exact", "grad_weight"), {}),
+        (
+            _output_padding_at_start,
+            ref_backward,
+            ("exact", "forward"),
+            {},
+            "were put at the start of each spatial dim instead of the end",
+        ),
+        (_kernel_not_rotated, ref_backward, ("exact", "forward"), {}, "rotated 180°"),
+        (_channels_not_swapped, ref_backward, ("exact", "forward"), {"groups": 1}, ""),
+        (_output_padding_ignored, ref_backward, ("shape", "forward"), {}, ""),
+        (ref_forward, _grad_input_not_rotated, ("exact", "grad_input"), {}, "rotated 180°"),
+        (ref_forward, _grad_weight_scaled, ("exact", "grad_weight"), {}, "divided by N"),
     ],
 )
-def test_transposed_bugs_are_named_on_their_output(forward, backward, key, space):
+def test_transposed_bugs_are_named_on_their_output(forward, backward, key, space, cause):
     result = cg.verify_transpose(forward, backward, ndim=1, max_failures=3, **space, **FAST)
     assert key in failure_keys(result), str(result)
     failure = next(f for f in result.failures if (f.check, f.output) == key)
     assert "output_padding" in failure.problem["spec"]
     assert "cg.verify_transpose(forward, backward, problems=[problem])" in failure.reproduce
     assert "conv_transpose with output_padding=" in failure.diagnosis
+    assert cause in failure.diagnosis
 
 
 def test_reproduce_snippet_rebuilds_the_transposed_problem_and_fails_again():

@@ -268,6 +268,13 @@ def _variants(problem: ConvProblem, output: str) -> Iterator[tuple[str, Callable
             " grad_y[o] over output channels o (use w transposed to (C_in, C_out, *K))",
             lambda: compute(w=np.swapaxes(w, 0, 1)),
         )
+    unreached = tuple(a.unreached for a in _dims(p))
+    if output == "grad_input" and any(unreached):
+        yield (
+            f"the {unreached} input rows no window reaches (a transposed convolution's"
+            " output_padding) were put at the start of each spatial dim instead of the end",
+            lambda: np.roll(compute(), unreached, axis=tuple(range(2, 2 + p.ndim))),
+        )
     if any(st > 1 for st in p.resolved.stride) and output in ("grad_input", "grad_weight"):
         yield (
             f"grad_y was not dilated by the stride (s-1 zeros between its elements) before"

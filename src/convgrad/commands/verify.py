@@ -20,7 +20,7 @@ from pathlib import Path
 
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
-from convgrad.spec import MODES
+from convgrad.spec import MODES, PADDING_MODES
 from convgrad.verification.bounds import FLOAT_DTYPES
 
 PADDINGS = (*MODES, "explicit")
@@ -43,6 +43,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--ndim", default="2", metavar="N", help="spatial dims: 2, or 1,2,3")
     parser.add_argument(
         "--mode", default="valid,same,full", metavar="MODES", help=f"from {', '.join(PADDINGS)}"
+    )
+    parser.add_argument(
+        "--padding-mode",
+        default="zeros",
+        metavar="MODES",
+        help=f"what the pads hold, from {', '.join(PADDING_MODES)}",
     )
     parser.add_argument("--stride", default="1,2", metavar="S", help="strides to draw from")
     parser.add_argument("--dilation", default="1,2", metavar="D", help="dilations to draw from")
@@ -156,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     options = {
         "ndim": ndim,
         "padding": _parse.words("--mode", args.mode, PADDINGS),
+        "padding_mode": _parse.words("--padding-mode", args.padding_mode, PADDING_MODES),
         "stride": _per_value("--stride", args.stride),
         "dilation": _per_value("--dilation", args.dilation),
         "groups": _per_value("--groups", args.groups),

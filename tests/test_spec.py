@@ -109,6 +109,23 @@ def test_to_dict_is_json_ready():
         "flip": True,
     }
     assert isinstance(resolved, ResolvedSpec)
+    assert resolved.padding_mode == "zeros"
+
+
+def test_padding_mode_is_resolved_and_recorded_when_not_zeros():
+    spec = ConvSpec(padding=((1, 1), (2, 0)), padding_mode="circular")
+    resolved = spec.resolve((3, 4), (3, 1))
+    assert resolved.padding_mode == "circular"
+    assert resolved.to_dict() == {
+        "mode": "explicit",
+        "padding": [[1, 1], [2, 0]],
+        "stride": [1, 1],
+        "dilation": [1, 1],
+        "groups": 1,
+        "flip": False,
+        "padding_mode": "circular",
+    }
+    assert "padding_mode" not in ConvSpec(padding=1).resolve((3,), (3,)).to_dict()
 
 
 def test_numpy_integers_are_stored_as_python_ints_and_stay_json_ready():

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import convgrad as cg
 from convgrad.shapes import resolve
-from convgrad.spec import ConvSpec
+from convgrad.spec import PADDING_MODES, ConvSpec
 from convgrad.strategies import DTYPES, PADDINGS, conv_problems, conv_specs
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.space import DEFAULT_SPACE
@@ -44,6 +44,8 @@ def _stride_dilation(problem):
         ({"groups": -1}, ValueError, r"groups: -1 must be >= 1"),
         ({"flip": 0}, TypeError, r"flip: 0 must be a bool"),
         ({"max_pad": -1}, ValueError, r"max_pad=-1 must be >= 0"),
+        ({"padding_mode": "reflection"}, ValueError, r"padding_mode: 'reflection' is not one"),
+        ({"padding_mode": ()}, ValueError, r"padding_mode=\(\) must list at least one"),
     ],
 )
 def test_conv_specs_validates_arguments_before_drawing(kwargs, error, message):
@@ -65,6 +67,7 @@ def test_conv_specs_validates_arguments_before_drawing(kwargs, error, message):
         ({"max_channels": 2.5}, TypeError, r"max_channels=2.5 must be an int"),
         ({"max_kernel": 0}, ValueError, r"max_kernel=0 must be >= 1"),
         ({"max_side": False}, TypeError, r"max_side=False must be an int"),
+        ({"padding_mode": ("zeros", 0)}, ValueError, r"padding_mode: 0 is not one of"),
         (
             {"groups": (1, 4), "max_channels": 3},
             ValueError,
@@ -174,6 +177,38 @@ def test_every_padding_mode_is_drawn_and_shrinks(mode):
     assert problem.ndim == 1
     assert problem.x.shape == (1, 1, 1)
     assert problem.w.shape == (1, 1, 1)
+
+
+def test_padding_mode_defaults_to_zeros():
+    problem = find(conv_problems(padding="explicit"), lambda p: True, settings=FIND)
+    assert problem.spec.padding_mode == "zeros"
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_every_padding_mode_is_drawn_and_shrinks_first_to_the_first(mode):
+    modes = ("zeros", *(m for m in PADDING_MODES if m != "zeros"))
+    strategy = conv_problems(ndim=1, padding="explicit", padding_mode=modes)
+    problem = find(strategy, lambda p: p.spec.padding_mode == mode, settings=FIND)
+    assert problem.ndim == 1 and problem.x.shape[:2] == (1, 1)
+    assert find(strategy, lambda p: True, settings=FIND).spec.padding_mode == "zeros"
+
+
+@settings(max_examples=80)
+@given(
+    conv_problems(
+        padding=("same", "full", "explicit"),
+        padding_mode=("reflect", "circular"),
+        max_side=2,
+        max_kernel=4,
+        dilation=(1, 2),
+    )
+)
+def test_inputs_are_drawn_large_enough_for_reflect_and_circular_pads(problem):
+    # ConvProblem resolves its spec, which refuses pads the mode cannot fill: drawing at all
+    # is the property; the sizes pin the rule.
+    r = problem.resolved
+    for (lo, hi), size in zip(r.padding, problem.x.shape[2:], strict=True):
+        assert max(lo, hi) < size if r.padding_mode == "reflect" else max(lo, hi) <= size
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

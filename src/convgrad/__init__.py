@@ -9,6 +9,7 @@ from convgrad.verification.api import check_outputs, verify
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import Failure, VerificationError, VerifyResult
+from convgrad.verification.transposed import TransposeProblem, TransposeSpec, verify_transpose
 
 __all__ = [
     "CheckResult",
@@ -18,6 +19,8 @@ __all__ = [
     "Failure",
     "Grads",
     "ResolvedSpec",
+    "TransposeProblem",
+    "TransposeSpec",
     "VerificationError",
     "VerifyResult",
     "__version__",
@@ -28,4 +31,5 @@ __all__ = [
     "explain",
     "output_shape",
     "verify",
+    "verify_transpose",
 ]

@@ -12,6 +12,14 @@ turns it into a `ResolvedSpec` for concrete input and kernel sizes, with one exp
 - ``"same_lower"``: as ``same`` but the odd pad at the start: ONNX ``SAME_LOWER``, and
   ``scipy.signal.correlate(..., mode="same")`` for stride 1.
 - explicit: an int, one int per dim, or one ``(lo, hi)`` pair per dim.
+
+``padding_mode`` says what the pads hold (PyTorch ``nn.Conv*d(padding_mode=...)``, numpy.pad's
+modes): "zeros" (the default), "reflect" (mirrored about the edge, the edge not repeated;
+numpy "reflect"), "replicate" (the edge repeated; numpy "edge") or "circular" (wrapped around;
+numpy "wrap"). As ``torch.nn.functional.pad`` requires, a "reflect" pad must be smaller than the
+input side and a "circular" pad at most the input side (`check_padding_mode`); every padding
+(``same``, ``full``, explicit) takes every mode under that rule, including ``full``, which
+PyTorch does not offer.
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import le, lt
 
 MODES = ("valid", "same", "same_lower", "full")
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 PaddingArg = str | int | Sequence[int] | Sequence[tuple[int, int]]
 IntOrTuple = int | Sequence[int]
 
@@ -111,6 +121,27 @@ def _per_dim(name: str, value: int | tuple, ndim: int) -> tuple:
     return (value,) * ndim
 
 
+def check_padding_mode(
+    padding_mode: str, padding: Sequence[tuple[int, int]], input_spatial: Sequence[int]
+) -> None:
+    """ValueError where ``padding_mode`` cannot fill these pads from this input, as
+    ``torch.nn.functional.pad`` refuses: a "reflect" pad must be smaller than the input side
+    (the mirror image excludes the edge), a "circular" pad at most the input side (it wraps
+    once)."""
+    rules = {"reflect": ("smaller than", lt), "circular": ("at most", le)}
+    if padding_mode not in rules:
+        return
+    words, fits = rules[padding_mode]
+    for j, ((lo, hi), size) in enumerate(zip(padding, input_spatial, strict=True)):
+        if not (fits(lo, size) and fits(hi, size)):
+            raise ValueError(
+                f"padding_mode={padding_mode!r} with pads ({lo}, {hi}) along spatial dim {j} of"
+                f" input size {size}: each {padding_mode} pad must be {words} the input size"
+                " (as torch.nn.functional.pad); use smaller pads, a larger input or"
+                " padding_mode='replicate'"
+            )
+
+
 def same_pads(i: int, k: int, s: int, d: int, *, lower: bool = False) -> tuple[int, int]:
     """The (lo, hi) pads of ``same`` (extra pad at the end) or ``same_lower`` (at the start).
 
@@ -129,6 +160,7 @@ class ResolvedSpec:
 
     mode: "valid" | "same" | "same_lower" | "full" | "explicit"
     padding: ((lo, hi), ...) per spatial dim; stride, dilation: per spatial dim.
+    padding_mode: what the pads hold, one of `PADDING_MODES` (see the module docstring).
     """
 
     mode: str
@@ -137,6 +169,7 @@ class ResolvedSpec:
     dilation: tuple[int, ...]
     groups: int
     flip: bool
+    padding_mode: str = "zeros"
 
     @property
     def ndim(self) -> int:
@@ -144,8 +177,10 @@ class ResolvedSpec:
         return len(self.padding)
 
     def to_dict(self) -> dict:
-        """A JSON-ready description."""
-        return {
+        """A JSON-ready description; "padding_mode" only when it is not "zeros", so the records
+        (and the conformance vectors' hashes) of zero-padded layers are those of earlier
+        versions."""
+        record = {
             "mode": self.mode,
             "padding": [list(p) for p in self.padding],
             "stride": list(self.stride),
@@ -153,6 +188,9 @@ class ResolvedSpec:
             "groups": self.groups,
             "flip": self.flip,
         }
+        if self.padding_mode != "zeros":
+            record["padding_mode"] = self.padding_mode
+        return record
 
 
 @dataclass(frozen=True)
@@ -163,6 +201,7 @@ class ConvSpec:
     stride, dilation: int >= 1 or one per spatial dim. groups: int >= 1.
     flip: False for cross-correlation (every DL framework), True for true convolution
     (kernel rotated 180°, as ``scipy.signal.convolve``).
+    padding_mode: "zeros", "reflect", "replicate" or "circular": what the pads hold.
     """
 
     padding: PaddingArg = "valid"
@@ -170,6 +209,7 @@ class ConvSpec:
     dilation: IntOrTuple = 1
     groups: int = 1
     flip: bool = False
+    padding_mode: str = "zeros"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "padding", _padding_arg(self.padding))
@@ -182,6 +222,10 @@ class ConvSpec:
         object.__setattr__(self, "groups", int(self.groups))
         if not isinstance(self.flip, bool):
             raise TypeError(f"flip={self.flip!r} must be a bool")
+        if not isinstance(self.padding_mode, str):
+            raise TypeError(f"padding_mode={self.padding_mode!r} must be a str")
+        if self.padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode={self.padding_mode!r} must be one of {PADDING_MODES}")
 
     @property
     def mode(self) -> str:
@@ -191,8 +235,9 @@ class ConvSpec:
     def resolve(self, input_spatial: Sequence[int], kernel_spatial: Sequence[int]) -> ResolvedSpec:
         """Per-dim pads, strides and dilations for these input and kernel spatial sizes.
 
-        Raises ValueError when a per-dim argument's length differs from the number of dims.
-        Output sizes are checked by `convgrad.shapes`, not here.
+        Raises ValueError when a per-dim argument's length differs from the number of dims, or
+        when padding_mode cannot fill the pads (`check_padding_mode`). Output sizes are checked
+        by `convgrad.shapes`, not here.
         """
         ndim = len(input_spatial)
         if len(kernel_spatial) != ndim:
@@ -203,7 +248,10 @@ class ConvSpec:
         stride = _per_dim("stride", self.stride, ndim)
         dilation = _per_dim("dilation", self.dilation, ndim)
         padding = self._resolve_padding(input_spatial, kernel_spatial, stride, dilation)
-        return ResolvedSpec(self.mode, padding, stride, dilation, self.groups, self.flip)
+        check_padding_mode(self.padding_mode, padding, input_spatial)
+        return ResolvedSpec(
+            self.mode, padding, stride, dilation, self.groups, self.flip, self.padding_mode
+        )
 
     def _resolve_padding(self, input_spatial, kernel_spatial, stride, dilation):
         mode, ndim = self.padding, len(input_spatial)

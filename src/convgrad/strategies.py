@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from convgrad.shapes import resolve
-from convgrad.spec import MODES, ConvSpec
+from convgrad.spec import MODES, PADDING_MODES, ConvSpec
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.space import DEFAULT_SPACE as _SPACE
 
@@ -100,7 +100,9 @@ def _ndim(name: str, item: object) -> None:
         raise ValueError(f"{name}: {item!r} spatial dims; convgrad handles 1, 2 or 3")
 
 
-def _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad) -> dict:
+def _spec_arguments(
+    ndim, padding, stride, dilation, groups, flip, max_pad, padding_mode=("zeros",)
+) -> dict:
     return {
         "ndim": _choices("ndim", ndim, _ndim),
         "padding": _choices("padding", padding, _one_of(PADDINGS)),
@@ -108,6 +110,7 @@ def _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad) -> d
         "dilation": _choices("dilation", dilation, _positive_int),
         "groups": _choices("groups", groups, _positive_int),
         "flip": _choices("flip", flip, _bool),
+        "padding_mode": _choices("padding_mode", padding_mode, _one_of(PADDING_MODES)),
         "max_pad": _check_size("max_pad", max_pad, 0),
     }
 
@@ -130,6 +133,7 @@ def _spec_of_rank(draw, rank: int, args: dict) -> ConvSpec:
         padding=padding,
         groups=draw(st.sampled_from(args["groups"])),
         flip=draw(st.sampled_from(args["flip"])),
+        padding_mode=draw(st.sampled_from(args["padding_mode"])),
         **per_dim,
     )
 
@@ -143,6 +147,7 @@ def conv_specs(
     groups: int | Sequence[int] = _SPACE["groups"],
     flip: bool | Sequence[bool] = _SPACE["flip"],
     max_pad: int = 2,
+    padding_mode: str | Sequence[str] = ("zeros",),
 ) -> st.SearchStrategy[ConvSpec]:
     """Strategy for `convgrad.ConvSpec` values.
 
@@ -150,19 +155,35 @@ def conv_specs(
     the defaults are `convgrad.verification.space.DEFAULT_SPACE`, verify's. ndim: spatial dims
     (1, 2, 3), which fixes the length of the per-dim stride and dilation tuples and of explicit
     pads. padding: mode names of `convgrad.ConvSpec` or "explicit",
-    which draws one ``(lo, hi)`` pair per dim with ``0 <= lo, hi <= max_pad``.
+    which draws one ``(lo, hi)`` pair per dim with ``0 <= lo, hi <= max_pad``. padding_mode:
+    entries of `convgrad.spec.PADDING_MODES` (what the pads hold); a spec does not know the
+    input size, so one drawn here may be refused by ``resolve`` for a small input
+    (`convgrad.spec.check_padding_mode`); `conv_problems` draws inputs large enough.
 
     >>> conv_specs(ndim=2, padding="explicit", stride=2).example()  # doctest: +SKIP
     ConvSpec(padding=((1, 0), (2, 2)), stride=(2, 2), dilation=(1, 2), groups=1, flip=True)
     """
-    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad)
+    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad, padding_mode)
     return st.sampled_from(args["ndim"]).flatmap(lambda rank: _spec_of_rank(rank, args))
+
+
+def _largest_pad(spec: ConvSpec, lo: int, hi: int, k: int, d: int) -> int:
+    """An upper bound on this dim's pads whatever the input size: explicit pads as given,
+    ``full``'s ``d(K-1)``, and ``same``'s at most ``ceil(d(K-1) / 2)`` (its total pad is at
+    most ``d(K-1)`` since ``(ceil(I/s) - 1) s <= I - 1``)."""
+    if spec.mode == "full":
+        return d * (k - 1)
+    if spec.mode in ("same", "same_lower"):
+        return (d * (k - 1) + 1) // 2
+    return max(lo, hi)
 
 
 def _kernel_and_input(draw, rank: int, spec: ConvSpec, max_kernel: int, max_side: int):
     """Kernel and input sizes per dim with an output of at least 1: the input is drawn from the
     smallest size that fits the dilated kernel in the padded input (``I + lo + hi >= E``) up to
-    ``max_side``; where pads do not grow with the kernel, K is capped so that size exists."""
+    ``max_side``; where pads do not grow with the kernel, K is capped so that size exists. A
+    "reflect" padding_mode raises the smallest size above the largest pad, "circular" to it
+    (`convgrad.spec.check_padding_mode`)."""
     resolved_pads = spec.padding if spec.mode == "explicit" else ((0, 0),) * rank
     grows = spec.mode in ("same", "same_lower", "full")
     kernel, spatial = [], []
@@ -170,6 +191,9 @@ def _kernel_and_input(draw, rank: int, spec: ConvSpec, max_kernel: int, max_side
         cap = max_kernel if grows else min(max_kernel, (max_side + lo + hi - 1) // d + 1)
         k = draw(st.integers(1, cap))
         smallest = 1 if grows else max(1, d * (k - 1) + 1 - lo - hi)
+        if spec.padding_mode in ("reflect", "circular"):
+            fits = _largest_pad(spec, lo, hi, k, d) + (spec.padding_mode == "reflect")
+            smallest = max(smallest, fits)
         kernel.append(k)
         spatial.append(draw(st.integers(smallest, max(smallest, max_side))))
     return tuple(kernel), tuple(spatial)
@@ -204,6 +228,7 @@ def conv_problems(
     max_channels: int = 4,
     max_kernel: int = 4,
     max_side: int = 10,
+    padding_mode: str | Sequence[str] = ("zeros",),
 ) -> st.SearchStrategy[ConvProblem]:
     """Strategy for complete, consistent `convgrad.ConvProblem` values.
 
@@ -230,7 +255,10 @@ def conv_problems(
         max_channels: C_in and C_out at most this.
         max_kernel: ``1 <= K <= max_kernel`` (odd and even).
         max_side: each input size from the smallest giving ``O = 1`` up to this, so strides
-            and dilations that do not divide evenly occur.
+            and dilations that do not divide evenly occur (a "reflect" or "circular" pad may
+            need a larger input, which is then drawn whatever max_side).
+        padding_mode: entries of `convgrad.spec.PADDING_MODES` ("zeros", "reflect",
+            "replicate", "circular"): what the pads hold.
 
     Returns:
         A hypothesis strategy of `convgrad.ConvProblem`.
@@ -243,7 +271,7 @@ def conv_problems(
     ConvProblem(x=array([[[ 0, -3,  1]]]), w=array([[[2, 0]]]), b=None,
                 grad_y=array([[[1, 1]]]), spec=ConvSpec(padding='valid', ...))
     """
-    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad=2)
+    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, 2, padding_mode)
     dtypes = _choices("dtype", dtype, _one_of(DTYPES))
     kinds = _choices("data", data, _one_of(DATA_KINDS))
     biases = _choices("bias", bias, _bool)

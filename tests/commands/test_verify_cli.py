@@ -78,6 +78,17 @@ def test_a_correct_implementation_exits_0_and_writes_json(user_module, capsys):
     assert data["settings"]["max_examples"] == 8
 
 
+def test_padding_mode_is_drawn_and_recorded(user_module, capsys):
+    # The user's forward ignores padding_mode: zero padding where reflect is declared.
+    argv = [f"{MODULE}:forward", "--mode", "same", "--max-examples", "10", "--json", "r.json"]
+    code, out, _ = _run(capsys, *argv, "--padding-mode", "reflect")
+    assert code == 1
+    assert "padding_mode='zeros' puts there; the spec says padding_mode='reflect'" in out
+    data = json.loads((user_module / "r.json").read_text())
+    assert data["settings"]["padding_mode"] == ["reflect"]
+    assert _run(capsys, *argv)[0] == 0  # the default, zeros, is what it computes
+
+
 def test_a_wrong_gradient_exits_1_with_the_minimal_case(user_module, capsys):
     code, out, _ = _run(
         capsys,
@@ -117,6 +128,7 @@ def test_a_wrong_gradient_exits_1_with_the_minimal_case(user_module, capsys):
         (["convgrad_cli_broken:forward"], "importing it raised ModuleNotFoundError"),
         ([f"{MODULE}:forward", "--backward", f"{MODULE}:nope"], "--backward"),
         ([f"{MODULE}:forward", "--mode", "valid,sideways"], "'sideways' is not one of"),
+        ([f"{MODULE}:forward", "--padding-mode", "mirror"], "'mirror' is not one of"),
         ([f"{MODULE}:forward", "--stride", "0"], "--stride '0': expected integers >= 1"),
         ([f"{MODULE}:forward", "--ndim", "4"], "--ndim '4': spatial dims must be 1, 2 or 3"),
         ([f"{MODULE}:forward", "--max-examples", "1,2"], "--max-examples '1,2' must be one"),

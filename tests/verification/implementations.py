@@ -22,6 +22,7 @@ def spec_kwargs(spec, **changes):
         "dilation": spec.dilation,
         "groups": spec.groups,
         "flip": spec.flip,
+        "padding_mode": spec.padding_mode,
     }
     kw.update(changes)
     return kw

@@ -28,7 +28,9 @@ def test_properties_describe_the_layer():
         "dilation": 1,
         "groups": 2,
         "flip": True,
+        "padding_mode": "zeros",
     }
+    assert problem.input_copies == 1
     y = cg.conv(problem.x, problem.w, problem.b, **problem.kwargs)
     assert y.shape == problem.output_shape
 

@@ -7,7 +7,12 @@
 """
 
 from convgrad.adapters.layouts import INPUT_LAYOUTS, KERNEL_LAYOUTS, channels_last
-from convgrad.adapters.torch import check_double_backward, from_torch, torch_conv
+from convgrad.adapters.torch import (
+    check_double_backward,
+    from_torch,
+    torch_conv,
+    torch_conv_transpose,
+)
 
 __all__ = [
     "INPUT_LAYOUTS",
@@ -16,4 +21,5 @@ __all__ = [
     "check_double_backward",
     "from_torch",
     "torch_conv",
+    "torch_conv_transpose",
 ]

@@ -94,9 +94,18 @@ def _grads(
     )
 
 
+_PAD_MODES = {
+    "zeros": "constant",
+    "reflect": "reflect",
+    "replicate": "replicate",
+    "circular": "circular",
+}
+
+
 def torch_conv(x, w, spec: ResolvedSpec):
     """The oracle's convolution in PyTorch: explicit ``(lo, hi)`` pads by
-    ``torch.nn.functional.pad`` (which lists the last dim first), the kernel rotated by
+    ``torch.nn.functional.pad`` (which lists the last dim first) in ``spec.padding_mode``
+    (as ``torch.nn.Conv2d(padding_mode=...)`` pads before a valid conv), the kernel rotated by
     ``torch.flip`` when ``spec.flip``, then ``torch.nn.functional.conv{1,2,3}d`` (a
     cross-correlation) with the spec's stride, dilation and groups.
 
@@ -111,12 +120,40 @@ def torch_conv(x, w, spec: ResolvedSpec):
         w = _torch().flip(w, dims=spatial)
     pads = tuple(p for pair in reversed(spec.padding) for p in pair)
     return convs[spec.ndim](
-        functional.pad(x, pads),
+        functional.pad(x, pads, mode=_PAD_MODES[spec.padding_mode]),
         w,
         stride=spec.stride,
         dilation=spec.dilation,
         groups=spec.groups,
     )
+
+
+def torch_conv_transpose(x, w, spec):
+    """``torch.nn.functional.conv_transpose{1,2,3}d`` under a `convgrad.TransposeSpec`, for
+    `convgrad.verify_transpose`: x ``(N, C_in, *S)``, w ``(C_in, C_out // g, *K)`` tensors ->
+    ``(N, C_out, *O_t)``. Symmetric pads go to torch as ``padding`` with ``output_padding``
+    (torch's own shape rule); uneven ``(lo, hi)`` pads, which torch cannot express, crop torch's
+    unpadded result to ``[lo, lo + O_t)`` and add zero rows where ``output_padding`` exceeds hi.
+    """
+    functional = _torch().nn.functional
+    transposes = {
+        1: functional.conv_transpose1d,
+        2: functional.conv_transpose2d,
+        3: functional.conv_transpose3d,
+    }
+    if spec.ndim not in transposes:
+        raise ValueError(f"spec has {spec.ndim} spatial dims; torch handles 1, 2 or 3")
+    common = {"stride": spec.stride, "groups": spec.groups, "dilation": spec.dilation}
+    if all(lo == hi for lo, hi in spec.padding):
+        pads = tuple(lo for lo, _ in spec.padding)
+        return transposes[spec.ndim](
+            x, w, padding=pads, output_padding=spec.output_padding, **common
+        )
+    full = transposes[spec.ndim](x, w, **common)
+    pairs = tuple(zip(full.shape[2:], spec.padding, spec.output_padding, strict=True))
+    crop = tuple(slice(lo, n - hi + op) for n, (lo, hi), op in pairs)
+    extra = (max(op - hi, 0) for _, (_, hi), op in reversed(pairs))
+    return functional.pad(full, tuple(p for e in extra for p in (0, e)))[(..., *crop)]
 
 
 def from_torch(fn: TorchFn) -> tuple[Forward, Backward]:
@@ -270,4 +307,10 @@ def check_double_backward(
     return worst
 
 
-__all__ = ["INSTALL_HINT", "check_double_backward", "from_torch", "torch_conv"]
+__all__ = [
+    "INSTALL_HINT",
+    "check_double_backward",
+    "from_torch",
+    "torch_conv",
+    "torch_conv_transpose",
+]

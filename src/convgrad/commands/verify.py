@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
-from convgrad.spec import MODES
+from convgrad.spec import MODES, PADDING_MODES
 from convgrad.verification.bounds import FLOAT_DTYPES
 from convgrad.verification.space import DEFAULT_SPACE
 
@@ -67,6 +67,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--dtype", default=DEFAULT_SPACE["dtype"], choices=FLOAT_DTYPES, help="data dtype"
+    )
+    parser.add_argument(
+        "--padding-mode",
+        default=None,
+        metavar="MODES",
+        help=f"what the pads hold, from {', '.join(PADDING_MODES)} (default zeros)",
     )
     parser.add_argument("--max-examples", default="100", metavar="N", help="problems to draw")
     parser.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")
@@ -219,6 +225,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--ndim {args.ndim!r}: spatial dims must be 1, 2 or 3")
     if args.mode is not None:
         options["padding"] = _parse.words("--mode", args.mode, PADDINGS)
+    if args.padding_mode is not None:
+        options["padding_mode"] = _parse.words("--padding-mode", args.padding_mode, PADDING_MODES)
     for name in ("stride", "dilation", "groups"):
         if getattr(args, name) is not None:
             options[name] = _per_value(f"--{name}", getattr(args, name))

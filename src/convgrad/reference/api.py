@@ -19,6 +19,7 @@ import numpy as np
 
 from convgrad.reference import direct, fast
 from convgrad.reference import operands as _operands
+from convgrad.reference import padding as _padding
 from convgrad.shapes import check_channels, output_sizes, transpose_output_size
 from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
 
@@ -147,6 +148,11 @@ def _flipped(w: np.ndarray) -> np.ndarray:
     return w[(slice(None), slice(None), *(slice(None, None, -1),) * (w.ndim - 2))]
 
 
+def _unpadded(resolved: ResolvedSpec) -> ResolvedSpec:
+    """The spec of the valid convolution of an input whose pads ``padding_mode`` has filled."""
+    return replace(resolved, mode="valid", padding=((0, 0),) * resolved.ndim, padding_mode="zeros")
+
+
 def _add_bias(y: np.ndarray, b: np.ndarray | None, dtype) -> np.ndarray:
     if b is None:
         return y
@@ -164,6 +170,7 @@ def conv(
     dilation=1,
     groups: int = 1,
     flip: bool = False,
+    padding_mode: str = "zeros",
     method: str = "auto",
 ) -> np.ndarray:
     """The convolution layer's output.
@@ -179,6 +186,8 @@ def conv(
         groups: C_in and C_out must both be divisible by it.
         flip: False for cross-correlation (as torch.nn.functional.conv2d), True for true
             convolution (the kernel rotated 180°, as scipy.signal.convolve).
+        padding_mode: what the pads hold: "zeros", "reflect", "replicate" or "circular"
+            (torch.nn.Conv2d(padding_mode=...); `convgrad.reference.padding`).
         method: "auto", "direct" (the definition by summation) or "fast" (blocks and BLAS).
 
     Returns:
@@ -188,12 +197,14 @@ def conv(
     Raises:
         TypeError: an operand that is not array-like, mixed float dtypes, a bad argument type.
         ValueError: wrong ranks or channel counts, an empty output (``O < 1``), a kernel larger
-            than a ``valid`` input, non-positive stride or dilation, negative pads.
+            than a ``valid`` input, non-positive stride or dilation, negative pads, a
+            padding_mode that cannot fill the pads (a reflect pad not smaller than the input
+            side, a circular pad larger than it).
 
     >>> conv(np.ones((1, 1, 5)), np.ones((1, 1, 3))).tolist()
     [[[3.0, 3.0, 3.0]]]
     """
-    spec = ConvSpec(padding, stride, dilation, groups, flip)
+    spec = ConvSpec(padding, stride, dilation, groups, flip, padding_mode)
     arrays, arithmetic, resolved, out_spatial = _prepare(x, w, b, {}, spec)
     x, w, b = arrays["x"], arrays["w"], arrays.get("b")
     terms = w.shape[1] * prod(w.shape[2:])
@@ -202,6 +213,8 @@ def conv(
     xc, wc = _operands.cast(x, arithmetic, dtype), _operands.cast(w, arithmetic, dtype)
     if flip:
         wc = _flipped(wc)
+    if padding_mode != "zeros":
+        xc, resolved = _padding.pad(xc, resolved.padding, padding_mode), _unpadded(resolved)
     y = impl.forward(xc, wc, resolved, out_spatial)
     return _add_bias(y, b, dtype)
 
@@ -217,13 +230,17 @@ def conv_backward(
     dilation=1,
     groups: int = 1,
     flip: bool = False,
+    padding_mode: str = "zeros",
     method: str = "auto",
 ) -> Grads:
     """Gradients of ``L = sum(grad_y * conv(x, w, b, ...))`` with respect to x, w and b.
 
     grad_input is the transposed convolution of grad_y (`conv_transpose`); grad_weight is the
     valid correlation of the padded x with the stride-dilated grad_y (rotated back when
-    ``flip``); grad_bias sums grad_y over batch and space.
+    ``flip``); grad_bias sums grad_y over batch and space. With a padding_mode other than
+    "zeros", grad_input is the gradient of the padded input folded back onto x (each pad's
+    gradient added to the element it copies, `convgrad.reference.padding.fold`) and
+    grad_weight correlates the filled padded x.
 
     Args:
         x: the forward's input, ``(N, C_in, *S)``.
@@ -237,6 +254,7 @@ def conv_backward(
         groups: C_in and C_out must both be divisible by it.
         flip: False for cross-correlation (as torch.nn.functional.conv2d), True for true
             convolution (the kernel rotated 180°, as scipy.signal.convolve).
+        padding_mode: "zeros", "reflect", "replicate" or "circular", as `conv`.
         method: "auto", "direct" (the definition by summation) or "fast" (blocks and BLAS).
 
     Returns:
@@ -247,7 +265,7 @@ def conv_backward(
         TypeError: as `conv`.
         ValueError: as `conv`, and a grad_y whose shape is not the forward output's.
     """
-    spec = ConvSpec(padding, stride, dilation, groups, flip)
+    spec = ConvSpec(padding, stride, dilation, groups, flip, padding_mode)
     arrays, arithmetic, resolved, out_spatial = _prepare(x, w, b, {"grad_y": grad_y}, spec)
     x, w, gy = arrays["x"], arrays["w"], arrays["grad_y"]
     expected = (x.shape[0], w.shape[0], *out_spatial)
@@ -256,10 +274,11 @@ def conv_backward(
             f"grad_y has shape {gy.shape}; it must have the forward output's shape {expected}"
         )
     per_weight = x.shape[0] * prod(expected[2:])
+    copies = _padding.fold_count(padding_mode, resolved.padding, x.shape[2:])
     dtype = _compute_dtype(
         arithmetic,
         [
-            (gy, w, (w.shape[0] // groups) * prod(w.shape[2:])),
+            (gy, w, (w.shape[0] // groups) * prod(w.shape[2:]) * copies),
             (x, gy, per_weight),
         ],
         sums=((gy, per_weight),),
@@ -268,7 +287,12 @@ def conv_backward(
     xc, wc, gyc = [_operands.cast(a, arithmetic, dtype) for a in (x, w, gy)]
     if flip:
         wc = _flipped(wc)
-    grad_x = impl.grad_input(gyc, wc, resolved, x.shape[2:])
+    if padding_mode == "zeros":
+        grad_x = impl.grad_input(gyc, wc, resolved, x.shape[2:])
+    else:
+        pads, resolved = resolved.padding, _unpadded(resolved)
+        xc = _padding.pad(xc, pads, padding_mode)
+        grad_x = _padding.fold(impl.grad_input(gyc, wc, resolved, xc.shape[2:]), pads, padding_mode)
     grad_w = impl.grad_weight(xc, gyc, resolved, w.shape[2:])
     return Grads(grad_x, _flipped(grad_w) if flip else grad_w, direct.grad_bias(gyc))
 

@@ -121,6 +121,7 @@ def verify(
     exact: bool = True,
     max_failures: int = 8,
     strict: bool = False,
+    padding_mode: str | Sequence[str] = ("zeros",),
 ) -> VerifyResult:
     """Check a convolution implementation against the oracle; never raises on user errors.
 
@@ -163,6 +164,9 @@ def verify(
         max_failures: stop after this many distinct (check, output) failures.
         strict: True searches unsupported features too and reports each as an "unsupported"
             failure; False (default) leaves them out of the search, saying so.
+        padding_mode: what the pads hold, drawn from "zeros", "reflect", "replicate",
+            "circular" (``torch.nn.Conv2d(padding_mode=...)``; the spec's
+            ``padding_mode``); inputs are drawn large enough for reflect and circular pads.
 
     Returns:
         A `VerifyResult`: ``.capabilities`` (the probe's table; empty with ``problems``),
@@ -205,6 +209,7 @@ def verify(
         "exact": exact,
         "timeout": timeout,
         "strict": strict,
+        "padding_mode": padding_mode,
     }
     settings_record = {
         k: list(v) if isinstance(v, tuple) else v for k, v in settings_record.items()
@@ -236,7 +241,12 @@ def verify(
         from convgrad.strategies import conv_problems
 
         space = dict(zip(AXES, (padding, stride, dilation, groups, ndim, flip), strict=True))
-        draw = {"dtype": dtype, "data": data, "bias": DEFAULT_SPACE["bias"]}
+        draw = {
+            "dtype": dtype,
+            "data": data,
+            "bias": DEFAULT_SPACE["bias"],
+            "padding_mode": padding_mode,
+        }
         strategy = conv_problems(**space, **draw)  # validates the space before the probe
         space = {k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in space.items()}
         probed = probe(

@@ -47,6 +47,8 @@ from math import prod
 import numpy as np
 
 from convgrad.reference import Grads, conv, conv_backward
+from convgrad.reference.padding import fold_count
+from convgrad.spec import ConvSpec
 from convgrad.verification.numeric import EXACT_LIMIT
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -172,10 +174,14 @@ def forward_bound(
     return precision.bound(n, forward_magnitude(x, w, b, **conv_kwargs), reference)
 
 
-def gradient_terms(w_shape: tuple[int, ...], grad_y_shape: tuple[int, ...], groups: int):
-    """n for (grad_input, grad_weight, grad_bias): ``C_out/g * prod(K)``, ``N * prod(O)``,
-    ``N * prod(O)``."""
-    n_input = (w_shape[0] // groups) * prod(w_shape[2:])
+def gradient_terms(
+    w_shape: tuple[int, ...], grad_y_shape: tuple[int, ...], groups: int, copies: int = 1
+):
+    """n for (grad_input, grad_weight, grad_bias): ``C_out/g * prod(K) * copies``,
+    ``N * prod(O)``, ``N * prod(O)``; copies: the most padded positions that copy one input
+    element (`convgrad.ConvProblem.input_copies`; 1 for zero padding), whose gradients the
+    folded grad_input adds."""
+    n_input = (w_shape[0] // groups) * prod(w_shape[2:]) * copies
     n_weight = grad_y_shape[0] * prod(grad_y_shape[2:])
     return n_input, n_weight, n_weight
 
@@ -187,13 +193,25 @@ def gradient_magnitudes(x, w, grad_y, **conv_kwargs) -> Grads:
     return conv_backward(_abs(x), _abs(w), _abs(grad_y), **conv_kwargs)
 
 
+def _copies(x, w, conv_kwargs: dict) -> int:
+    """`gradient_terms`'s copies for the layer of these operands and reference kwargs."""
+    mode = conv_kwargs.get("padding_mode", "zeros")
+    if mode == "zeros":
+        return 1
+    spec = ConvSpec(**{k: v for k, v in conv_kwargs.items() if k in ConvSpec.__dataclass_fields__})
+    resolved = spec.resolve(np.shape(x)[2:], np.shape(w)[2:])
+    return fold_count(mode, resolved.padding, np.shape(x)[2:])
+
+
 def gradient_bounds(
     x, w, grad_y, reference: Grads, *, precision: Precision, **conv_kwargs
 ) -> Grads:
     """Elementwise bounds on an implementation's gradients against the oracle's ``reference``
     (``conv_backward(x, w, grad_y, **conv_kwargs)``): Grads of shapes x, w and (C_out,)."""
     magnitude = gradient_magnitudes(x, w, grad_y, **conv_kwargs)
-    terms = gradient_terms(np.shape(w), np.shape(grad_y), conv_kwargs.get("groups", 1))
+    terms = gradient_terms(
+        np.shape(w), np.shape(grad_y), conv_kwargs.get("groups", 1), _copies(x, w, conv_kwargs)
+    )
     return Grads(
         *(precision.bound(n, m, r) for n, m, r in zip(terms, magnitude, reference, strict=True))
     )
@@ -236,17 +254,21 @@ def free_forward_magnitude(x: np.ndarray, w: np.ndarray) -> float:
     return float(np.max(np.abs(x))) * float(aw.reshape(aw.shape[0], -1).sum(axis=1).max())
 
 
-def free_magnitudes(x: np.ndarray, w: np.ndarray, grad_y: np.ndarray) -> dict[str, float]:
+def free_magnitudes(
+    x: np.ndarray, w: np.ndarray, grad_y: np.ndarray, copies: int = 1
+) -> dict[str, float]:
     """Bounds on ``sum |products|`` of any output of the forward, grad_input and grad_weight
     that hold whatever convention (flip, pad side, axis order) the implementation follows: each
     forward output multiplies x entries with one output channel's weights once each, each
-    grad_input entry grad_y entries with the weights of every output channel once each, each
-    grad_weight entry x entries with one output channel's grad_y once each."""
+    grad_input entry grad_y entries with the weights of every output channel once each (up to
+    ``copies`` times each where a padding mode copies an input element into the pads:
+    `gradient_terms`), each grad_weight entry x entries with one output channel's grad_y once
+    each."""
     ax, aw, ag = (np.abs(np.asarray(a, np.float64)) for a in (x, w, grad_y))
     spatial_w = tuple(range(2, aw.ndim))
     return {
         "forward": free_forward_magnitude(x, w),
-        "grad_input": float(ag.max()) * float(aw.sum(axis=(0, *spatial_w)).max()),
+        "grad_input": copies * float(ag.max()) * float(aw.sum(axis=(0, *spatial_w)).max()),
         "grad_weight": float(ax.max()) * float(ag.sum(axis=(0, *range(2, ag.ndim))).max()),
     }
 

@@ -20,6 +20,7 @@ from convgrad.explanation import LAYOUTS, diagnose_input_grad, diagnose_weight_g
 from convgrad.explanation.candidates import forward_candidates
 from convgrad.reference import conv, conv_backward, conv_transpose
 from convgrad.shapes import DimAlgebra, dim_algebra
+from convgrad.spec import PADDING_MODES
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.problem import ConvProblem
 
@@ -222,6 +223,17 @@ def _variants(problem: ConvProblem, output: str) -> Iterator[tuple[str, Callable
             lambda: compute() / n,
         )
         return
+    filled = p.resolved.padding_mode
+    if filled != "zeros" and any(lo or hi for lo, hi in p.resolved.padding):
+        for other in (m for m in PADDING_MODES if m != filled):
+            cause = (
+                f"the padded border's gradient was cropped instead of folded back onto the"
+                f" input elements padding_mode={filled!r} copies into the pads"
+                if other == "zeros" and output == "grad_input"
+                else f"the pads hold what padding_mode={other!r} puts there; the spec says"
+                f" padding_mode={filled!r}"
+            )
+            yield cause, lambda other=other: compute(padding_mode=other)
     mode = p.resolved.mode
     if mode in ("same", "same_lower"):
         other = "same_lower" if mode == "same" else "same"
@@ -251,6 +263,13 @@ def _variants(problem: ConvProblem, output: str) -> Iterator[tuple[str, Callable
             "the kernel's in/out channels were not swapped: grad_input must sum w[o, c] *"
             " grad_y[o] over output channels o (use w transposed to (C_in, C_out, *K))",
             lambda: compute(w=np.swapaxes(w, 0, 1)),
+        )
+    unreached = tuple(a.unreached for a in _dims(p))
+    if output == "grad_input" and any(unreached):
+        yield (
+            f"the {unreached} input rows no window reaches (a transposed convolution's"
+            " output_padding) were put at the start of each spatial dim instead of the end",
+            lambda: np.roll(compute(), unreached, axis=tuple(range(2, 2 + p.ndim))),
         )
     if any(st > 1 for st in p.resolved.stride) and output in ("grad_input", "grad_weight"):
         yield (

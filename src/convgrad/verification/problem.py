@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convgrad.reference import operands as _operands
+from convgrad.reference.padding import fold_count
 from convgrad.shapes import resolve
 from convgrad.spec import ConvSpec, ResolvedSpec
 
@@ -62,6 +63,13 @@ class ConvProblem:
         return self.x.ndim - 2
 
     @property
+    def input_copies(self) -> int:
+        """The most padded positions that copy one input element: 1 for zero padding, more for
+        the other padding modes (`convgrad.reference.padding.fold_count`)."""
+        r = self.resolved
+        return fold_count(r.padding_mode, r.padding, self.x.shape[2:])
+
+    @property
     def output_shape(self) -> tuple[int, ...]:
         """y's shape (N, C_out, *O)."""
         return self.grad_y.shape
@@ -76,6 +84,7 @@ class ConvProblem:
             "dilation": s.dilation,
             "groups": s.groups,
             "flip": s.flip,
+            "padding_mode": s.padding_mode,
         }
 
     def describe(self) -> dict:

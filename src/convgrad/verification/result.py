@@ -238,7 +238,9 @@ def reproduce_snippet(
             _literal("w", problem.w),
             _literal("grad_y", problem.grad_y),
             f"spec = cg.ConvSpec(padding={s.padding!r}, stride={s.stride!r},"
-            f" dilation={s.dilation!r}, groups={s.groups!r}, flip={s.flip!r})",
+            f" dilation={s.dilation!r}, groups={s.groups!r}, flip={s.flip!r}"
+            + ("" if s.padding_mode == "zeros" else f", padding_mode={s.padding_mode!r}")
+            + ")",
             "problem = cg.ConvProblem(x, w, None, grad_y, spec)",
             f"print({call})",
         ]

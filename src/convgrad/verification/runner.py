@@ -171,7 +171,7 @@ def judge_outputs(
     if given.keys() & set(GRADIENTS):
         refs = conv_backward(p.x, p.w, p.grad_y, b=p.b, **kw)
         magnitudes = gradient_magnitudes(p.x, p.w, p.grad_y, **kw)
-        terms = gradient_terms(p.w.shape, p.grad_y.shape, p.resolved.groups)
+        terms = gradient_terms(p.w.shape, p.grad_y.shape, p.resolved.groups, p.input_copies)
         for j, output in enumerate(GRADIENTS):
             if output in given:
                 judge.judge(output, given[output], refs[j], magnitudes[j], terms[j], context)
@@ -204,9 +204,9 @@ class ProblemChecks(_Judge):
         self.rng = np.random.default_rng(seed)
         self.n_forward = forward_terms(problem.w.shape, False)
         self.n_grads = gradient_terms(
-            problem.w.shape, problem.grad_y.shape, problem.resolved.groups
+            problem.w.shape, problem.grad_y.shape, problem.resolved.groups, problem.input_copies
         )
-        self.free = free_magnitudes(problem.x, problem.w, problem.grad_y)
+        self.free = free_magnitudes(problem.x, problem.w, problem.grad_y, problem.input_copies)
 
     def _call(self, function: UserFunction, arrays: dict[str, np.ndarray]):
         try:

@@ -11,10 +11,10 @@ Conventions translated (DESIGN.md has convgrad's own):
   symmetric pads ``padding=p`` or ``"valid"``/``"same"``; ``"same"`` only with stride 1
   (torch raises otherwise); transposed layers take the forward convolution's pads plus
   ``output_padding``.
-- TensorFlow (``tf.nn.convolution``, ``tf.nn.conv2d``): ``"SAME"`` (the odd pad at the end,
+- TensorFlow (``tf.nn.conv2d``, ``tf.nn.convolution``): ``"SAME"`` (the odd pad at the end,
   convgrad's ``same``) or ``"VALID"``; explicit ``[[0, 0], [lo, hi], ..., [0, 0]]`` in the
   ``data_format``'s order (``tf.nn.conv2d`` only); ``strides``/``dilations`` of length ndim or
-  ndim + 2; a dilation above 1 only with stride 1.
+  ndim + 2; ``tf.nn.convolution`` (1-D, 3-D) takes a dilation above 1 only with stride 1.
 - ONNX (``Conv``, ``ConvTranspose``): ``auto_pad`` ``NOTSET`` (use ``pads``), ``SAME_UPPER``
   (convgrad ``same``), ``SAME_LOWER`` (``same_lower``) or ``VALID``; ``pads`` ordered
   ``[x1_begin, x2_begin, ..., x1_end, x2_end, ...]``; ``group``.
@@ -362,25 +362,25 @@ def from_tf(
 
 
 def to_tf(spec: SpecLike, *, data_format: str = "NHWC") -> dict:
-    """Keyword arguments for ``tf.nn.convolution`` (explicit pads: ``tf.nn.conv2d``):
+    """Keyword arguments for ``tf.nn.conv2d`` (2-D) or ``tf.nn.convolution`` (1-D, 3-D):
     ``padding``, ``strides``, ``dilations`` (one per spatial dim) and ``data_format``.
 
     "SAME" for convgrad ``same`` (resolved or not), "VALID" for ``valid``, explicit pairs
-    in ``data_format``'s order otherwise (2-D only: ``tf.nn.conv1d``/``conv3d`` take no
-    explicit pads). Raises ValueError for what TF cannot express: explicit pads in 1-D or 3-D,
-    ``same_lower``/``full`` unresolved, a dilation above 1 with a stride above 1
-    (``tf.nn.convolution`` requires stride 1 then), and ``flip=True``. The groups are implied
-    by the filter's shape and not returned.
+    in ``data_format``'s order otherwise (2-D only: ``tf.nn.conv2d`` takes explicit pads and a
+    stride with a dilation; ``tf.nn.convolution`` takes neither). Raises ValueError for what TF
+    cannot express: explicit pads, or a stride above 1 with a dilation above 1, in 1-D or 3-D;
+    ``same_lower``/``full`` unresolved; ``flip=True``. The groups are implied by the filter's
+    shape and not returned.
     """
     ndim, channels_last = _tf_format(data_format)
     spec = _checked_spec(spec, "TensorFlow")
     _spec_ndim(spec, ndim)
     strides = _expand("stride", spec.stride, ndim, "TensorFlow")
     dilations = _expand("dilation", spec.dilation, ndim, "TensorFlow")
-    if any(d > 1 for d in dilations) and any(s > 1 for s in strides):
+    if ndim != 2 and any(d > 1 for d in dilations) and any(s > 1 for s in strides):
         raise ValueError(
-            f"stride={tuple(strides)} with dilation={tuple(dilations)}: tf.nn.convolution"
-            " requires every stride to be 1 when a dilation is above 1"
+            f"stride={tuple(strides)} with dilation={tuple(dilations)} in {ndim}-D:"
+            " tf.nn.convolution requires every stride to be 1 when a dilation is above 1"
         )
     mode = spec.mode
     if mode in ("same", "valid"):

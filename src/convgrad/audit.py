@@ -535,9 +535,9 @@ def run_audit(
     """Run every (feature, configuration) cell; return the JSON-ready report.
 
     quick: the `QUICK_COLUMNS` only, `QUICK_EXAMPLES` drawn problems per cell (for CI), else
-    every configuration and `FULL_EXAMPLES`; max_examples overrides both. frameworks: those to audit (absent ones are
-    listed as skipped); features: ids of `FEATURES` to keep (None: all). progress:
-    ``progress(done, total, cell_name)`` after each cell.
+    every configuration and `FULL_EXAMPLES`; max_examples overrides both. frameworks: those
+    to audit (absent ones are listed as skipped); features: ids of `FEATURES` to keep (None:
+    all). progress: ``progress(done, total, cell_name)`` after each cell.
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r} must be an int >= 0")

@@ -30,8 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             " OUT/audit.json; progress on stderr."
         ),
         epilog=(
-            "exit status: 0 every cell passes or is unsupported, 1 a finding, 2 usage or I/O"
-            " error"
+            "exit status: 0 every cell passes or is unsupported, 1 a finding, 2 usage or I/O error"
         ),
     )
     parser.add_argument("--out", default="reports", metavar="DIR", help="folder (default reports)")

@@ -395,13 +395,13 @@ def test_benchdnn_output_size_fixes_the_back_pad_and_missing_axes_copy_h():
     found = from_benchdnn('g2_mb1_ic4id3ih7_oc6oh8_kh3_sh1_ph1_dh0_n"net:conv"')
     assert found.input_shape == (1, 4, 3, 7, 7) and found.weight_shape == (6, 2, 3, 3, 3)
     assert found.spec.stride == (1, 1, 1) and found.name == "net:conv"
-    # oh8 with ih7, kh3, ph1: back pad (8-1)*1 + 3 - 7 - 1 = 2; od and ow are computed with the
-    # back pad equal to the front pad.
-    assert found.spec.padding == ((1, 1), (1, 2), (1, 1))
+    # oh8 with ih7, kh3, ph1: back pad (8-1)*1 + 3 - 7 - 1 = 2; d has its own input size, so od
+    # is computed with the back pad equal to the front pad; w copies h entirely (ow = 8 too).
+    assert found.spec.padding == ((1, 1), (1, 2), (1, 2))
     shape = cg.output_shape(
         found.input_shape, found.weight_shape, padding=found.spec.padding, groups=2
     )
-    assert shape == (1, 6, 3, 8, 7)
+    assert shape == (1, 6, 3, 8, 8)
 
 
 @pytest.mark.parametrize(

@@ -605,8 +605,8 @@ def from_benchdnn(descriptor: str) -> BenchdnnLayer:
     ``ic``/``oc`` channels (required), ``i?``, ``o?``, ``k?``, ``s?``, ``p?``, ``d?`` per spatial
     axis d/h/w (input, output, kernel, stride, front pad, dilation), ``n"name"``. The spatial
     dims are those named: any ``d`` field makes 3-D, else any ``h`` field 2-D, else 1-D (w);
-    a missing input, kernel, stride, pad or dilation takes the h axis' value (benchdnn's square
-    default) and a missing output size is computed. Dilation counts from
+    a missing field takes the h axis' value (benchdnn's square default), except that the
+    output size of an axis given its own input size is computed. Dilation counts from
     0: ``dh1`` is convgrad's dilation 2. The front pad is ``p?``; the back pad is what the
     output size needs, ``(o-1)*s + (k-1)*(d+1) + 1 - i - p`` (so an ``oh`` given fixes it;
     without ``o?`` the output is computed with the back pad equal to the front pad), and 0
@@ -639,8 +639,9 @@ def from_benchdnn(descriptor: str) -> BenchdnnLayer:
     axes = "dhw" if "d" in named else "hw" if "h" in named else "w"
 
     def value(kind: str, axis: str, default: int | None) -> int | None:
-        # Output sizes are computed when absent, never copied from h.
-        for key in (kind + axis,) if kind == "o" else (kind + axis, kind + "h"):
+        # An axis with its own input size gets its output size computed, not copied from h.
+        own = kind == "o" and "i" + axis in fields
+        for key in (kind + axis,) if own else (kind + axis, kind + "h"):
             if key in fields:
                 return fields[key]
         return default

@@ -185,6 +185,19 @@ def _deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(before)
 
 
+@contextlib.contextmanager
+def _no_onednn() -> Iterator[None]:
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        # torch warns that oneDNN's TF32 is for Intel GPUs whenever the flags change.
+        warnings.simplefilter("ignore", UserWarning)
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+
+
 def _torch_channels_last(x, w, spec):
     import torch
 
@@ -254,6 +267,15 @@ def _torch_configurations() -> list[Configuration]:
             "float32",
             lambda: _wrap(functional(), _deterministic),
             _torch_version,
+        ),
+        Configuration(
+            "torch-f32-no-onednn",
+            "torch",
+            "torch F.conv float32 oneDNN off",
+            "float32",
+            lambda: _wrap(functional(), _no_onednn),
+            _torch_version,
+            notes="torch.backends.mkldnn.flags(enabled=False) around every call",
         ),
         Configuration(
             "torch-module-f32",

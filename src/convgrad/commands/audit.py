@@ -23,9 +23,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="verify every installed framework's convolution; write a conformance matrix",
         description=(
             "Run convgrad.verify over every installed framework configuration (torch functional,"
-            " channels_last, deterministic, oneDNN off, nn.Conv modules, conv_transpose; JAX float64 and"
-            " float32, default and highest precision, conv_transpose; ONNX Runtime Conv and"
-            " ConvTranspose; TensorFlow) and a fixed list of features (padding modes, stride with"
+            " channels_last, deterministic, oneDNN off, nn.Conv modules, conv_transpose; JAX"
+            " float64 and float32, default and highest precision, conv_transpose; ONNX Runtime"
+            " Conv and ConvTranspose; TensorFlow) and a fixed list of features (padding modes,"
+            " stride with"
             " remainder, dilation, groups, depthwise, 1-D, 3-D). Writes OUT/audit.html and"
             " OUT/audit.json; progress on stderr."
         ),

@@ -227,6 +227,32 @@ class ConvSpec:
         if self.padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode={self.padding_mode!r} must be one of {PADDING_MODES}")
 
+    @classmethod
+    def from_torch(cls, module=None, /, **kwargs) -> ConvSpec:
+        """`convgrad.translate.from_torch`'s spec; ValueError for a transposed layer (use that
+        function: it returns ``transposed`` and ``output_padding`` too)."""
+        return _convolution(_translate().from_torch(module, **kwargs), "from_torch")
+
+    @classmethod
+    def from_tf(cls, *args, **kwargs) -> ConvSpec:
+        """`convgrad.translate.from_tf`'s spec (its ``channels_last`` is the data's layout)."""
+        return _translate().from_tf(*args, **kwargs).spec
+
+    @classmethod
+    def from_onnx(cls, **kwargs) -> ConvSpec:
+        """`convgrad.translate.from_onnx`'s spec; ValueError for a ConvTranspose node."""
+        return _convolution(_translate().from_onnx(**kwargs), "from_onnx")
+
+    @classmethod
+    def from_jax(cls, *args, **kwargs) -> ConvSpec:
+        """`convgrad.translate.from_jax`'s spec."""
+        return _translate().from_jax(*args, **kwargs).spec
+
+    @classmethod
+    def from_benchdnn(cls, descriptor: str) -> ConvSpec:
+        """`convgrad.translate.from_benchdnn`'s spec (that function gives the shapes too)."""
+        return _translate().from_benchdnn(descriptor).spec
+
     @property
     def mode(self) -> str:
         """The padding mode's name, or "explicit"."""
@@ -264,3 +290,20 @@ class ConvSpec:
             return tuple(same_pads(i, k, s, d, lower=mode == "same_lower") for i, k, s, d in dims)
         pads = _per_dim("padding", mode, ndim)
         return tuple(p if isinstance(p, tuple) else (p, p) for p in pads)
+
+
+def _translate():
+    # translate.py builds on this module: imported when a from_* classmethod runs.
+    from convgrad import translate
+
+    return translate
+
+
+def _convolution(translation, name: str) -> ConvSpec:
+    if translation.transposed:
+        raise ValueError(
+            f"ConvSpec.{name}: the layer is a transposed convolution, which a ConvSpec alone does"
+            f" not describe; use convgrad.translate.{name} (it returns the spec, transposed=True"
+            " and output_padding)"
+        )
+    return translation.spec

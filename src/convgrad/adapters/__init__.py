@@ -4,6 +4,9 @@
   kernel, and unbatched HWC), no extra dependency.
 - `convgrad.adapters.torch`: torch functions, gradients by autograd (needs PyTorch:
   ``pip install convgrad[torch]``; imported only when one of its functions is called).
+- `convgrad.adapters.jax` (``from_jax``, vjp), `convgrad.adapters.tensorflow`
+  (``from_tensorflow``, GradientTape) and `convgrad.adapters.onnxruntime`
+  (``from_onnxruntime``, forward only): import them by module; each needs its extra.
 """
 
 from convgrad.adapters.layouts import INPUT_LAYOUTS, KERNEL_LAYOUTS, channels_last

@@ -185,6 +185,85 @@ def from_torch(fn: TorchFn) -> tuple[Forward, Backward]:
     return forward, backward
 
 
+def torch_conv_transpose_pair() -> tuple[Forward, Backward]:
+    """``(forward, backward)`` in the verify protocol computed by
+    ``torch.nn.functional.conv_transpose{1,2,3}d`` (T below), so verify checks PyTorch's
+    transposed convolution and its weight gradient:
+
+    - backward: ``grad_x = T(grad_y, w)`` and ``grad_w = d<x, T(grad_y, w)>/dw`` (autograd);
+    - forward: ``y = d<x, T(g, w)>/dg``, T's adjoint, which is the convolution.
+
+    T gets the symmetric pad ``min(lo, hi)`` per dim and ``output_padding`` the rows the
+    forward leaves unreached; the excess pad of an asymmetric pair is cropped from T's output
+    afterwards (torch's transposed convolution takes symmetric pads only). The kernel is
+    reversed when ``spec.flip``.
+    """
+    torch = _torch()
+    functional = torch.nn.functional
+    transposes = {
+        1: functional.conv_transpose1d,
+        2: functional.conv_transpose2d,
+        3: functional.conv_transpose3d,
+    }
+
+    def transposed(gy, w, spec: ResolvedSpec, x_shape):
+        if spec.ndim not in transposes:
+            raise ValueError(f"spec has {spec.ndim} spatial dims; torch handles 1, 2 or 3")
+        if spec.flip:
+            w = torch.flip(w, dims=tuple(range(2, 2 + spec.ndim)))
+        pads, extra, crops = [], [], []
+        for (lo, hi), s, d, k, i, o in zip(
+            spec.padding,
+            spec.stride,
+            spec.dilation,
+            w.shape[2:],
+            x_shape[2:],
+            gy.shape[2:],
+            strict=True,
+        ):
+            unreached = i + lo + hi - ((o - 1) * s + d * (k - 1) + 1)
+            pads.append(min(lo, hi))
+            extra.append(unreached)
+            crops.append((lo - min(lo, hi), hi - min(lo, hi)))
+        z = transposes[spec.ndim](
+            gy,
+            w,
+            stride=spec.stride,
+            padding=tuple(pads),
+            output_padding=tuple(extra),
+            groups=spec.groups,
+            dilation=spec.dilation,
+        )
+        spatial = (slice(a, z.shape[2 + j] - b) for j, (a, b) in enumerate(crops))
+        return z[(slice(None), slice(None), *spatial)]
+
+    def forward(x: np.ndarray, w: np.ndarray, spec: ResolvedSpec) -> np.ndarray:
+        from convgrad.shapes import output_shape
+
+        shape = output_shape(
+            x.shape,
+            w.shape,
+            padding=spec.padding,
+            stride=spec.stride,
+            dilation=spec.dilation,
+            groups=spec.groups,
+        )
+        xt, wt = _tensor("x", x), _tensor("w", w)
+        g = torch.zeros(shape, dtype=xt.dtype, requires_grad=True)
+        (y,) = _grads(transposed(g, wt, spec, x.shape), (g,), xt)
+        return y.numpy()
+
+    def backward(
+        x: np.ndarray, w: np.ndarray, grad_y: np.ndarray, spec: ResolvedSpec
+    ) -> tuple[np.ndarray, np.ndarray]:
+        wt = _tensor("w", w, grad=True)
+        z = transposed(_tensor("grad_y", grad_y), wt, spec, x.shape)
+        (grad_w,) = _grads(z, (wt,), _tensor("x", x))
+        return z.detach().numpy(), grad_w.numpy()
+
+    return forward, backward
+
+
 def _direction(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
     """Small integers: exact in every float dtype, so the identities hold bit for bit on
     integer-valued problems."""
@@ -313,4 +392,5 @@ __all__ = [
     "from_torch",
     "torch_conv",
     "torch_conv_transpose",
+    "torch_conv_transpose_pair",
 ]

@@ -1,0 +1,672 @@
+"""The conformance audit: `convgrad.verify` over every installed framework configuration and a
+fixed list of convolution features, as a matrix (rows features, columns configurations).
+
+Each cell runs verify twice through the public API: a hypothesis search over the feature's
+space on integer data (every correct implementation is bit-exact there; shrinking gives the
+minimal failing case) and one fixed problem of real, normal-magnitude data (the rigorous error
+bound). Real data are kept away from subnormal magnitudes on purpose: XLA and TensorFlow's
+oneDNN flush subnormal results to zero, which convgrad's error bound does not model yet.
+
+A cell is "pass", "fail" (a finding) or "unsupported": on the feature's fixed problem every
+failure is a call that raised and none is a wrong result (its message is kept), or the
+configuration cannot express the feature (e.g. ONNX's ConvTranspose form at stride 2).
+
+`run_audit` returns the JSON-ready report; `write_audit` also writes ``audit.json`` and the
+self-contained ``audit.html`` (`convgrad.report.audit_page`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import convgrad
+from convgrad.schema import json_float, read_float
+from convgrad.verification.problem import ConvProblem
+
+SCHEMA = "convgrad-report/audit"
+SCHEMA_VERSION = 1
+FRAMEWORKS = ("torch", "jax", "onnxruntime", "tensorflow")
+JSON_NAME = "audit.json"
+HTML_NAME = "audit.html"
+QUICK_EXAMPLES = 2
+FULL_EXAMPLES = 25
+QUICK_COLUMNS = ("torch-f64", "torch-T-f32", "jax-x64", "ort-conv-f32", "tf-32")
+"""The configurations ``--quick`` audits: one per framework, plus torch's transposed form."""
+QUICK_FEATURES = ("same", "stride", "dilation", "groups", "1d", "3d")
+"""The rows ``--quick`` audits: an even-kernel mode, stride with remainder, dilation, groups
+and N-d (JAX compiles every new shape: about 6 s a cell on 2 cores)."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A matrix row: the verify space drawn (``space``) and one fixed real-data layer
+    (``layer``: spec, x shape, w shape; depthwise rows give fixed problems only)."""
+
+    id: str
+    label: str
+    space: dict | None
+    layers: tuple[tuple[convgrad.ConvSpec, tuple[int, ...], tuple[int, ...]], ...]
+
+
+FEATURES = (
+    Feature(
+        "valid",
+        "padding valid",
+        {"padding": "valid"},
+        ((convgrad.ConvSpec("valid"), (2, 3, 8, 8), (4, 3, 3, 3)),),
+    ),
+    Feature(
+        "same",
+        "padding same (odd and even kernels)",
+        {"padding": "same"},
+        ((convgrad.ConvSpec("same"), (1, 2, 7, 6), (3, 2, 2, 3)),),
+    ),
+    Feature(
+        "same_lower",
+        "padding same_lower",
+        {"padding": "same_lower"},
+        ((convgrad.ConvSpec("same_lower"), (1, 2, 7, 6), (3, 2, 2, 3)),),
+    ),
+    Feature(
+        "full",
+        "padding full",
+        {"padding": "full"},
+        ((convgrad.ConvSpec("full"), (1, 2, 6, 5), (3, 2, 3, 2)),),
+    ),
+    Feature(
+        "explicit",
+        "explicit asymmetric pads",
+        {"padding": "explicit"},
+        ((convgrad.ConvSpec(((1, 0), (0, 2))), (1, 2, 6, 7), (3, 2, 3, 3)),),
+    ),
+    Feature(
+        "stride",
+        "stride 2-3 with remainder",
+        {"padding": ("valid", "same"), "stride": (2, 3)},
+        ((convgrad.ConvSpec("valid", stride=(2, 3)), (1, 2, 9, 8), (3, 2, 2, 2)),),
+    ),
+    Feature(
+        "dilation",
+        "dilation 2",
+        {"padding": ("valid", "same"), "dilation": 2},
+        ((convgrad.ConvSpec("same", dilation=2), (1, 2, 8, 7), (3, 2, 3, 2)),),
+    ),
+    Feature(
+        "groups",
+        "groups 2",
+        {"padding": ("valid", "same"), "groups": 2},
+        ((convgrad.ConvSpec("same", groups=2), (2, 4, 6, 6), (6, 2, 3, 3)),),
+    ),
+    Feature(
+        "depthwise",
+        "depthwise (groups = C_in, multiplier 1 and 2)",
+        None,
+        (
+            (convgrad.ConvSpec("same", groups=4), (2, 4, 7, 7), (4, 1, 3, 3)),
+            (convgrad.ConvSpec("valid", groups=3), (1, 3, 6, 5), (6, 1, 2, 3)),
+        ),
+    ),
+    Feature(
+        "1d",
+        "1-D",
+        {"ndim": 1, "padding": ("valid", "same", "full"), "stride": (1, 2)},
+        ((convgrad.ConvSpec("valid", stride=2), (2, 3, 11), (2, 3, 3)),),
+    ),
+    Feature(
+        "3d",
+        "3-D",
+        {"ndim": 3, "padding": ("valid", "same"), "stride": (1, 2)},
+        ((convgrad.ConvSpec("same"), (1, 2, 4, 5, 3), (2, 2, 2, 3, 2)),),
+    ),
+)
+
+_BASE_SPACE = {"ndim": 2, "padding": "valid", "stride": 1, "dilation": 1, "groups": 1}
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A matrix column: ``make()`` returns ``(forward, backward or None)`` (imports the
+    framework); ``context`` wraps every call (e.g. torch's deterministic algorithms)."""
+
+    id: str
+    framework: str
+    label: str
+    dtype: str
+    make: Callable[[], tuple[Callable, Callable | None]]
+    version: Callable[[], dict]
+    notes: str = ""
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def _torch_version() -> dict:
+    import torch
+
+    return {"torch": torch.__version__}
+
+
+def _wrap(pair, context: Callable[[], contextlib.AbstractContextManager]):
+    forward, backward = pair
+
+    def wrapped_forward(x, w, spec):
+        with context():
+            return forward(x, w, spec)
+
+    def wrapped_backward(x, w, grad_y, spec):
+        with context():
+            return backward(x, w, grad_y, spec)
+
+    return wrapped_forward, wrapped_backward
+
+
+@contextlib.contextmanager
+def _deterministic() -> Iterator[None]:
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+@contextlib.contextmanager
+def _no_onednn() -> Iterator[None]:
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        # torch warns that oneDNN's TF32 is for Intel GPUs whenever the flags change.
+        warnings.simplefilter("ignore", UserWarning)
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+
+
+def _torch_channels_last(x, w, spec):
+    import torch
+
+    from convgrad.adapters.torch import torch_conv
+
+    formats = {2: torch.channels_last, 3: torch.channels_last_3d}
+    if spec.ndim not in formats:
+        raise ValueError(f"torch has no channels_last memory format for {spec.ndim}-D data")
+    memory = formats[spec.ndim]
+    return torch_conv(x.contiguous(memory_format=memory), w.contiguous(memory_format=memory), spec)
+
+
+def _torch_module(x, w, spec):
+    """The layer as an ``nn.Conv{n}d`` module: ``padding="same"`` where torch takes it (stride
+    1), symmetric pads as the module's ``padding``, asymmetric ones by ``F.pad`` first (as
+    users write it); the weight bound by ``torch.func.functional_call`` so autograd reaches
+    ``w``."""
+    import torch
+
+    from convgrad.translate import to_torch
+
+    if spec.flip:
+        w = torch.flip(w, dims=tuple(range(2, 2 + spec.ndim)))
+    if spec.mode == "same" and all(s == 1 for s in spec.stride):
+        target = convgrad.ConvSpec("same", spec.stride, spec.dilation, spec.groups)
+    elif all(lo == hi for lo, hi in spec.padding):
+        target = convgrad.ResolvedSpec(
+            spec.mode, spec.padding, spec.stride, spec.dilation, spec.groups, False
+        )
+    else:
+        x = torch.nn.functional.pad(x, tuple(p for pair in reversed(spec.padding) for p in pair))
+        target = convgrad.ConvSpec(0, spec.stride, spec.dilation, spec.groups)
+    kwargs = to_torch(target, ndim=spec.ndim)
+    modules = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
+    module = modules[spec.ndim](
+        x.shape[1], w.shape[0], tuple(w.shape[2:]), bias=False, device="meta", **kwargs
+    )
+    return torch.func.functional_call(module, {"weight": w}, (x,))
+
+
+def _torch_configurations() -> list[Configuration]:
+    from convgrad.adapters import torch as adapter
+
+    def functional():
+        return adapter.from_torch(adapter.torch_conv)
+
+    return [
+        Configuration(
+            "torch-f64", "torch", "torch F.conv float64", "float64", functional, _torch_version
+        ),
+        Configuration(
+            "torch-f32", "torch", "torch F.conv float32", "float32", functional, _torch_version
+        ),
+        Configuration(
+            "torch-f32-cl",
+            "torch",
+            "torch F.conv float32 channels_last",
+            "float32",
+            lambda: adapter.from_torch(_torch_channels_last),
+            _torch_version,
+            unsupported={"1d": "torch has no 1-D channels_last memory format"},
+        ),
+        Configuration(
+            "torch-f32-det",
+            "torch",
+            "torch F.conv float32 deterministic algorithms",
+            "float32",
+            lambda: _wrap(functional(), _deterministic),
+            _torch_version,
+        ),
+        Configuration(
+            "torch-f32-no-onednn",
+            "torch",
+            "torch F.conv float32 oneDNN off",
+            "float32",
+            lambda: _wrap(functional(), _no_onednn),
+            _torch_version,
+            notes="torch.backends.mkldnn.flags(enabled=False) around every call",
+        ),
+        Configuration(
+            "torch-module-f32",
+            "torch",
+            "torch nn.Conv*d module float32",
+            "float32",
+            lambda: adapter.from_torch(_torch_module),
+            _torch_version,
+        ),
+        Configuration(
+            "torch-T-f64",
+            "torch",
+            "torch conv_transpose float64",
+            "float64",
+            adapter.torch_conv_transpose_pair,
+            _torch_version,
+        ),
+        Configuration(
+            "torch-T-f32",
+            "torch",
+            "torch conv_transpose float32",
+            "float32",
+            adapter.torch_conv_transpose_pair,
+            _torch_version,
+        ),
+    ]
+
+
+def _jax_configurations() -> list[Configuration]:
+    from convgrad.adapters import jax as adapter
+
+    no_groups = "jax.lax.conv_transpose has no feature_group_count"
+    return [
+        Configuration(
+            "jax-x64",
+            "jax",
+            "jax lax.conv float64 (x64)",
+            "float64",
+            lambda: adapter.from_jax(adapter.jax_conv),
+            adapter.version,
+        ),
+        Configuration(
+            "jax-f32",
+            "jax",
+            "jax lax.conv float32 default precision",
+            "float32",
+            lambda: adapter.from_jax(adapter.jax_conv),
+            adapter.version,
+        ),
+        Configuration(
+            "jax-f32-highest",
+            "jax",
+            "jax lax.conv float32 precision=highest",
+            "float32",
+            lambda: adapter.from_jax(functools.partial(adapter.jax_conv, precision="highest")),
+            adapter.version,
+        ),
+        Configuration(
+            "jax-T-f32",
+            "jax",
+            "jax lax.conv_transpose float32",
+            "float32",
+            adapter.jax_conv_transpose_pair,
+            adapter.version,
+            unsupported={"groups": no_groups, "depthwise": no_groups},
+        ),
+    ]
+
+
+def _ort_configurations() -> list[Configuration]:
+    from convgrad.adapters import onnxruntime as adapter
+
+    stride_one = "a ConvTranspose node computes a convolution only at stride 1"
+    return [
+        Configuration(
+            "ort-conv-f32",
+            "onnxruntime",
+            "onnxruntime Conv float32 (forward only)",
+            "float32",
+            lambda: (adapter.from_onnxruntime("Conv"), None),
+            adapter.version,
+        ),
+        Configuration(
+            "ort-convT-f32",
+            "onnxruntime",
+            "onnxruntime ConvTranspose float32 (forward only, stride 1)",
+            "float32",
+            lambda: (adapter.from_onnxruntime("ConvTranspose"), None),
+            adapter.version,
+            notes="the forward through conv(x, w) = ConvTranspose(x, rot180(w)^T), stride 1",
+            unsupported={
+                "stride": stride_one,
+                "1d": stride_one,
+                "3d": stride_one,
+                "explicit": "pads above d*(K-1) have no ConvTranspose form",
+            },
+        ),
+    ]
+
+
+def _tf_configurations() -> list[Configuration]:
+    from convgrad.adapters import tensorflow as adapter
+
+    return [
+        Configuration(
+            f"tf-{dtype[-2:]}",
+            "tensorflow",
+            f"tensorflow NHWC {dtype}",
+            dtype,
+            adapter.from_tensorflow,
+            adapter.version,
+        )
+        for dtype in ("float64", "float32")
+    ]
+
+
+_BUILDERS = {
+    "torch": ("torch", _torch_configurations),
+    "jax": ("jax", _jax_configurations),
+    "onnxruntime": ("onnxruntime", _ort_configurations),
+    "tensorflow": ("tensorflow", _tf_configurations),
+}
+
+
+def configurations(frameworks: Sequence[str] = FRAMEWORKS) -> tuple[list[Configuration], dict]:
+    """The columns of the installed frameworks among ``frameworks``, and
+    ``{framework: reason}`` for those skipped (not installed)."""
+    unknown = [f for f in frameworks if f not in FRAMEWORKS]
+    if unknown:
+        raise ValueError(
+            f"frameworks={list(frameworks)!r}: {unknown[0]!r} is not one of {FRAMEWORKS}"
+        )
+    found, skipped = [], {}
+    for name in frameworks:
+        module, build = _BUILDERS[name]
+        if not _installed(module) or (name == "onnxruntime" and not _installed("onnx")):
+            skipped[name] = (
+                f"not installed (pip install convgrad[{'onnx' if name == 'onnxruntime' else name}])"
+            )
+            continue
+        found += build()
+    return found, skipped
+
+
+def _real_problem(spec, x_shape, w_shape, dtype: str, seed: int) -> ConvProblem:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    y_shape = convgrad.output_shape(
+        x_shape,
+        w_shape,
+        padding=spec.padding,
+        stride=spec.stride,
+        dilation=spec.dilation,
+        groups=spec.groups,
+    )
+    return ConvProblem(x, w, None, rng.standard_normal(y_shape).astype(dtype), spec)
+
+
+def _integer_problem(spec, x_shape, w_shape, dtype: str, seed: int) -> ConvProblem:
+    rng = np.random.default_rng(seed)
+    y_shape = convgrad.output_shape(
+        x_shape,
+        w_shape,
+        padding=spec.padding,
+        stride=spec.stride,
+        dilation=spec.dilation,
+        groups=spec.groups,
+    )
+    data = [rng.integers(-3, 4, s).astype(dtype) for s in (x_shape, w_shape, y_shape)]
+    return ConvProblem(data[0], data[1], None, data[2], spec)
+
+
+class Cell(NamedTuple):
+    status: str
+    record: dict
+
+
+def _worst(results: Sequence[dict]) -> float | None:
+    ratios = [r["ratio"] for res in results for r in res["ratios"]]
+    ratios += [f["bound_ratio"] for res in results for f in res["failures"]]
+    found = [read_float(r) for r in ratios if r is not None]
+    return json_float(max(found)) if found else None
+
+
+def run_cell(
+    config: Configuration, feature: Feature, pair, *, max_examples: int, seed: int
+) -> Cell:
+    """One matrix cell: verify's search over the feature on integer data plus its fixed real
+    problems, through ``convgrad.verify`` and ``VerifyResult.to_dict``."""
+    base = {"feature": feature.id, "configuration": config.id}
+    if feature.id in config.unsupported:
+        return Cell(
+            "unsupported",
+            {**base, "status": "unsupported", "reason": config.unsupported[feature.id]},
+        )
+    forward, backward = pair
+    dtype = config.dtype
+    fixed = [_real_problem(*layer, dtype, seed + j) for j, layer in enumerate(feature.layers)]
+    probe = convgrad.verify(forward, backward, problems=fixed, dtype=dtype, seed=seed).to_dict()
+    raised = [f for f in probe["failures"] if f["check"] == "raised"]
+    if raised and len(raised) == len(probe["failures"]):
+        # Only calls that raise, nothing computed wrong: the configuration does not offer it.
+        reason = raised[0]["message"].splitlines()[0]
+        return Cell("unsupported", {**base, "status": "unsupported", "reason": reason})
+    results = [probe]
+    if feature.space is None:
+        exact = [
+            _integer_problem(*layer, dtype, seed + j) for j, layer in enumerate(feature.layers)
+        ]
+        results.append(
+            convgrad.verify(forward, backward, problems=exact, dtype=dtype, seed=seed).to_dict()
+        )
+    else:
+        space = {**_BASE_SPACE, **feature.space}
+        results.append(
+            convgrad.verify(
+                forward,
+                backward,
+                dtype=dtype,
+                data="integer",
+                max_examples=max_examples,
+                seed=seed,
+                max_failures=3,
+                **space,
+            ).to_dict()
+        )
+    failures = [f for res in results for f in res["failures"]]
+    status = "fail" if failures else "pass"
+    return Cell(
+        status,
+        {
+            **base,
+            "status": status,
+            "examples": sum(res["examples"] for res in results),
+            "worst_ratio": _worst(results),
+            "failures": failures,
+            "backward": backward is not None,
+        },
+    )
+
+
+def _finding(config: Configuration, feature: Feature, failure: dict, versions: dict) -> dict:
+    p = failure["problem"]
+    spec = p["spec"]
+    version = ", ".join(f"{k} {v}" for k, v in versions.items() if isinstance(v, str))
+    bound_ratio = read_float(failure.get("bound_ratio"))
+    ratio = "" if bound_ratio is None else f" (error {bound_ratio:.3g} x the bound)"
+    text = (
+        f"{config.label} ({version}) fails the {failure['check']} check on {failure['output']}"
+        f" for {feature.label}{ratio}: minimal problem x {tuple(p['x'])}, w {tuple(p['w'])},"
+        f" {p['dtype']}, padding {spec['padding']}, stride {spec['stride']}, dilation"
+        f" {spec['dilation']}, groups {spec['groups']}, flip {spec['flip']}."
+        f" {failure['message'].splitlines()[0]}"
+    )
+    return {
+        "configuration": config.id,
+        "feature": feature.id,
+        "text": text,
+        "check": failure["check"],
+        "output": failure["output"],
+    }
+
+
+def _meta_versions() -> dict:
+    return {
+        "convgrad": convgrad.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def run_audit(
+    *,
+    quick: bool = False,
+    frameworks: Sequence[str] = FRAMEWORKS,
+    features: Sequence[str] | None = None,
+    max_examples: int | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Run every (feature, configuration) cell; return the JSON-ready report.
+
+    quick: the `QUICK_COLUMNS` and `QUICK_FEATURES` only, `QUICK_EXAMPLES` drawn problems
+    per cell (for CI), else every configuration and feature and `FULL_EXAMPLES`; max_examples
+    overrides both. frameworks: those to audit (absent ones are listed as skipped); features:
+    ids of `FEATURES` to keep (None: all, or the quick rows). progress:
+    ``progress(done, total, cell_name)`` after each cell.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be an int >= 0")
+    if max_examples is None:
+        max_examples = QUICK_EXAMPLES if quick else FULL_EXAMPLES
+    if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
+        raise ValueError(f"max_examples={max_examples!r} must be an int >= 1")
+    rows = list(FEATURES)
+    if features is not None:
+        known = {f.id for f in FEATURES}
+        bad = [f for f in features if f not in known]
+        if bad:
+            raise ValueError(
+                f"features={list(features)!r}: {bad[0]!r} is not one of {sorted(known)}"
+            )
+        rows = [f for f in FEATURES if f.id in features]
+    elif quick:
+        rows = [f for f in FEATURES if f.id in QUICK_FEATURES]
+    columns, skipped = configurations(frameworks)
+    if quick:
+        columns = [c for c in columns if c.id in QUICK_COLUMNS]
+    start = time.perf_counter()
+    cells, findings, column_records = [], [], []
+    total, done = len(rows) * len(columns), 0
+    for config in columns:
+        versions = config.version()
+        column_records.append(
+            {
+                "id": config.id,
+                "framework": config.framework,
+                "label": config.label,
+                "dtype": config.dtype,
+                "versions": versions,
+                "notes": config.notes,
+            }
+        )
+        pair = config.make()
+        for feature in rows:
+            cell = run_cell(config, feature, pair, max_examples=max_examples, seed=seed)
+            cells.append(cell.record)
+            findings += [
+                _finding(config, feature, f, versions) for f in cell.record.get("failures", ())
+            ]
+            done += 1
+            if progress is not None:
+                progress(done, total, f"{config.id} x {feature.id}: {cell.status}")
+    counts = {s: sum(c["status"] == s for c in cells) for s in ("pass", "fail", "unsupported")}
+    command = "convgrad audit" + (" --quick" if quick else "")
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "ok": not findings,
+        "meta": {
+            **_meta_versions(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            "seconds": round(time.perf_counter() - start, 2),
+            "quick": quick,
+            "max_examples": max_examples,
+            "seed": seed,
+            "command": command,
+            "skipped": skipped,
+        },
+        "summary": counts,
+        "features": [{"id": f.id, "label": f.label} for f in rows],
+        "configurations": column_records,
+        "cells": cells,
+        "findings": findings,
+    }
+
+
+class AuditFiles(NamedTuple):
+    """What `write_audit` wrote: the page, the JSON and the report."""
+
+    html: Path
+    json: Path
+    report: dict
+
+
+def write_audit(out: str | os.PathLike = "reports", **kwargs: Any) -> AuditFiles:
+    """`run_audit` (same keywords), then ``out/audit.json`` and ``out/audit.html`` written
+    atomically (FileExistsError rather than overwrite a file that is not a convgrad report)."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out={out!r} must be a str or os.PathLike")
+    from convgrad.report.audit_page import write_audit_files
+
+    report = run_audit(**kwargs)
+    html, json_path = write_audit_files(report, Path(out) / HTML_NAME, Path(out) / JSON_NAME)
+    return AuditFiles(html, json_path, report)
+
+
+__all__ = [
+    "FEATURES",
+    "FRAMEWORKS",
+    "HTML_NAME",
+    "JSON_NAME",
+    "SCHEMA",
+    "AuditFiles",
+    "Configuration",
+    "Feature",
+    "configurations",
+    "run_audit",
+    "run_cell",
+    "write_audit",
+]

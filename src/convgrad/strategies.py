@@ -32,6 +32,7 @@ from hypothesis.extra import numpy as hnp
 from convgrad.shapes import resolve
 from convgrad.spec import MODES, ConvSpec
 from convgrad.verification.problem import ConvProblem
+from convgrad.verification.space import MAX_PAD
 
 __all__ = ["DATA_KINDS", "DTYPES", "PADDINGS", "conv_problems", "conv_specs"]
 
@@ -141,7 +142,7 @@ def conv_specs(
     dilation: int | Sequence[int] = (1, 2),
     groups: int | Sequence[int] = (1, 2),
     flip: bool | Sequence[bool] = (False, True),
-    max_pad: int = 2,
+    max_pad: int = MAX_PAD,
 ) -> st.SearchStrategy[ConvSpec]:
     """Strategy for `convgrad.ConvSpec` values.
 
@@ -217,7 +218,7 @@ def conv_problems(
     ConvProblem(x=array([[[ 0, -3,  1]]]), w=array([[[2, 0]]]), b=None,
                 grad_y=array([[[1, 1]]]), spec=ConvSpec(padding='valid', ...))
     """
-    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad=2)
+    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad=MAX_PAD)
     dtypes = _choices("dtype", dtype, _one_of(DTYPES))
     kinds = _choices("data", data, _one_of(DATA_KINDS))
     biases = _choices("bias", bias, _bool)

@@ -21,9 +21,15 @@ from pathlib import Path
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
 from convgrad.spec import MODES
+from convgrad.verification import space
 from convgrad.verification.bounds import FLOAT_DTYPES
 
 PADDINGS = (*MODES, "explicit")
+
+
+def _text(default: object) -> str:
+    """A default of `convgrad.verification.space` as the flag's comma-separated text."""
+    return ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,13 +46,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("forward", metavar="MODULE:FORWARD", help="e.g. mylib.conv:forward")
     parser.add_argument("--backward", metavar="MODULE:BACKWARD", help="e.g. mylib.conv:backward")
-    parser.add_argument("--ndim", default="2", metavar="N", help="spatial dims: 2, or 1,2,3")
     parser.add_argument(
-        "--mode", default="valid,same,full", metavar="MODES", help=f"from {', '.join(PADDINGS)}"
+        "--ndim", default=_text(space.NDIM), metavar="N", help="spatial dims: 2, or 1,2,3"
     )
-    parser.add_argument("--stride", default="1,2", metavar="S", help="strides to draw from")
-    parser.add_argument("--dilation", default="1,2", metavar="D", help="dilations to draw from")
-    parser.add_argument("--groups", default="1,2", metavar="G", help="groups to draw from")
+    parser.add_argument(
+        "--mode", default=_text(space.PADDING), metavar="MODES", help=f"from {', '.join(PADDINGS)}"
+    )
+    for flag, default, metavar, what in (
+        ("--stride", space.STRIDE, "S", "strides"),
+        ("--dilation", space.DILATION, "D", "dilations"),
+        ("--groups", space.GROUPS, "G", "groups"),
+    ):
+        parser.add_argument(
+            flag, default=_text(default), metavar=metavar, help=f"{what} to draw from"
+        )
     parser.add_argument("--dtype", default="float64", choices=FLOAT_DTYPES, help="data dtype")
     parser.add_argument("--max-examples", default="100", metavar="N", help="problems to draw")
     parser.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")

@@ -16,12 +16,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from convgrad.schema import OUTPUTS
+from convgrad.verification import space
 from convgrad.verification.bounds import FLOAT_DTYPES, Precision
 from convgrad.verification.calls import UserFunction
+from convgrad.verification.layout import LAYOUTS, check_layouts, layout_for
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import VerifyResult
 from convgrad.verification.runner import ProblemChecks, ProblemReport, judge_outputs
 from convgrad.verification.search import Found, check_given, problem_key, search
+from convgrad.verification.state import check_state
 
 
 def check_outputs(
@@ -101,13 +104,13 @@ def verify(
     forward: Callable,
     backward: Callable | None = None,
     *,
-    ndim: int | Sequence[int] = 2,
-    padding: str | Sequence[str] = ("valid", "same", "full"),
-    stride: int | Sequence[int] = (1, 2),
-    dilation: int | Sequence[int] = (1, 2),
-    groups: int | Sequence[int] = (1, 2),
+    ndim: int | Sequence[int] = space.NDIM,
+    padding: str | Sequence[str] = space.PADDING,
+    stride: int | Sequence[int] = space.STRIDE,
+    dilation: int | Sequence[int] = space.DILATION,
+    groups: int | Sequence[int] = space.GROUPS,
     dtype: str = "float64",
-    flip: bool | Sequence[bool] = (False,),
+    flip: bool | Sequence[bool] = space.FLIP,
     max_examples: int = 100,
     seed: int = 0,
     safety: float = 1.0,
@@ -131,7 +134,10 @@ def verify(
         backward: ``backward(x, w, grad_y, spec) -> (grad_x, grad_w)`` or
             ``(grad_x, grad_w, grad_b)``; None checks the forward only.
         ndim: spatial dims drawn (1, 2, 3), one value or a tuple.
-        padding: padding modes drawn ("valid", "same", "same_lower", "full").
+        padding: padding modes drawn ("valid", "same", "same_lower", "full", "explicit": one
+            (lo, hi) pair per dim, each side 0 to 2, symmetric or not).
+            The defaults of ndim, padding, stride, dilation, groups and flip are
+            `convgrad.verification.space`'s.
         stride: strides drawn.
         dilation: dilations drawn.
         groups: group counts drawn.
@@ -206,9 +212,14 @@ def verify(
             user_forward.mutations = {}
             if user_backward is not None:
                 user_backward.mutations = {}
-            cache[key] = ProblemChecks(
+            report = ProblemChecks(
                 problem, user_forward, user_backward, precision, exact=exact, seed=seed
             ).run()
+            check_state(problem, user_forward, user_backward, report)
+            # The search tries one memory layout per problem; given problems get every one.
+            layouts = tuple(LAYOUTS) if problems is not None else (layout_for(problem),)
+            check_layouts(problem, user_forward, user_backward, report, layouts)
+            cache[key] = report
         return cache[key]
 
     if problems is not None:

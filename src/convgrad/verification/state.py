@@ -15,8 +15,9 @@ each output's first result, the array the user returned, the reference and its b
    values it held when it was judged. A result that is a reused workspace (an ``out=`` buffer
    kept between calls) now holds B's values and fails.
 
-Each failure is check "state" on the output concerned, at most one per output; a backward that
-raises in step 1 (and not after forward on its own data) fails the same way.
+Each failure is check "state" on the output concerned, at most one per output and none where
+the problem's own checks failed already; a backward that raises in step 1 (and not after
+forward on its own data) fails the same way.
 """
 
 from __future__ import annotations
@@ -97,13 +98,17 @@ def _stale_backward(
     _quietly(forward, {"x": other["x"], "w": other["w"]}, spec)
     sequence = "right after forward on other data (-x - 1, -w - 1 of the same shapes)"
     try:
-        grads = split_gradients(backward({"x": p.x, "w": p.w, "grad_y": p.grad_y}, spec))
+        value = backward({"x": p.x, "w": p.w, "grad_y": p.grad_y}, spec)
     except CallFailed as failed:
         message = (
-            f"{failed.result.message}, called {sequence}; the same call after forward on this"
-            " x and w did not: backward depends on state the last forward call left"
+            f"{failed.result.message.strip()}, called {sequence}; the same call after forward"
+            " on this x did not: backward depends on state the last forward call left"
         )
         return [CheckResult("state", failed.result.output, False, message)]
+    try:
+        grads = split_gradients(value)
+    except CallFailed:
+        return []
     results = []
     for output, got in zip(GRADIENTS, grads, strict=False):
         if output not in report.outputs:
@@ -164,7 +169,8 @@ def check_state(
         found += _stale_backward(p, forward, backward, report, other)
         _quietly(backward, other, spec)
     found += _aliasing(report)
-    seen: set[str] = set()
+    # One failure per output, and none where the problem's own checks failed already.
+    seen = {r.output for r in report.failures}
     for result in found:
         if result.output not in seen:
             seen.add(result.output)

@@ -83,6 +83,60 @@ def gx_crop_minus_zero(x, w, grad_y, spec):
     return gxp
 
 
+# --- sizes: paths that only larger problems take ---------------------------------------------
+
+
+def fw_channel_blocks_tail_dropped(x, w, spec):
+    # Output channels in blocks of 8 (a register tile); the loop bound C_out // 8 drops the
+    # tail block, which stays zero. Groups fall back to the general path.
+    if spec.groups != 1 or w.shape[0] <= 8:
+        return correct.forward(x, w, spec)
+    y = np.zeros((np.shape(x)[0], w.shape[0], *correct.forward(x, w[:1], spec).shape[2:]))
+    for start in range(0, (w.shape[0] // 8) * 8, 8):
+        y[:, start : start + 8] = correct.forward(x, w[start : start + 8], spec)
+    return y
+
+
+def fw_large_kernel_path_ignores_dilation(x, w, spec):
+    # Kernels of 5 or more take a separate (im2col) path written before dilation was added.
+    if max(np.shape(w)[2:]) >= 5:
+        spec = dataclasses.replace(spec, dilation=(1,) * len(spec.dilation))
+        if any(o < 1 for o in _output_sizes(x, w, spec)):
+            return correct.forward(x, w, dataclasses.replace(spec, padding="same"))
+    return correct.forward(x, w, spec)
+
+
+def _output_sizes(x, w, spec):
+    return [
+        (i + lo + hi - d * (k - 1) - 1) // s + 1
+        for i, k, (lo, hi), s, d in zip(
+            np.shape(x)[2:], np.shape(w)[2:], spec.padding, spec.stride, spec.dilation, strict=True
+        )
+    ]
+
+
+def fw_vector_width_tail(x, w, spec):
+    # The last spatial dim in vectors of 16 outputs; a partial last vector is left at zero.
+    y = correct.forward(x, w, spec)
+    width = y.shape[-1]
+    if width > 16 and width % 16:
+        y[..., (width // 16) * 16 :] = 0.0
+    return y
+
+
+def gw_batch_tiles_tail_skipped(x, w, grad_y, spec):
+    # grad_weight accumulated over batch tiles of 4; range(N // 4) skips a partial last tile.
+    x, gy = np.asarray(x, dtype=np.float64), np.asarray(grad_y, dtype=np.float64)
+    n = x.shape[0]
+    if n <= 4:
+        return correct.backward(x, w, gy, spec)
+    gw = np.zeros(np.shape(w))
+    for t in range(n // 4):
+        tile = slice(4 * t, 4 * t + 4)
+        gw += correct.grad_weight(x[tile], w, gy[tile], spec)
+    return correct.grad_input(x, w, gy, spec), gw, correct.grad_bias(gy)
+
+
 # --- state: results kept across calls, calls interleaved ------------------------------------
 
 _WORKSPACE: dict[tuple, np.ndarray] = {}
@@ -262,6 +316,46 @@ BUGS: tuple[Bug, ...] = (
         Witness((1, 1, 5, 5), (1, 1, 3, 3), {"padding": ((1, 0), (1, 0)), "stride": 2}),
     ),
     Bug(
+        "channel_block_tail_dropped",
+        "output channels in blocks of 8; the tail block (C_out % 8) left at zero",
+        fw_channel_blocks_tail_dropped,
+        BACKWARD,
+        FW,
+        VALUE,
+        "single",
+        Witness((1, 2, 5, 5), (11, 2, 3, 3)),
+    ),
+    Bug(
+        "large_kernel_path_ignores_dilation",
+        "kernels >= 5 take a path that ignores dilation",
+        fw_large_kernel_path_ignores_dilation,
+        BACKWARD,
+        FW,
+        frozenset({"shape"}) | VALUE,
+        "single",
+        Witness((1, 1, 14, 14), (1, 1, 5, 5), {"dilation": 2}),
+    ),
+    Bug(
+        "vector_width_tail_zero",
+        "the last spatial dim in vectors of 16; a partial last vector left at zero",
+        fw_vector_width_tail,
+        BACKWARD,
+        FW,
+        VALUE,
+        "single",
+        Witness((1, 1, 3, 20), (1, 1, 1, 3)),
+    ),
+    Bug(
+        "grad_weight_batch_tile_tail_skipped",
+        "grad_weight over batch tiles of 4 skips the partial last tile",
+        correct.forward,
+        gw_batch_tiles_tail_skipped,
+        GW,
+        VALUE,
+        "single",
+        Witness((6, 1, 4, 4), (1, 1, 2, 2)),
+    ),
+    Bug(
         "forward_returns_reused_workspace",
         "forward returns a workspace buffer that the next call overwrites",
         fw_reused_output_buffer,
@@ -345,7 +439,7 @@ BUGS: tuple[Bug, ...] = (
         fw_rotates_kernel_in_place,
         BACKWARD,
         FW,
-        frozenset({"layout"}),
+        frozenset({"no_mutation"}),
         "read_only",
         Witness((1, 1, 4, 4), (1, 1, 2, 2)),
     ),

@@ -19,11 +19,13 @@ from convgrad.schema import OUTPUTS
 from convgrad.verification import space
 from convgrad.verification.bounds import FLOAT_DTYPES, Precision
 from convgrad.verification.calls import UserFunction
+from convgrad.verification.ladder import boundary_plans, layer_plans, run_ladder
 from convgrad.verification.layout import LAYOUTS, check_layouts, layout_for
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import VerifyResult
 from convgrad.verification.runner import ProblemChecks, ProblemReport, judge_outputs
-from convgrad.verification.search import Found, check_given, problem_key, search
+from convgrad.verification.search import Found, check_given, family, problem_key, search
+from convgrad.verification.sizes import problem_strategy, resolve_sizes
 from convgrad.verification.state import check_state
 
 
@@ -120,6 +122,12 @@ def verify(
     timeout: float | None = 60.0,
     exact: bool = True,
     max_failures: int = 8,
+    sizes: str = "realistic",
+    max_batch: int | None = None,
+    max_channels: int | None = None,
+    max_kernel: int | None = None,
+    max_side: int | None = None,
+    layers: str | Sequence[str] | None = None,
 ) -> VerifyResult:
     """Check a convolution implementation against the oracle; never raises on user errors.
 
@@ -158,6 +166,18 @@ def verify(
         exact: False skips bit-exact comparison on integer data (FFT or Winograd algorithms
             round even there).
         max_failures: stop after this many distinct (check, output) failures.
+        sizes: "realistic" (small problems, and problems with one axis widened: up to 64
+            channels, kernels up to 11, sides up to 70 or batches up to 8, within a cost
+            budget: `convgrad.verification.sizes`) or "small" (batch 2, 4 channels, kernel 4,
+            side 10).
+        max_batch, max_channels, max_kernel, max_side: the largest sizes drawn (None: the
+            preset's); they cap the smaller draws too.
+        layers: layers of real networks checked beside the search
+            (`convgrad.verification.layers`): names of layers or networks
+            (``("resnet50", "alexnet:conv1")``), "all", or () for none; None checks 3 of those
+            inside the declared space (rotated by seed). Boundary problems (11 and 19 output
+            channels, kernels 5 and 7, 21 and 67 columns, batches 5 and 7) are checked too; a
+            failure only they show is shrunk (`convgrad.verification.ladder`).
 
     Returns:
         A `VerifyResult`: ``.ok``, ``.failures`` (each on its minimal problem, with diagnosis
@@ -178,6 +198,13 @@ def verify(
     max_failures = _positive_int("max_failures", max_failures)
     seed = _positive_int("seed", seed, 0)
     timeout = _timeout(timeout)
+    limits = {
+        "max_batch": max_batch,
+        "max_channels": max_channels,
+        "max_kernel": max_kernel,
+        "max_side": max_side,
+    }
+    branches = resolve_sizes(sizes, limits)
     if not isinstance(exact, bool):
         raise TypeError(f"exact={exact!r} must be a bool")
     settings_record = {
@@ -195,6 +222,8 @@ def verify(
         "accumulate": precision.accumulate,
         "exact": exact,
         "timeout": timeout,
+        "sizes": sizes,
+        **{name: max(getattr(b, name) for b in branches) for name in limits},
     }
     settings_record = {
         k: list(v) if isinstance(v, tuple) else v for k, v in settings_record.items()
@@ -225,9 +254,8 @@ def verify(
     if problems is not None:
         found, examples, ratios = check_given(problems, check)
     else:
-        from convgrad.strategies import conv_problems
-
-        strategy = conv_problems(
+        strategy = problem_strategy(
+            branches,
             ndim=ndim,
             padding=padding,
             stride=stride,
@@ -241,6 +269,29 @@ def verify(
         found, examples, ratios = search(
             strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
         )
+        space = {
+            name: value if isinstance(value, (tuple, list)) else (value,)
+            for name, value in (
+                ("ndim", ndim),
+                ("padding", padding),
+                ("stride", stride),
+                ("dilation", dilation),
+                ("groups", groups),
+            )
+        }
+        plans = layer_plans(layers, space, seed) + boundary_plans(space, seed)
+        kinds = (data,) if isinstance(data, str) else tuple(data)
+        by_family = {family(f.result): f for f in found}
+        examples += run_ladder(
+            plans,
+            check,
+            by_family,
+            seed=seed,
+            dtype=dtype,
+            integer="integer" in kinds,
+            max_failures=max_failures,
+        )
+        found = list(by_family.values())
     failures = tuple(f.failure(backward is not None) for f in found)
     return VerifyResult(failures, examples, tuple(ratios), settings_record)
 

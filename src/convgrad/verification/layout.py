@@ -10,7 +10,9 @@ reading the pointer) or writes into its arguments as scratch space is wrong on t
 A layout is passed for every argument at once (x, w and, for backward, grad_y), and each
 result is compared with the reference within its error bound (the bound of the value check:
 exact agreement is not asked for, since a BLAS may sum in another order for another layout).
-Failures are check "layout", at most one per output, naming the layout.
+Failures are check "layout", at most one per output, naming the layout; a write into a read-only
+argument is check "no_mutation", naming the arguments written (an in-place update the caller's
+copy did not show: undone before returning, or writing the values already there).
 
 verify's search tries one layout per problem (`layout_for`, a function of the problem's shapes
 and spec, so the reproduce snippet meets the same one) to keep its cost at two calls; problems
@@ -119,12 +121,37 @@ def _results(
             return {"forward": value}
         return dict(zip(GRADIENTS, split_gradients(value), strict=False))
     except CallFailed as failed:
+        text = failed.result.message.strip()
+        if layout == "read_only" and "read-only" in text:
+            return _writes(function, arrays, problem, failed.result.output, text)
         message = (
-            f"with {LAYOUTS[layout]}: {failed.result.message.strip()}\n  (it did not with"
-            " C-contiguous arrays: accept any NumPy array, np.ascontiguousarray first, and never"
-            " write into an argument)"
+            f"with {LAYOUTS[layout]}: {text}\n  (it did not with C-contiguous arrays: accept"
+            " any NumPy array, np.ascontiguousarray first, and never write into an argument)"
         )
         return CheckResult("layout", failed.result.output, False, message)
+
+
+def _writes(
+    function: UserFunction, arrays: dict, problem: ConvProblem, output: str, text: str
+) -> CheckResult:
+    """The "no_mutation" failure of a call that wrote into a read-only argument, naming the
+    arguments written (each made read-only alone, the others writable)."""
+    written = []
+    for name in arrays:
+
+        def copy(a: np.ndarray, target=arrays[name]) -> np.ndarray:
+            return as_layout(a, "read_only") if a is target else a.copy()
+
+        try:
+            function(arrays, problem.resolved, copy)
+        except CallFailed:
+            written.append(name)
+    # The caller's copies showed no change: the write was undone, or wrote values already there.
+    message = (
+        f"{function.name} writes into its input array(s) {', '.join(written) or '?'}: with"
+        f" {LAYOUTS['read_only']}, {text}"
+    )
+    return CheckResult("no_mutation", output, False, message)
 
 
 def check_layouts(

@@ -6,8 +6,13 @@ import pytest
 
 import convgrad as cg
 from convgrad.adapters.torch import from_torch, torch_conv
-from convgrad.verification.layout import LAYOUTS, as_layout, layout_for
+from convgrad.verification.bounds import Precision
+from convgrad.verification.calls import UserFunction
+from convgrad.verification.checks import CheckResult
+from convgrad.verification.diagnosis import diagnose
+from convgrad.verification.layout import LAYOUTS, as_layout, check_layouts, layout_for
 from convgrad.verification.problem import ConvProblem
+from convgrad.verification.runner import ProblemChecks
 
 from .implementations import failure_keys, fixed_problem, ref_backward, ref_forward
 
@@ -53,12 +58,33 @@ def _fortran_blind(x, w, spec):
     return ref_forward(x.ravel(order="K").reshape(x.shape), w, spec)
 
 
+def _layout_failures(forward, backward, problem, layouts=tuple(LAYOUTS)):
+    """The failures check_layouts adds after the problem's own checks (all passing here)."""
+    user_forward = UserFunction(forward, "forward", None)
+    user_backward = UserFunction(backward, "backward", None)
+    report = ProblemChecks(
+        problem, user_forward, user_backward, Precision("float64"), exact=True, seed=0
+    ).run()
+    assert report.failures == []
+    check_layouts(problem, user_forward, user_backward, report, layouts)
+    return report.failures
+
+
 def test_a_forward_assuming_c_order_fails_layout_naming_fortran():
-    result = cg.verify(_fortran_blind, ref_backward, problems=[fixed_problem()])
-    assert failure_keys(result) == {("layout", "forward")}
-    message = result.failures[0].message
-    assert "Fortran-order arrays" in message and "assumes C-contiguous" in message
-    assert "np.ascontiguousarray" in result.failures[0].diagnosis
+    (failure,) = _layout_failures(_fortran_blind, ref_backward, fixed_problem())
+    assert (failure.check, failure.output) == ("layout", "forward")
+    assert "Fortran-order arrays" in failure.message
+    assert "assumes C-contiguous" in failure.message
+    assert _layout_failures(_fortran_blind, ref_backward, fixed_problem(), ("strided",)) == []
+
+
+def test_verify_reports_the_layout_of_the_problem():
+    problem = fixed_problem()
+    result = cg.verify(_fortran_blind, ref_backward, problems=[problem])
+    assert result.ok == (layout_for(problem) not in ("fortran",))
+    assert "np.ascontiguousarray" in diagnose(
+        problem, CheckResult("layout", "forward", False, "m"), None, None
+    )
 
 
 def test_a_backward_writing_scratch_into_grad_y_fails_no_mutation_on_read_only_arrays():
@@ -68,11 +94,9 @@ def test_a_backward_writing_scratch_into_grad_y_fails_no_mutation_on_read_only_a
         grad_y /= 2.0
         return grads
 
-    result = cg.verify(ref_forward, backward, problems=[fixed_problem()])
-    assert failure_keys(result) == {("no_mutation", "grad_input")}
-    message = result.failures[0].message
-    assert message.startswith("backward writes into its input array(s) grad_y: with read-only")
-    assert "in-place update" in result.failures[0].diagnosis
+    (failure,) = _layout_failures(ref_forward, backward, fixed_problem(), ("read_only",))
+    assert (failure.check, failure.output) == ("no_mutation", "grad_input")
+    assert failure.message.startswith("backward writes into its input array(s) grad_y: with read")
 
 
 def test_the_search_finds_a_layout_bug_at_default_settings():
@@ -84,5 +108,5 @@ def test_from_torch_accepts_every_layout_even_of_size_one_dims():
     forward, backward = from_torch(torch_conv)
     one = np.ones((1, 1, 1, 1))
     tiny = ConvProblem(one, one.copy(), None, one.copy(), cg.ConvSpec())
-    result = cg.verify(forward, backward, problems=[tiny, fixed_problem(padding=1, stride=2)])
-    assert result.ok, str(result)
+    for problem in (tiny, fixed_problem(padding=1, stride=2)):
+        assert _layout_failures(forward, backward, problem) == []

@@ -64,6 +64,8 @@ def test_dense_refills_integer_data_with_integers_and_real_data_with_reals():
     b = dense(fixed_problem(), 3)
     assert np.abs(b.x).max() <= 1 and not np.all(b.x == np.round(b.x))
     np.testing.assert_array_equal(dense(integer, 3).x, a.x)
+    ones = dense(fixed_problem(), 0)
+    assert np.all(ones.x == 1) and np.all(ones.grad_y == 1) and ones.w.dtype == np.float64
 
 
 def test_verify_records_the_sizes_it_drew_from():

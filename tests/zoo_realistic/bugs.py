@@ -74,13 +74,13 @@ def bw_symmetric_pads(x, w, grad_y, spec):
 
 
 def gx_crop_minus_zero(x, w, grad_y, spec):
-    # grad_input on the padded input, cropped with [lo:-hi]: -0 is 0, so hi == 0 crops all.
+    # grad_input on the padded input, cropped with [lo:-hi] where a dim is padded: -0 is 0,
+    # so a pad on the start only (lo > 0, hi == 0: explicit or same_lower) crops everything.
     padded = dataclasses.replace(spec, padding=((0, 0),) * len(spec.padding))
     xp = pad(np.asarray(x, dtype=np.float64), spec.padding)
     gxp = correct.grad_input(xp, w, grad_y, padded)
-    if any(lo or hi for lo, hi in spec.padding):
-        gxp = gxp[(..., *(slice(lo, -hi) for lo, hi in spec.padding))]
-    return gxp
+    crop = (slice(lo, -hi) if lo or hi else slice(None) for lo, hi in spec.padding)
+    return gxp[(..., *crop)]
 
 
 # --- sizes: paths that only larger problems take ---------------------------------------------

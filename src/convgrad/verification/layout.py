@@ -14,9 +14,9 @@ Failures are check "layout", at most one per output, naming the layout; a write 
 argument is check "no_mutation", naming the arguments written (an in-place update the caller's
 copy did not show: undone before returning, or writing the values already there).
 
-verify's search tries one layout per problem (`layout_for`, a function of the problem's shapes
-and spec, so the reproduce snippet meets the same one) to keep its cost at two calls; problems
-given by the user (``problems=``, the reproduce snippet) get every layout.
+verify tries one layout per problem (`layout_for`, a function of the problem's shapes and spec,
+so the reproduce snippet meets the same one), to keep the check's cost at two calls; the search
+meets every layout across its problems.
 """
 
 from __future__ import annotations

@@ -154,3 +154,13 @@ def test_a_wrong_blas_stops_the_benchmark_before_any_timing(monkeypatch, tmp_pat
     assert run.main(["--quick", "--skip-suite", "--json", str(out)]) == 1
     assert "BLAS computes wrong results" in capsys.readouterr().out
     assert not out.exists()
+
+
+def test_verdict_rows_time_each_bug_and_name_what_verify_found():
+    from benchmarks import verdict
+    from tests.zoo_realistic.bugs import BUGS
+
+    bug = next(b for b in BUGS if b.name == "forward_returns_reused_workspace")
+    (row,) = verdict.zoo_rows([bug])
+    assert row["bug"] == bug.name and row["found"] == "state on forward"
+    assert row["seconds"] > 0

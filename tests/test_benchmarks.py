@@ -219,3 +219,13 @@ def test_the_table_names_the_cpu_and_splits_each_layers_time_by_phase(capsys):
     assert header.split()[-9:] == names
     row = [line for line in out.splitlines() if line.startswith(layer)][-1]
     assert row.split()[-9:] == ["20.00", "0", "0", "0", "25", "70", "0", "0", "5"]
+
+
+def test_verdict_rows_time_each_bug_and_name_what_verify_found():
+    from benchmarks import verdict
+    from tests.zoo_realistic.bugs import BUGS
+
+    bug = next(b for b in BUGS if b.name == "forward_returns_reused_workspace")
+    (row,) = verdict.zoo_rows([bug])
+    assert row["bug"] == bug.name and row["found"] == "state on forward"
+    assert row["seconds"] > 0

@@ -25,6 +25,35 @@ WHOLE_SPACE = {
 }
 
 
+def _cost(problem):
+    """The forward's multiply-adds: N * C_out * (C_in / g) * prod(K) * prod(O)."""
+    return problem.grad_y.size * int(np.prod(problem.w.shape[1:]))
+
+
+@settings(max_examples=60, database=None)
+@given(
+    conv_problems(
+        ndim=(1, 2),
+        padding="valid",
+        stride=(1, 2),
+        dilation=(1, 2),
+        groups=1,
+        max_channels=8,
+        max_kernel=11,
+        max_side=70,
+        max_cost=5000,
+    )
+)
+def test_max_cost_bounds_the_forward_multiply_adds(problem):
+    assert _cost(problem) <= 5000
+
+
+def test_max_cost_still_reaches_long_sides_and_large_kernels():
+    strategy = conv_problems(ndim=2, padding="same", max_kernel=11, max_side=70, max_cost=2**17)
+    assert max(find(strategy, lambda p: max(p.x.shape[2:]) > 64, settings=FIND).x.shape) > 64
+    assert max(find(strategy, lambda p: max(p.w.shape[2:]) >= 11, settings=FIND).w.shape) == 11
+
+
 def _stride_dilation(problem):
     return problem.resolved.stride, problem.resolved.dilation
 
@@ -68,6 +97,7 @@ def test_conv_specs_validates_arguments_before_drawing(kwargs, error, message):
         ({"max_kernel": 0}, ValueError, r"max_kernel=0 must be >= 1"),
         ({"max_side": False}, TypeError, r"max_side=False must be an int"),
         ({"padding_mode": ("zeros", 0)}, ValueError, r"padding_mode: 0 is not one of"),
+        ({"max_cost": 0}, ValueError, r"max_cost=0 must be >= 1"),
         (
             {"groups": (1, 4), "max_channels": 3},
             ValueError,

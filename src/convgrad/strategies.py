@@ -33,6 +33,7 @@ from convgrad.shapes import resolve
 from convgrad.spec import MODES, PADDING_MODES, ConvSpec
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.space import DEFAULT_SPACE as _SPACE
+from convgrad.verification.space import MAX_PAD
 
 __all__ = ["DATA_KINDS", "DTYPES", "PADDINGS", "conv_problems", "conv_specs"]
 
@@ -146,7 +147,7 @@ def conv_specs(
     dilation: int | Sequence[int] = _SPACE["dilation"],
     groups: int | Sequence[int] = _SPACE["groups"],
     flip: bool | Sequence[bool] = _SPACE["flip"],
-    max_pad: int = 2,
+    max_pad: int = MAX_PAD,
     padding_mode: str | Sequence[str] = ("zeros",),
 ) -> st.SearchStrategy[ConvSpec]:
     """Strategy for `convgrad.ConvSpec` values.
@@ -178,24 +179,56 @@ def _largest_pad(spec: ConvSpec, lo: int, hi: int, k: int, d: int) -> int:
     return max(lo, hi)
 
 
-def _kernel_and_input(draw, rank: int, spec: ConvSpec, max_kernel: int, max_side: int):
+def _output_size(mode: str, i: int, e: int, s: int, lo: int, hi: int) -> int:
+    """O along one dim of input i and dilated kernel extent e (pads lo, hi when explicit)."""
+    if mode in ("same", "same_lower"):
+        return -(-i // s)
+    if mode == "full":
+        return (i + e - 2) // s + 1
+    return (i + lo + hi - e) // s + 1
+
+
+def _largest_input(mode: str, o_max: int, e: int, s: int, lo: int, hi: int) -> int:
+    """The largest input size whose output (`_output_size`) is at most ``o_max``."""
+    if mode in ("same", "same_lower"):
+        return o_max * s  # O = ceil(I / s)
+    if mode == "full":
+        return o_max * s - e + 1  # O = floor((I + E - 2) / s) + 1
+    return o_max * s + e - 1 - lo - hi  # O = floor((I + lo + hi - E) / s) + 1
+
+
+def _kernel_and_input(
+    draw, rank: int, spec: ConvSpec, max_kernel: int, max_side: int, budget: int | None
+):
     """Kernel and input sizes per dim with an output of at least 1: the input is drawn from the
     smallest size that fits the dilated kernel in the padded input (``I + lo + hi >= E``) up to
     ``max_side``; where pads do not grow with the kernel, K is capped so that size exists. A
     "reflect" padding_mode raises the smallest size above the largest pad, "circular" to it
-    (`convgrad.spec.check_padding_mode`)."""
+    (`convgrad.spec.check_padding_mode`).
+
+    budget: the most ``prod(K) * prod(O)`` may reach (None: no limit); each dim's kernel and
+    input are capped by what the earlier dims left (never below the smallest valid size)."""
     resolved_pads = spec.padding if spec.mode == "explicit" else ((0, 0),) * rank
     grows = spec.mode in ("same", "same_lower", "full")
     kernel, spatial = [], []
-    for (lo, hi), d in zip(resolved_pads, spec.dilation, strict=True):
+    for (lo, hi), d, s in zip(resolved_pads, spec.dilation, spec.stride, strict=True):
         cap = max_kernel if grows else min(max_kernel, (max_side + lo + hi - 1) // d + 1)
+        if budget is not None:
+            cap = max(1, min(cap, budget))
         k = draw(st.integers(1, cap))
         smallest = 1 if grows else max(1, d * (k - 1) + 1 - lo - hi)
         if spec.padding_mode in ("reflect", "circular"):
             fits = _largest_pad(spec, lo, hi, k, d) + (spec.padding_mode == "reflect")
             smallest = max(smallest, fits)
+        largest = max_side
+        if budget is not None:
+            budget = max(1, budget // k)
+            e = d * (k - 1) + 1
+            largest = min(largest, _largest_input(spec.mode, budget, e, s, lo, hi))
         kernel.append(k)
-        spatial.append(draw(st.integers(smallest, max(smallest, max_side))))
+        spatial.append(draw(st.integers(smallest, max(smallest, largest))))
+        if budget is not None:
+            budget = max(1, budget // _output_size(spec.mode, spatial[-1], e, s, lo, hi))
     return tuple(kernel), tuple(spatial)
 
 
@@ -229,6 +262,7 @@ def conv_problems(
     max_kernel: int = 4,
     max_side: int = 10,
     padding_mode: str | Sequence[str] = ("zeros",),
+    max_cost: int | None = None,
 ) -> st.SearchStrategy[ConvProblem]:
     """Strategy for complete, consistent `convgrad.ConvProblem` values.
 
@@ -257,6 +291,11 @@ def conv_problems(
         max_side: each input size from the smallest giving ``O = 1`` up to this, so strides
             and dilations that do not divide evenly occur (a "reflect" or "circular" pad may
             need a larger input, which is then drawn whatever max_side).
+        max_cost: at most this many multiply-adds in the forward, ``N * C_out * (C_in / g) *
+            prod(K) * prod(O)`` (None: no limit): kernel and input sizes, drawn last, are capped
+            by what the batch and channels leave, so large channel counts come with small images
+            and long sides with few channels; a problem exceeds it only where its smallest valid
+            sizes do.
         padding_mode: entries of `convgrad.spec.PADDING_MODES` ("zeros", "reflect",
             "replicate", "circular"): what the pads hold.
 
@@ -271,7 +310,7 @@ def conv_problems(
     ConvProblem(x=array([[[ 0, -3,  1]]]), w=array([[[2, 0]]]), b=None,
                 grad_y=array([[[1, 1]]]), spec=ConvSpec(padding='valid', ...))
     """
-    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, 2, padding_mode)
+    args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, MAX_PAD, padding_mode)
     dtypes = _choices("dtype", dtype, _one_of(DTYPES))
     kinds = _choices("data", data, _one_of(DATA_KINDS))
     biases = _choices("bias", bias, _bool)
@@ -279,6 +318,8 @@ def conv_problems(
     max_channels = _check_size("max_channels", max_channels, 1)
     max_kernel = _check_size("max_kernel", max_kernel, 1)
     max_side = _check_size("max_side", max_side, 1)
+    if max_cost is not None:
+        max_cost = _check_size("max_cost", max_cost, 1)
     if max(args["groups"]) > max_channels:
         raise ValueError(
             f"groups={groups!r} allows {max(args['groups'])} groups but max_channels="
@@ -299,7 +340,8 @@ def conv_problems(
         batch = draw(st.integers(1, max_batch))
         c_in = g * draw(st.integers(1, max_channels // g))
         c_out = g * draw(st.integers(1, max_channels // g))
-        kernel, spatial = _kernel_and_input(draw, rank, spec, max_kernel, max_side)
+        budget = None if max_cost is None else max(1, max_cost // (batch * c_out * (c_in // g)))
+        kernel, spatial = _kernel_and_input(draw, rank, spec, max_kernel, max_side, budget)
         x_shape, w_shape = (batch, c_in, *spatial), (c_out, c_in // g, *kernel)
         _, dims = resolve(x_shape, w_shape, spec)
         dtype_name, kind = draw(st.sampled_from(pairs))

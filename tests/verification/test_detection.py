@@ -45,9 +45,10 @@ def test_grad_weight_with_x_shape_fails_shape_with_derivation():
         g = reference_grads(x, w, grad_y, spec)
         return g.input, np.zeros((w.shape[0], w.shape[1], *x.shape[2:]))
 
-    result = cg.verify(ref_forward, backward, padding="valid", max_examples=25, max_failures=1)
-    (failure,) = result.failures
-    assert (failure.check, failure.output) == ("shape", "grad_weight")
+    result = cg.verify(ref_forward, backward, padding="valid", max_examples=25)
+    # Where K = I the shapes agree and the zeros are wrong values (dense data shows it first).
+    assert {f.output for f in result.failures} == {"grad_weight"}
+    failure = next(f for f in result.failures if f.check == "shape")
     assert tuple(failure.got_shape[2:]) != tuple(failure.expected_shape[2:])
     assert "x's spatial shape" in failure.diagnosis
     assert "valid correlation of the padded x" in failure.diagnosis
@@ -102,7 +103,8 @@ def test_backward_writing_into_grad_y_is_caught_under_grad_input():
 
     result = cg.verify(ref_forward, backward, **FAST)
     assert failure_keys(result) == {("no_mutation", "grad_input")}
-    assert "backward modified its input array(s) in place: grad_y" in result.failures[0].message
+    # On the minimal problem (zeros) the write leaves grad_y unchanged; a read-only grad_y shows it.
+    assert "backward writes into its input array(s) grad_y:" in result.failures[0].message
 
 
 def test_forward_only_checks_no_gradients():

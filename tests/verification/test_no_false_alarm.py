@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import convgrad as cg
 from convgrad.adapters.torch import from_torch, torch_conv
+from convgrad.verification.ladder import BOUNDARIES, DEFAULT_LAYERS
 from convgrad.verification.problem import ConvProblem
 
 from .implementations import (
@@ -26,7 +27,8 @@ def test_reference_as_implementation_passes_every_check(seed):
         ref_forward, ref_backward, ndim=(1, 2), flip=(False, True), seed=seed, **FAST
     )
     assert result.ok, str(result)
-    assert result.examples == 25
+    # 25 drawn problems, then the fixed ones: 3 layers of the table and one per size boundary.
+    assert result.examples == 25 + DEFAULT_LAYERS + len(BOUNDARIES)
     checks = {r["check"] for r in result.ratios}
     assert {"exact", "value", "adjoint", "finite_difference", "linearity"} <= checks
     assert all(r["ratio"] is None or r["ratio"] <= 1 for r in result.ratios)

@@ -29,17 +29,18 @@ def test_the_table_of_a_conv_without_dilation_or_groups():
         ("baseline: 2-D, padding='valid', stride 1, float64", SUPPORTED),
         ("padding='same'", SUPPORTED),
         ("padding='full'", SUPPORTED),
+        ("padding='explicit'", SUPPORTED),
         ("stride 2 with a remainder", SUPPORTED),
         ("dilation 2", UNSUPPORTED),
         ("groups 2", UNSUPPORTED),
         ("depthwise (groups 2 = C_in)", UNSUPPORTED),
     ]
-    dilation = result.capabilities[4]
+    dilation = result.capabilities[5]
     assert dilation["detail"] == (
         "forward raised NotImplementedError: dilation (2, 2) is not supported"
     )
     assert dilation["problem"]["spec"]["dilation"] == [2, 2]
-    assert result.capabilities[6]["problem"]["x"][1] == 2  # C_in = groups
+    assert result.capabilities[7]["problem"]["x"][1] == 2  # C_in = groups
     assert result.ok, str(result)
     text = str(result)
     assert text.index("capabilities (each probed") < text.index("dilation 2  ")

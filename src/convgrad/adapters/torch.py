@@ -59,6 +59,11 @@ def _tensor(name: str, array: np.ndarray, *, grad: bool = False):
             f"{name} has dtype {array.dtype}; autograd needs floating-point arrays (float16,"
             " float32 or float64)"
         )
+    if not array.flags.writeable or min(array.strides, default=0) < 0:
+        # torch cannot share a read-only array (it warns, and would share it writable) nor
+        # negative strides (NumPy calls an array of size-1 dims contiguous whatever its
+        # strides, so np.ascontiguousarray may keep them): a copy.
+        array = array.copy()
     tensor = torch.as_tensor(np.ascontiguousarray(array))
     return tensor.requires_grad_() if grad else tensor
 

@@ -18,13 +18,17 @@ import numpy as np
 from convgrad.schema import OUTPUTS
 from convgrad.verification.bounds import FLOAT_DTYPES, Precision
 from convgrad.verification.calls import UserFunction
+from convgrad.verification.ladder import boundary_plans, layer_plans, run_ladder
+from convgrad.verification.layout import check_layouts, layout_for
 from convgrad.verification.probe import AXES, probe
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import VerifyResult
 from convgrad.verification.runner import ProblemChecks, ProblemReport, judge_outputs
-from convgrad.verification.search import Found, check_given, problem_key, search
+from convgrad.verification.search import Found, check_given, family, problem_key, search
+from convgrad.verification.sizes import problem_strategy, resolve_sizes
 from convgrad.verification.source import locate
 from convgrad.verification.space import DEFAULT_SPACE
+from convgrad.verification.state import check_state
 
 
 def check_outputs(
@@ -122,6 +126,12 @@ def verify(
     max_failures: int = 8,
     strict: bool = False,
     padding_mode: str | Sequence[str] = ("zeros",),
+    sizes: str = "realistic",
+    max_batch: int | None = None,
+    max_channels: int | None = None,
+    max_kernel: int | None = None,
+    max_side: int | None = None,
+    layers: str | Sequence[str] | None = None,
 ) -> VerifyResult:
     """Check a convolution implementation against the oracle; never raises on user errors.
 
@@ -141,7 +151,10 @@ def verify(
         backward: ``backward(x, w, grad_y, spec) -> (grad_x, grad_w)`` or
             ``(grad_x, grad_w, grad_b)``; None checks the forward only.
         ndim: spatial dims drawn (1, 2, 3), one value or a tuple.
-        padding: padding modes drawn ("valid", "same", "same_lower", "full").
+        padding: padding modes drawn ("valid", "same", "same_lower", "full", "explicit": one
+            (lo, hi) pair per dim, each side 0 to 2, symmetric or not).
+            The defaults of ndim, padding, stride, dilation, groups and flip are
+            `convgrad.verification.space`'s.
         stride: strides drawn.
         dilation: dilations drawn.
         groups: group counts drawn.
@@ -167,6 +180,18 @@ def verify(
         padding_mode: what the pads hold, drawn from "zeros", "reflect", "replicate",
             "circular" (``torch.nn.Conv2d(padding_mode=...)``; the spec's
             ``padding_mode``); inputs are drawn large enough for reflect and circular pads.
+        sizes: "realistic" (small problems, and problems with one axis widened: up to 64
+            channels, kernels up to 11, sides up to 70 or batches up to 8, within a cost
+            budget: `convgrad.verification.sizes`) or "small" (batch 2, 4 channels, kernel 4,
+            side 10).
+        max_batch, max_channels, max_kernel, max_side: the largest sizes drawn (None: the
+            preset's); they cap the smaller draws too.
+        layers: layers of real networks checked beside the search
+            (`convgrad.verification.layers`): names of layers or networks
+            (``("resnet50", "alexnet:conv1")``), "all", or () for none; None checks 3 of those
+            inside the declared space (rotated by seed). Boundary problems (11 and 19 output
+            channels, kernels 5 and 7, 21 and 67 columns, batches 5 and 7) are checked too; a
+            failure only they show is shrunk (`convgrad.verification.ladder`).
 
     Returns:
         A `VerifyResult`: ``.capabilities`` (the probe's table; empty with ``problems``),
@@ -189,6 +214,13 @@ def verify(
     max_failures = _positive_int("max_failures", max_failures)
     seed = _positive_int("seed", seed, 0)
     timeout = _timeout(timeout)
+    limits = {
+        "max_batch": max_batch,
+        "max_channels": max_channels,
+        "max_kernel": max_kernel,
+        "max_side": max_side,
+    }
+    branches = resolve_sizes(sizes, limits)
     if not isinstance(exact, bool):
         raise TypeError(f"exact={exact!r} must be a bool")
     if not isinstance(strict, bool):
@@ -210,6 +242,8 @@ def verify(
         "timeout": timeout,
         "strict": strict,
         "padding_mode": padding_mode,
+        "sizes": sizes,
+        **{name: max(getattr(b, name) for b in branches) for name in limits},
     }
     settings_record = {
         k: list(v) if isinstance(v, tuple) else v for k, v in settings_record.items()
@@ -227,9 +261,13 @@ def verify(
             user_forward.mutations = {}
             if user_backward is not None:
                 user_backward.mutations = {}
-            cache[key] = ProblemChecks(
+            report = ProblemChecks(
                 problem, user_forward, user_backward, precision, exact=exact, seed=seed
             ).run()
+            check_state(problem, user_forward, user_backward, report)
+            # One memory layout per problem, fixed by its shapes: a reproduce snippet meets it.
+            check_layouts(problem, user_forward, user_backward, report, (layout_for(problem),))
+            cache[key] = report
         return cache[key]
 
     located = (locate(forward), locate(backward))
@@ -238,8 +276,6 @@ def verify(
     if problems is not None:
         found, examples, ratios = check_given(problems, check)
     else:
-        from convgrad.strategies import conv_problems
-
         space = dict(zip(AXES, (padding, stride, dilation, groups, ndim, flip), strict=True))
         draw = {
             "dtype": dtype,
@@ -247,7 +283,8 @@ def verify(
             "bias": DEFAULT_SPACE["bias"],
             "padding_mode": padding_mode,
         }
-        strategy = conv_problems(**space, **draw)  # validates the space before the probe
+        # Building the strategy validates the space before the probe calls user code.
+        strategy = problem_strategy(branches, **space, **draw)
         space = {k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in space.items()}
         probed = probe(
             forward,
@@ -264,10 +301,28 @@ def verify(
         if strict:
             declined = probed.failures
         elif probed.unsupported():
-            strategy = conv_problems(**probed.restrict(space), **draw)
+            space = probed.restrict(space)
+            strategy = problem_strategy(branches, **space, **draw)
         found, examples, ratios = search(
             strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
         )
+        ladder_space = {k: space[k] for k in ("ndim", "padding", "stride", "dilation", "groups")}
+        ladder_space = {
+            k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in ladder_space.items()
+        }
+        plans = layer_plans(layers, ladder_space, seed) + boundary_plans(ladder_space, seed)
+        kinds = (data,) if isinstance(data, str) else tuple(data)
+        by_family = {family(f.result): f for f in found}
+        examples += run_ladder(
+            plans,
+            check,
+            by_family,
+            seed=seed,
+            dtype=dtype,
+            integer="integer" in kinds,
+            max_failures=max_failures,
+        )
+        found = list(by_family.values())
     failures = (*declined, *(f.failure(backward is not None, located) for f in found))
     return VerifyResult(failures, examples, tuple(ratios), settings_record, capabilities)
 

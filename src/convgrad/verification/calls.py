@@ -45,12 +45,19 @@ class UserFunction:
     def _fail(self, message: str, error: BaseException | None = None) -> CallFailed:
         return CallFailed(CheckResult("raised", self.output, False, message), error)
 
-    def __call__(self, arrays: dict[str, np.ndarray], spec) -> object:
+    def __call__(
+        self,
+        arrays: dict[str, np.ndarray],
+        spec,
+        copy: Callable[[np.ndarray], np.ndarray] = np.ndarray.copy,
+    ) -> object:
+        """fn(*copies of arrays, spec); ``copy`` makes each new array passed (C-contiguous by
+        default; `convgrad.verification.layout` passes other memory layouts)."""
         if self.hung:
             raise self._fail(
                 f"{self.name} did not return within {self.timeout} s earlier; not called again"
             )
-        copies = {k: v.copy() for k, v in arrays.items()}
+        copies = {k: copy(v) for k, v in arrays.items()}
         box: dict[str, object] = {}
 
         def target() -> None:

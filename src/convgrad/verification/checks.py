@@ -25,6 +25,10 @@ Checks and what they catch:
   the same in w.
 - ``determinism``: two calls on the same inputs give identical bits.
 - ``no_mutation``: the caller's arrays are unchanged after the call.
+- ``state``: a result is unchanged by later calls (no reused output buffer) and backward does not
+  depend on what the last forward call saw (`convgrad.verification.state`).
+- ``layout``: Fortran-order, strided, negative-stride and read-only arguments give the same
+  result as C-contiguous ones (`convgrad.verification.layout`).
 
 Output names: "forward", "grad_input", "grad_weight", "grad_bias". A check of the backward call
 as a whole (it raised, hung, broke the protocol or modified an argument) is reported under
@@ -57,6 +61,8 @@ CHECKS = (
     "linearity",
     "determinism",
     "no_mutation",
+    "state",
+    "layout",
 )
 BACKWARD_OUTPUT = "grad_input"
 """The output that failures of the backward call as a whole are reported under (the protocol

@@ -399,6 +399,15 @@ _FIXED = {
         "an in-place update of an argument (x += ..., x[...] = ..., out= a view of x): copy"
         " before writing"
     ),
+    "state": (
+        "a result must depend only on the call's own arguments and stay as returned: return a"
+        " new array each call (not a reused workspace) and keep nothing from an earlier call"
+        " (no x cached by forward for backward)"
+    ),
+    "layout": (
+        "accept any NumPy array: np.ascontiguousarray(x) before as_strided, np.frombuffer or"
+        " stride arithmetic, and never write into an argument (it may be read-only)"
+    ),
     "linearity": (
         "a convolution is linear in x and in w: forward adds a constant (a bias or an offset),"
         " applies a non-linearity, or depends on the data in a branch"

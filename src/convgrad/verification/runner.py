@@ -44,11 +44,19 @@ _VALUE_CHECKS = ("value", "exact", "adjoint", "finite_difference", "linearity")
 
 @dataclass
 class ProblemReport:
-    """What the checks found on one problem: results in order, and value-check ratios."""
+    """What the checks found on one problem: results in order, and value-check ratios.
+
+    Per output name: ``outputs`` a copy of the first call's result made when it was judged (so
+    later calls cannot change it), ``returned`` the array as the user's function returned it
+    (for `convgrad.verification.state`'s aliasing check), ``expected`` the reference and
+    ``bounds`` its elementwise error bound.
+    """
 
     results: list[ck.CheckResult] = field(default_factory=list)
     ratios: list[dict] = field(default_factory=list)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    returned: dict[str, np.ndarray] = field(default_factory=dict)
+    expected: dict[str, np.ndarray] = field(default_factory=dict)
     bounds: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -138,7 +146,8 @@ class _Judge:
         if got is None:
             return None
         bound = self.precision.bound(n, magnitude, reference)
-        self.report.outputs[output], self.report.bounds[output] = got, bound
+        self.report.outputs[output], self.report.returned[output] = got.copy(), got
+        self.report.expected[output], self.report.bounds[output] = reference, bound
         if not self._sound(got, reference.shape, output, context):
             return None
         g = got.astype(np.float64)
@@ -310,15 +319,18 @@ class ProblemChecks(_Judge):
                 self._finite_difference(sound[output], output, operand)
 
     def _backward_determinism(self, first: tuple, again: object) -> None:
+        """The second call's gradients against the first call's (``first``, as returned)."""
         try:
             second = split_gradients(again)
         except CallFailed as failed:
             self.add(failed.result)
             return
-        for j, (a, b) in enumerate(zip(first, second, strict=False)):
-            arrays = (self._array(a, GRADIENTS[j]), self._array(b, GRADIENTS[j]))
-            if arrays[0] is not None and arrays[1] is not None:
-                self.add(ck.check_determinism(*arrays, GRADIENTS[j]))
+        for j, b in enumerate(second[: len(first)]):
+            # The first call's results as copied when judged: a result that aliases a reused
+            # buffer is compared with the second call's, not with itself.
+            earlier = self.report.outputs.get(GRADIENTS[j])
+            if earlier is not None and (later := self._array(b, GRADIENTS[j])) is not None:
+                self.add(ck.check_determinism(earlier, later, GRADIENTS[j]))
 
     def _adjoint(self, y: np.ndarray, grad: np.ndarray, output: str, operand: str) -> None:
         p = self.p

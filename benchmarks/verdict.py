@@ -1,0 +1,79 @@
+"""Time to verdict: how long `convgrad.verify` takes, at its default settings, to reject each
+bug of the zoos (``tests/zoo``, ``tests/zoo_realistic``) and to pass correct layers.
+
+    .venv/bin/python -m benchmarks.verdict [--quick]
+
+Prints one row per bug (seconds, the first failure's check and output, or MISSED) and the
+figures issue 12 asks for: the median over the zoo (target <= 1 s on 2 cores) and the default
+verify of a correct ``from_torch`` conv (target <= 2 s), beside the independent NumPy layer of
+``tests/zoo/correct.py`` measured in the same run. ``--quick`` times five bugs of each zoo.
+Run from the repository root (the zoos are test modules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import convgrad as cg
+
+
+def time_verify(forward: Callable, backward: Callable | None, **settings) -> tuple[float, object]:
+    """Seconds of one ``convgrad.verify`` call, and its result."""
+    start = time.perf_counter()
+    result = cg.verify(forward, backward, **settings)
+    return time.perf_counter() - start, result
+
+
+def zoo_rows(bugs: Sequence) -> list[dict]:
+    """One row per bug: verify in the bug's own space (its ``space``), otherwise defaults."""
+    rows = []
+    for bug in bugs:
+        seconds, result = time_verify(bug.forward, bug.backward, **bug.space)
+        first = next((f for f in result.failures if f.output in bug.outputs), None)
+        found = "MISSED" if first is None else f"{first.check} on {first.output}"
+        rows.append({"bug": bug.name, "seconds": seconds, "found": found})
+    return rows
+
+
+def correct_rows() -> list[dict]:
+    """Default verify of correct layers: torch through ``from_torch``, and the NumPy layer."""
+    from tests.zoo import correct
+
+    from convgrad.adapters.torch import from_torch, torch_conv
+
+    rows = []
+    for name, (forward, backward) in (
+        ("from_torch(torch_conv)", from_torch(torch_conv)),
+        ("tests/zoo/correct.py", (correct.forward, correct.backward)),
+    ):
+        seconds, result = time_verify(forward, backward)
+        rows.append({"layer": name, "seconds": seconds, "ok": result.ok})
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="benchmarks.verdict", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="five bugs of each zoo")
+    args = parser.parse_args(argv)
+    from tests.zoo.bugs import BUGS as CLASSIC
+    from tests.zoo_realistic.bugs import BUGS as REALISTIC
+
+    bugs = (*CLASSIC[:5], *REALISTIC[:5]) if args.quick else (*CLASSIC, *REALISTIC)
+    rows = zoo_rows(bugs)
+    for row in rows:
+        print(f"{row['bug']:42} {row['found']:30} {row['seconds']:6.2f} s")
+    median = statistics.median(row["seconds"] for row in rows)
+    missed = sum(row["found"] == "MISSED" for row in rows)
+    print(f"\nzoo: median time to verdict {median:.2f} s (target <= 1 s), {missed} missed")
+    correct = correct_rows()
+    for row in correct:
+        verdict = "passes" if row["ok"] else "FAILS"
+        print(f"default verify of {row['layer']}: {row['seconds']:.2f} s, {verdict}")
+    return {"zoo": rows, "median_s": median, "correct": correct}
+
+
+if __name__ == "__main__":
+    main()

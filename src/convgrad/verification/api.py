@@ -10,17 +10,18 @@ grad_y summed over batch and space).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from convgrad.schema import OUTPUTS
-from convgrad.verification.bounds import FLOAT_DTYPES, Precision
+from convgrad.schema import OUTPUTS, json_value
+from convgrad.verification.bounds import Precision
 from convgrad.verification.calls import UserFunction
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import VerifyResult
-from convgrad.verification.runner import ProblemChecks, ProblemReport, judge_outputs
+from convgrad.verification.runner import ProblemChecks, ProblemReport, first_notes, judge_outputs
 from convgrad.verification.search import Found, check_given, problem_key, search
 
 
@@ -32,6 +33,8 @@ def check_outputs(
     grad_weight: object = None,
     grad_bias: object = None,
     safety: float = 1.0,
+    subnormals: str = "ftz",
+    precision: str | None = None,
 ) -> VerifyResult:
     """Judge results computed for one problem as `verify` judges them.
 
@@ -49,6 +52,8 @@ def check_outputs(
         grad_weight: the gradient for w (w's shape).
         grad_bias: the gradient for the bias, ``(C_out,)``.
         safety: a factor >= 1 on the implementation's share of the bound, as in `verify`.
+        subnormals: "ftz" or "ieee", as in `verify`.
+        precision: None, "tf32", "bf16" or "fp16", as in `verify`.
 
     Returns:
         A `VerifyResult` of one problem; wrong results are its failures (never raised).
@@ -69,14 +74,21 @@ def check_outputs(
             " all are None"
         )
     data = problem.x.dtype.name if problem.x.dtype.kind == "f" else "float64"
-    precision = Precision(data, safety=safety)
-    report = judge_outputs(problem, given, precision)
+    arithmetic = Precision(data, safety=safety, subnormals=subnormals, operands=precision)
     has_backward = bool(given.keys() - {"forward"})
-    failures = tuple(
-        Found(problem, report, result).failure(has_backward) for result in report.failures
-    )
-    settings_record = {"dtype": precision.dtype, "safety": precision.safety, "checked": list(given)}
-    return VerifyResult(failures, 1, tuple(report.ratios), settings_record)
+    with np.errstate(all="ignore"):
+        report = judge_outputs(problem, given, arithmetic)
+        failures = tuple(
+            Found(problem, report, result).failure(has_backward) for result in report.failures
+        )
+    settings_record = {
+        "dtype": arithmetic.dtype,
+        "safety": arithmetic.safety,
+        "subnormals": arithmetic.subnormals,
+        "precision": arithmetic.operands,
+        "checked": list(given),
+    }
+    return VerifyResult(failures, 1, tuple(report.ratios), settings_record, tuple(report.notes))
 
 
 def _positive_int(name: str, value, minimum: int = 1) -> int:
@@ -95,6 +107,16 @@ def _timeout(value) -> float | None:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"timeout={value!r} must be finite and > 0 (or None for no limit)")
     return float(value)
+
+
+def _arithmetic_of(problem: ConvProblem, declared: Precision, accumulate) -> Precision:
+    """The precision a problem is judged in: the declared one, or for a given problem whose
+    float data has another dtype (float32 problems under the default dtype="float64") the same
+    settings in the problem's dtype; the reproduce snippet then needs no dtype argument."""
+    data = problem.x.dtype
+    if data.kind != "f" or data.name == declared.dtype:
+        return declared
+    return dataclasses.replace(declared, dtype=data.name, accumulate=accumulate, out=None)
 
 
 def verify(
@@ -117,6 +139,9 @@ def verify(
     timeout: float | None = 60.0,
     exact: bool = True,
     max_failures: int = 8,
+    subnormals: str = "ftz",
+    precision: str | None = None,
+    deterministic: bool = False,
 ) -> VerifyResult:
     """Check a convolution implementation against the oracle; never raises on user errors.
 
@@ -152,28 +177,47 @@ def verify(
         exact: False skips bit-exact comparison on integer data (FFT or Winograd algorithms
             round even there).
         max_failures: stop after this many distinct (check, output) failures.
+        subnormals: "ftz" (default) lets results below the smallest normal be flushed to zero
+            and such operands be read as zero (XLA on CPU, GPUs, oneDNN, SIMD kernels with
+            FTZ/DAZ); "ieee" requires gradual underflow (strict).
+        precision: None (operands used as given), or "tf32", "bf16", "fp16": every operand
+            rounded to that format (10, 7 and 10 significand bits) before its product, sums in
+            float32 (TF32 tensor cores, bf16/fp16 autocast); float32 or float16 data only.
+        deterministic: True requires two calls on the same inputs to return identical bits;
+            False (default) lets a second result that differs within the error bound pass
+            with a note in ``.notes`` (a summation order that varies between calls).
 
     Returns:
         A `VerifyResult`: ``.ok``, ``.failures`` (each on its minimal problem, with diagnosis
-        and reproduce snippet), ``.raise_for_failures()``, ``.to_json()``, ``.to_html(path)``.
+        and reproduce snippet), ``.notes``, ``.raise_for_failures()``, ``.to_json()``,
+        ``.to_html(path)``.
 
     Raises:
         TypeError: a non-callable forward/backward, or an argument of the wrong type.
-        ValueError: an argument outside its range (named in the message).
+        ValueError: an argument outside its range (named in the message), or an empty
+            ``problems``.
+        KeyboardInterrupt: raised by the user's function (Ctrl-C); verify stops.
+
+    verify's own arithmetic ignores NumPy floating-point errors (`numpy.seterr`); the user's
+    functions run under the caller's settings.
     """
     if not callable(forward):
         raise TypeError(f"forward={forward!r} must be callable: forward(x, w, spec) -> y")
     if backward is not None and not callable(backward):
         raise TypeError(f"backward={backward!r} must be callable or None")
-    if dtype not in FLOAT_DTYPES:
-        raise ValueError(f"dtype={dtype!r} must be one of {FLOAT_DTYPES}")
-    precision = Precision(dtype, accumulate, None, safety)
+    arithmetic = Precision(dtype, accumulate, None, safety, subnormals, precision)
+    dtype = arithmetic.dtype
     max_examples = _positive_int("max_examples", max_examples)
     max_failures = _positive_int("max_failures", max_failures)
     seed = _positive_int("seed", seed, 0)
     timeout = _timeout(timeout)
-    if not isinstance(exact, bool):
-        raise TypeError(f"exact={exact!r} must be a bool")
+    for name, flag in (("exact", exact), ("deterministic", deterministic)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name}={flag!r} must be a bool")
+    if problems is not None:
+        problems = list(problems)
+        if not problems:
+            raise ValueError("problems=[] is empty: give at least one ConvProblem, or None to draw")
     settings_record = {
         "ndim": ndim,
         "padding": padding,
@@ -185,16 +229,20 @@ def verify(
         "data": data,
         "max_examples": max_examples,
         "seed": seed,
-        "safety": precision.safety,
-        "accumulate": precision.accumulate,
-        "exact": exact,
+        "safety": arithmetic.safety,
+        "accumulate": arithmetic.accumulate,
+        "exact": bool(exact),
         "timeout": timeout,
+        "subnormals": arithmetic.subnormals,
+        "precision": arithmetic.operands,
+        "deterministic": bool(deterministic),
     }
-    settings_record = {
-        k: list(v) if isinstance(v, tuple) else v for k, v in settings_record.items()
-    }
-    user_forward = UserFunction(forward, "forward", timeout)
-    user_backward = None if backward is None else UserFunction(backward, "backward", timeout)
+    settings_record = {k: json_value(v) for k, v in settings_record.items()}
+    errstate = np.geterr()
+    user_forward = UserFunction(forward, "forward", timeout, errstate)
+    user_backward = (
+        None if backward is None else UserFunction(backward, "backward", timeout, errstate)
+    )
 
     cache: dict[tuple, ProblemReport] = {}
 
@@ -207,31 +255,39 @@ def verify(
             if user_backward is not None:
                 user_backward.mutations = {}
             cache[key] = ProblemChecks(
-                problem, user_forward, user_backward, precision, exact=exact, seed=seed
+                problem,
+                user_forward,
+                user_backward,
+                _arithmetic_of(problem, arithmetic, accumulate),
+                exact=bool(exact),
+                seed=seed,
+                deterministic=bool(deterministic),
             ).run()
         return cache[key]
 
-    if problems is not None:
-        found, examples, ratios = check_given(problems, check)
-    else:
-        from convgrad.strategies import conv_problems
+    with np.errstate(all="ignore"):
+        if problems is not None:
+            found, examples, ratios = check_given(problems, check)
+        else:
+            from convgrad.strategies import conv_problems
 
-        strategy = conv_problems(
-            ndim=ndim,
-            padding=padding,
-            stride=stride,
-            dilation=dilation,
-            groups=groups,
-            flip=flip,
-            dtype=dtype,
-            data=data,
-            bias=(False,),
-        )
-        found, examples, ratios = search(
-            strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
-        )
-    failures = tuple(f.failure(backward is not None) for f in found)
-    return VerifyResult(failures, examples, tuple(ratios), settings_record)
+            strategy = conv_problems(
+                ndim=ndim,
+                padding=padding,
+                stride=stride,
+                dilation=dilation,
+                groups=groups,
+                flip=flip,
+                dtype=dtype,
+                data=data,
+                bias=(False,),
+            )
+            found, examples, ratios = search(
+                strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
+            )
+        failures = tuple(f.failure(backward is not None) for f in found)
+    notes = first_notes(note for report in cache.values() for note in report.notes)
+    return VerifyResult(failures, examples, tuple(ratios), settings_record, notes)
 
 
 __all__ = ["check_outputs", "verify"]

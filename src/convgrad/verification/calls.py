@@ -26,12 +26,18 @@ class UserFunction:
 
     fn: the callable; name: "forward" or "backward"; timeout: seconds (None: no limit). A call
     that does not return in time is abandoned (a daemon thread; Python cannot kill it) and every
-    later call fails at once instead of waiting again. ``mutations`` lists, per argument name,
-    the calls that changed it.
+    later call fails at once instead of waiting again. errstate: the NumPy floating-point error
+    settings (`numpy.geterr`) the function runs under, the caller's (verify's own arithmetic
+    runs with every error ignored). ``mutations`` lists, per argument name, the calls that
+    changed it. A KeyboardInterrupt raised by the function (Ctrl-C) is re-raised to the caller
+    of verify, not reported as a failed check.
     """
 
-    def __init__(self, fn: Callable, name: str, timeout: float | None) -> None:
+    def __init__(
+        self, fn: Callable, name: str, timeout: float | None, errstate: dict | None = None
+    ) -> None:
         self.fn, self.name, self.timeout = fn, name, timeout
+        self.errstate = dict(np.geterr() if errstate is None else errstate)
         self.hung = False
         self.mutations: dict[str, int] = {}
 
@@ -53,9 +59,11 @@ class UserFunction:
 
         def target() -> None:
             try:
-                box["value"] = self.fn(*copies.values(), spec)
-            except KeyboardInterrupt:
-                raise
+                with np.errstate(**self.errstate):
+                    box["value"] = self.fn(*copies.values(), spec)
+            except KeyboardInterrupt as err:
+                # Raised in the timeout's thread it would end only that thread: carry it over.
+                box["interrupt"] = err
             except BaseException as err:
                 # SystemExit (sys.exit in user code) too: a failed check, not the end of verify.
                 box["error"] = err
@@ -72,6 +80,8 @@ class UserFunction:
         for key, original in arrays.items():
             if not np.array_equal(copies[key], original, equal_nan=True):
                 self.mutations[key] = self.mutations.get(key, 0) + 1
+        if "interrupt" in box:
+            raise box["interrupt"]
         if "error" in box:
             err = box["error"]
             raise self._fail(f"{self.name} raised {type(err).__name__}: {err}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convgrad.schema import VERIFY_SCHEMA_VERSION, json_float, json_shape
+from convgrad.schema import VERIFY_SCHEMA_VERSION, json_float, json_shape, json_value
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.diagnosis import diagnose
 from convgrad.verification.problem import ConvProblem
@@ -87,13 +87,16 @@ class VerifyResult:
     ok: no check failed; failures: one `Failure` per (check, output), on its minimal problem;
     examples: problems checked in the final search; ratios: error/bound ratios of passing value
     comparisons, records ``{check, output, ratio, x, w, y, dtype, spec}`` (for accuracy plots);
-    settings: the arguments verify ran with.
+    settings: the arguments verify ran with; notes: records ``{check, output, message, x, w,
+    y, dtype, spec}`` of checks that passed with something to say (two calls that differ
+    within the error bound), the first per (check, output).
     """
 
     failures: tuple[Failure, ...]
     examples: int
     ratios: tuple[dict, ...] = ()
     settings: dict = field(default_factory=dict)
+    notes: tuple[dict, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -102,14 +105,15 @@ class VerifyResult:
 
     def to_dict(self) -> dict:
         """JSON-ready: ``schema_version``, ``ok``, ``examples``, ``settings``, ``failures``,
-        ``ratios``."""
+        ``ratios``, ``notes``."""
         return {
             "schema_version": SCHEMA_VERSION,
             "ok": self.ok,
             "examples": self.examples,
-            "settings": dict(self.settings),
+            "settings": json_value(dict(self.settings)),
             "failures": [f.to_dict() for f in self.failures],
             "ratios": [dict(r) for r in self.ratios],
+            "notes": [dict(n) for n in self.notes],
         }
 
     def to_json(self, **dumps_kwargs) -> str:
@@ -135,10 +139,11 @@ class VerifyResult:
             return (
                 f"convgrad.verify: all checks passed on {self.examples} problem(s); worst"
                 f" error/bound {worst:.3g}"
-            )
+            ) + "".join(f"\n  note: {n['message']}" for n in self.notes)
         blocks = [head]
         for failure in self.failures:
             blocks.append(str(failure) + "\n  reproduce:\n" + _indent(failure.reproduce, "    "))
+        blocks += [f"note: {n['message']}" for n in self.notes]
         return "\n\n".join(blocks)
 
 

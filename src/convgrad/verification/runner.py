@@ -10,6 +10,7 @@ Reference results and bounds are computed once per problem; a check whose prereq
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,10 +25,13 @@ from convgrad.verification.bounds import (
     dot,
     exact_within,
     finite_difference_tolerance,
+    forward_flushed,
     forward_magnitude,
     forward_terms,
+    free_flushed,
     free_forward_magnitude,
     free_magnitudes,
+    gradient_flushed,
     gradient_magnitudes,
     gradient_terms,
     linearity_bound,
@@ -44,10 +48,13 @@ _VALUE_CHECKS = ("value", "exact", "adjoint", "finite_difference", "linearity")
 
 @dataclass
 class ProblemReport:
-    """What the checks found on one problem: results in order, and value-check ratios."""
+    """What the checks found on one problem: results in order, value-check ratios, and notes
+    (records ``{check, output, message, x, w, y, dtype, spec}`` of passed checks that still
+    have something to say, such as a nondeterminism within the bound)."""
 
     results: list[ck.CheckResult] = field(default_factory=list)
     ratios: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     bounds: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -79,6 +86,9 @@ class _Judge:
     def __init__(self, problem: ConvProblem, precision: Precision, *, integer: bool) -> None:
         self.p, self.precision, self.integer = problem, precision, integer
         self.report = ProblemReport()
+        self.tolerances: dict[str, tuple[np.ndarray, np.ndarray | float]] = {}
+        """Per sound output: the reference and the tolerance it was judged with (0 when
+        exact)."""
         # Exact (integer or object) data is judged as float64 data, the reference's precision.
         kind = problem.x.dtype.kind
         self.data_dtype = problem.x.dtype if kind == "f" else np.dtype(np.float64)
@@ -93,6 +103,15 @@ class _Judge:
 
     def add(self, result: ck.CheckResult) -> ck.CheckResult:
         self.report.results.append(result)
+        if result.passed and result.check == "determinism" and result.message:
+            self.report.notes.append(
+                {
+                    "check": result.check,
+                    "output": result.output,
+                    "message": result.message,
+                    **self._shapes(),
+                }
+            )
         if result.passed and result.check in _VALUE_CHECKS and result.bound_ratio is not None:
             ratio = result.bound_ratio
             self.report.ratios.append(
@@ -131,22 +150,34 @@ class _Judge:
         magnitude: np.ndarray,
         n: int,
         context: str,
+        flushed: np.ndarray | float = 0.0,
     ) -> np.ndarray | None:
         """Check ``value`` as ``output`` against ``reference`` (sums of n products of absolute
-        sum ``magnitude``); its float64 array when sound, else None."""
+        sum ``magnitude``, ``flushed`` of it from operands below the smallest normal); its
+        float64 array when sound, else None."""
         got = self._array(value, output)
         if got is None:
             return None
-        bound = self.precision.bound(n, magnitude, reference)
+        bound = self.precision.bound(n, magnitude, reference, flushed)
         self.report.outputs[output], self.report.bounds[output] = got, bound
         if not self._sound(got, reference.shape, output, context):
             return None
         g = got.astype(np.float64)
         if self._exact(magnitude):
+            self.tolerances[output] = (reference, 0.0)
             self.add(ck.check_exact(g, reference, output))
         else:
+            self.tolerances[output] = (reference, bound)
             self.add(ck.check_value(g, reference, bound, output, self.precision, n))
         return g
+
+
+def first_notes(notes: Iterable[dict]) -> tuple[dict, ...]:
+    """The first note of each (check, output), in order: what a result reports."""
+    first: dict[tuple[str, str], dict] = {}
+    for note in notes:
+        first.setdefault((note["check"], note["output"]), note)
+    return tuple(first.values())
 
 
 def judge_outputs(
@@ -167,14 +198,18 @@ def judge_outputs(
             forward_magnitude(p.x, p.w, p.b, **kw),
             forward_terms(p.w.shape, p.b is not None),
             context,
+            forward_flushed(precision, p.x, p.w, p.b, **kw),
         )
     if given.keys() & set(GRADIENTS):
         refs = conv_backward(p.x, p.w, p.grad_y, b=p.b, **kw)
         magnitudes = gradient_magnitudes(p.x, p.w, p.grad_y, **kw)
+        flushed = gradient_flushed(precision, p.x, p.w, p.grad_y, **kw)
         terms = gradient_terms(p.w.shape, p.grad_y.shape, p.resolved.groups)
         for j, output in enumerate(GRADIENTS):
             if output in given:
-                judge.judge(output, given[output], refs[j], magnitudes[j], terms[j], context)
+                judge.judge(
+                    output, given[output], refs[j], magnitudes[j], terms[j], context, flushed[j]
+                )
     return judge.report
 
 
@@ -182,7 +217,8 @@ class ProblemChecks(_Judge):
     """Runs the checks of one problem; ``run()`` returns a `ProblemReport`.
 
     exact: allow the exact (tolerance 0) regime on integer-valued data; False for algorithms
-    that round even on integers (FFT, Winograd).
+    that round even on integers (FFT, Winograd). deterministic: two calls must give identical
+    bits; False lets a second result that differs within the error bound pass with a note.
     """
 
     def __init__(
@@ -194,12 +230,14 @@ class ProblemChecks(_Judge):
         *,
         exact: bool,
         seed: int,
+        deterministic: bool = False,
     ) -> None:
         integer = exact and all(
             is_integer_valued(a) for a in (problem.x, problem.w, problem.grad_y)
         )
         super().__init__(problem, precision, integer=integer)
         self.forward, self.backward = forward, backward
+        self.deterministic = deterministic
         self.kw = problem.kwargs
         self.rng = np.random.default_rng(seed)
         self.n_forward = forward_terms(problem.w.shape, False)
@@ -207,6 +245,7 @@ class ProblemChecks(_Judge):
             problem.w.shape, problem.grad_y.shape, problem.resolved.groups
         )
         self.free = free_magnitudes(problem.x, problem.w, problem.grad_y)
+        self.free_flushed = free_flushed(precision, problem.x, problem.w, problem.grad_y)
 
     def _call(self, function: UserFunction, arrays: dict[str, np.ndarray]):
         try:
@@ -247,13 +286,14 @@ class ProblemChecks(_Judge):
             forward_magnitude(p.x, p.w, **self.kw),
             self.n_forward,
             _call_text(p, "forward", grad_y=False),
+            forward_flushed(self.precision, p.x, p.w, **self.kw),
         )
         if y is None:
             return None
         got = self.report.outputs["forward"]
         again = self._call(self.forward, {"x": p.x, "w": p.w})
         if again is not _FAILED and (second := self._array(again, "forward")) is not None:
-            self.add(ck.check_determinism(got, second, "forward"))
+            self.add(ck.check_determinism(got, second, "forward", *self._tolerance("forward")))
         self._linearity(y, "x")
         self._linearity(y, "w")
         return y
@@ -275,7 +315,12 @@ class ProblemChecks(_Judge):
         # |part| <= |base| and |base + part| <= 2|base| entrywise, so the magnitudes are at
         # most M and 2M, M the convention-free magnitude at (x, w).
         bound = linearity_bound(
-            self.precision, self.n_forward, self.free["forward"], parts, integer=self.integer
+            self.precision,
+            self.n_forward,
+            self.free["forward"],
+            parts,
+            integer=self.integer,
+            flushed=self.free_flushed["forward"],
         )
         self.add(ck.check_linearity("forward", y_total, parts, bound, operand))
 
@@ -292,11 +337,14 @@ class ProblemChecks(_Judge):
             return
         ref = conv_backward(p.x, p.w, p.grad_y, **self.kw)
         magnitudes = gradient_magnitudes(p.x, p.w, p.grad_y, **self.kw)
+        flushed = gradient_flushed(self.precision, p.x, p.w, p.grad_y, **self.kw)
         context = _call_text(p, "backward", grad_y=True)
         sound: dict[str, np.ndarray] = {}
         for j, got_value in enumerate(grads):
             output = GRADIENTS[j]
-            g = self.judge(output, got_value, ref[j], magnitudes[j], self.n_grads[j], context)
+            g = self.judge(
+                output, got_value, ref[j], magnitudes[j], self.n_grads[j], context, flushed[j]
+            )
             if g is not None:
                 sound[output] = g
         again = self._call(self.backward, arrays)
@@ -309,16 +357,35 @@ class ProblemChecks(_Judge):
                 self._adjoint(y, sound[output], output, operand)
                 self._finite_difference(sound[output], output, operand)
 
+    def _tolerance(self, output: str) -> tuple:
+        """(reference, tolerance) for `checks.check_determinism`; (None, None) when bits must
+        match (deterministic=True) or the first result was not sound."""
+        if self.deterministic or output not in self.tolerances:
+            return None, None
+        return self.tolerances[output]
+
     def _backward_determinism(self, first: tuple, again: object) -> None:
         try:
             second = split_gradients(again)
         except CallFailed as failed:
             self.add(failed.result)
             return
-        for j, (a, b) in enumerate(zip(first, second, strict=False)):
+        if len(first) != len(second):
+            self.add(
+                ck.CheckResult(
+                    "determinism",
+                    ck.BACKWARD_OUTPUT,
+                    False,
+                    f"backward returned {len(first)} values on the first call and"
+                    f" {len(second)} on a second call with the same inputs",
+                )
+            )
+            return
+        for j, (a, b) in enumerate(zip(first, second, strict=True)):
             arrays = (self._array(a, GRADIENTS[j]), self._array(b, GRADIENTS[j]))
             if arrays[0] is not None and arrays[1] is not None:
-                self.add(ck.check_determinism(*arrays, GRADIENTS[j]))
+                output = GRADIENTS[j]
+                self.add(ck.check_determinism(*arrays, output, *self._tolerance(output)))
 
     def _adjoint(self, y: np.ndarray, grad: np.ndarray, output: str, operand: str) -> None:
         p = self.p
@@ -335,6 +402,8 @@ class ProblemChecks(_Judge):
             m_y=self.free["forward"],
             m_g=self.free[output],
             integer=self.integer,
+            f_y=self.free_flushed["forward"],
+            f_g=self.free_flushed[output],
         )
         identity = ck.ScalarIdentity(
             lhs,
@@ -371,6 +440,7 @@ class ProblemChecks(_Judge):
             return
         d = (y_plus - y_minus) / (2 * h)
         m_pm = max(free_forward_magnitude(*pt) for pt in points)
+        f_pm = max(free_flushed(self.precision, *pt, p.grad_y)["forward"] for pt in points)
         m_g = self.free[output]
         exact = (
             exact_within(self.precision, self.integer, m_pm)
@@ -390,6 +460,8 @@ class ProblemChecks(_Judge):
             m_pm=m_pm,
             m_g=m_g,
             exact=exact,
+            f_pm=f_pm,
+            f_g=self.free_flushed[output],
         )
         identity = ck.ScalarIdentity(
             dot(p.grad_y, d),
@@ -405,4 +477,4 @@ class ProblemChecks(_Judge):
         self.add(ck.check_identity("finite_difference", output, identity, note))
 
 
-__all__ = ["GRADIENTS", "ProblemChecks", "ProblemReport", "judge_outputs"]
+__all__ = ["GRADIENTS", "ProblemChecks", "ProblemReport", "first_notes", "judge_outputs"]

@@ -169,8 +169,9 @@ def test_jax_passes_where_products_underflow_and_flushes_them(dtype):
 
 @pytest.mark.parametrize(("dtype", "seed"), [("float64", 1), ("float32", 0)])
 def test_jax_passes_at_default_settings(dtype, seed):
-    # float64 seed 1 failed (grad_input 0 for 1.1e-308) before the model allowed flushed
-    # subnormals; the 20-seed run is in the README.
+    # A smoke test on drawn problems (jax compiles each new shape: a few seconds per problem);
+    # the underflow that failed 4 of 5 default seeds is pinned by the fixed problem above, and
+    # the 20-seed run at default settings is in the README.
     forward, backward = _jax_client(dtype)
     result = cg.verify(forward, backward, dtype=dtype, seed=seed, max_examples=10)
     assert result.ok, str(result)

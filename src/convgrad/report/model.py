@@ -228,8 +228,9 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
             problems[key] = problem_record(problem_id, p, mode=p["spec"]["mode"], data=p["dtype"])
         return problems[key]["id"]
 
-    records, failures = [], []
+    records, failures, notes = [], [], []
     for run in runs:
+        notes += [{**n, "test": run.get("test")} for n in run.get("notes", ())]
         for r in run.get("ratios", ()):
             records.append(
                 check_record(
@@ -280,6 +281,7 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
         "shape_table": shape_table(problem_list),
         "accuracy": accuracy(records),
         "failures": failures,
+        "notes": notes,
         "problems": problem_list,
         "records": records,
         "runs": []

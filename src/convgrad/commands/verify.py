@@ -21,7 +21,7 @@ from pathlib import Path
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
 from convgrad.spec import MODES
-from convgrad.verification.bounds import FLOAT_DTYPES
+from convgrad.verification.bounds import FLOAT_DTYPES, PRESETS, SUBNORMALS
 
 PADDINGS = (*MODES, "explicit")
 
@@ -50,6 +50,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--dtype", default="float64", choices=FLOAT_DTYPES, help="data dtype")
     parser.add_argument("--max-examples", default="100", metavar="N", help="problems to draw")
     parser.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")
+    parser.add_argument(
+        "--subnormals",
+        default="ftz",
+        choices=SUBNORMALS,
+        help="ftz (default): results and operands below the smallest normal may be flushed to"
+        " zero; ieee: gradual underflow only",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=tuple(PRESETS),
+        help="operands rounded to TF32, bfloat16 or float16 before each product, sums in float32",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="two calls must return identical bits (default: differences within the bound are"
+        " a note)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
     parser.add_argument("--html", metavar="PATH", help="write the HTML report")
     parser.set_defaults(run=run)
@@ -162,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
         "dtype": args.dtype,
         "max_examples": _one_int("--max-examples", args.max_examples, 1),
         "seed": _one_int("--seed", args.seed, 0),
+        "subnormals": args.subnormals,
+        "precision": args.precision,
+        "deterministic": args.deterministic,
     }
     forward = load_callable("MODULE:FORWARD", args.forward)
     backward = None if args.backward is None else load_callable("--backward", args.backward)

@@ -89,16 +89,15 @@ def test_arithmetic_flags_reach_verify(user_module, capsys):
         "--precision",
         "tf32",
         "--deterministic",
+        "--isolation",
+        "process",
         "--json",
         "r.json",
     )
     assert code == 0
     settings = json.loads((user_module / "r.json").read_text())["settings"]
-    assert (settings["subnormals"], settings["precision"], settings["deterministic"]) == (
-        "ieee",
-        "tf32",
-        True,
-    )
+    assert settings["subnormals"] == "ieee" and settings["precision"] == "tf32"
+    assert settings["deterministic"] is True and settings["isolation"] == "process"
 
 
 def test_a_wrong_gradient_exits_1_with_the_minimal_case(user_module, capsys):

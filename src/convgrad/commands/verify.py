@@ -63,6 +63,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="operands rounded to TF32, bfloat16 or float16 before each product, sums in float32",
     )
     parser.add_argument(
+        "--isolation",
+        default="thread",
+        choices=("thread", "process"),
+        help="process: run your functions in a child process (a crash is a failure, a timeout"
+        " kills it)",
+    )
+    parser.add_argument(
         "--deterministic",
         action="store_true",
         help="two calls must return identical bits (default: differences within the bound are"
@@ -183,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         "subnormals": args.subnormals,
         "precision": args.precision,
         "deterministic": args.deterministic,
+        "isolation": args.isolation,
     }
     forward = load_callable("MODULE:FORWARD", args.forward)
     backward = None if args.backward is None else load_callable("--backward", args.backward)

@@ -10,9 +10,10 @@ grad_y summed over batch and space).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -109,6 +110,20 @@ def _timeout(value) -> float | None:
     return float(value)
 
 
+ISOLATIONS = ("thread", "process")
+
+
+@contextlib.contextmanager
+def _closing(*functions: UserFunction | None) -> Iterator[None]:
+    """Ends the functions' worker processes however the run ends."""
+    try:
+        yield
+    finally:
+        for function in functions:
+            if function is not None:
+                function.close()
+
+
 def _arithmetic_of(problem: ConvProblem, declared: Precision, accumulate) -> Precision:
     """The precision a problem is judged in: the declared one, or for a given problem whose
     float data has another dtype (float32 problems under the default dtype="float64") the same
@@ -142,6 +157,7 @@ def verify(
     subnormals: str = "ftz",
     precision: str | None = None,
     deterministic: bool = False,
+    isolation: str = "thread",
 ) -> VerifyResult:
     """Check a convolution implementation against the oracle; never raises on user errors.
 
@@ -186,6 +202,11 @@ def verify(
         deterministic: True requires two calls on the same inputs to return identical bits;
             False (default) lets a second result that differs within the error bound pass
             with a note in ``.notes`` (a summation order that varies between calls).
+        isolation: "thread" (default: the user's functions run in this process; a timeout
+            abandons a call it cannot stop) or "process" (each runs in a child process,
+            `convgrad.verification.isolation`: a native crash is a failed check, "crashed:
+            signal 6 (SIGABRT)", and a timeout kills the child, even in code that holds the
+            GIL; arguments and results are pickled, the function too where it can be).
 
     Returns:
         A `VerifyResult`: ``.ok``, ``.failures`` (each on its minimal problem, with diagnosis
@@ -214,6 +235,8 @@ def verify(
     for name, flag in (("exact", exact), ("deterministic", deterministic)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name}={flag!r} must be a bool")
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation={isolation!r} must be one of {ISOLATIONS}")
     if problems is not None:
         problems = list(problems)
         if not problems:
@@ -236,12 +259,15 @@ def verify(
         "subnormals": arithmetic.subnormals,
         "precision": arithmetic.operands,
         "deterministic": bool(deterministic),
+        "isolation": isolation,
     }
     settings_record = {k: json_value(v) for k, v in settings_record.items()}
     errstate = np.geterr()
-    user_forward = UserFunction(forward, "forward", timeout, errstate)
+    user_forward = UserFunction(forward, "forward", timeout, errstate, isolation)
     user_backward = (
-        None if backward is None else UserFunction(backward, "backward", timeout, errstate)
+        None
+        if backward is None
+        else UserFunction(backward, "backward", timeout, errstate, isolation)
     )
 
     cache: dict[tuple, ProblemReport] = {}
@@ -265,7 +291,7 @@ def verify(
             ).run()
         return cache[key]
 
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), _closing(user_forward, user_backward):
         if problems is not None:
             found, examples, ratios = check_given(problems, check)
         else:

@@ -41,6 +41,10 @@ def test_flushing_implementation_fails_with_strict_subnormals_and_is_diagnosed(d
     assert "flushed to zero" in failure.diagnosis
     assert "subnormals='ieee'" in failure.diagnosis
     assert "float32" not in failure.diagnosis.split("(")[0]
+    # The snippet reproduces the failure: it passes the strict setting.
+    assert failure.reproduce.endswith(
+        "cg.verify(forward, backward, problems=[problem], subnormals='ieee'))"
+    )
 
 
 def test_subnormal_operands_read_as_zero_pass_by_default_only():
@@ -73,6 +77,7 @@ def test_varying_summation_order_passes_with_a_note_and_fails_when_determinism_i
     strict = cg.verify(sim.forward, sim.backward, problems=[problem], deterministic=True)
     assert {check for check, _ in failure_keys(strict)} == {"determinism"}
     assert strict.settings["deterministic"] is True
+    assert "problems=[problem], deterministic=True)" in strict.failures[0].reproduce
 
 
 def test_reference_has_no_notes():

@@ -111,6 +111,17 @@ def _timeout(value) -> float | None:
 
 
 ISOLATIONS = ("thread", "process")
+_REPRODUCED = {
+    "dtype": "float64",
+    "safety": 1.0,
+    "exact": True,
+    "subnormals": "ftz",
+    "precision": None,
+    "deterministic": False,
+    "isolation": "thread",
+}
+"""verify's arguments that change how a given problem is judged, with their defaults: a
+reproduce snippet passes those the run changed."""
 
 
 @contextlib.contextmanager
@@ -311,7 +322,9 @@ def verify(
             found, examples, ratios = search(
                 strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
             )
-        failures = tuple(f.failure(backward is not None) for f in found)
+        defaults = {**_REPRODUCED, "accumulate": "float32" if precision else dtype}
+        options = {k: settings_record[k] for k, v in defaults.items() if settings_record[k] != v}
+        failures = tuple(f.failure(backward is not None, options) for f in found)
     notes = first_notes(note for report in cache.values() for note in report.notes)
     return VerifyResult(failures, examples, tuple(ratios), settings_record, notes)
 

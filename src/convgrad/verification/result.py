@@ -157,13 +157,15 @@ def _literal(name: str, array: np.ndarray | None) -> str:
     return f"{name} = np.array({array.tolist()!r}, dtype={str(array.dtype)!r})"
 
 
-def reproduce_snippet(problem: ConvProblem, backward: bool) -> str:
-    """Python that rebuilds the problem from literal arrays and re-runs verify on it."""
+def reproduce_snippet(problem: ConvProblem, backward: bool, options: dict | None = None) -> str:
+    """Python that rebuilds the problem from literal arrays and re-runs verify on it, with
+    ``options`` (verify's keyword arguments that the run set away from their defaults)."""
     s = problem.spec
+    extra = "".join(f", {k}={v!r}" for k, v in (options or {}).items())
     call = (
-        "cg.verify(forward, backward, problems=[problem])"
+        f"cg.verify(forward, backward, problems=[problem]{extra})"
         if backward
-        else "cg.verify(forward, problems=[problem])"
+        else f"cg.verify(forward, problems=[problem]{extra})"
     )
     return "\n".join(
         [
@@ -182,10 +184,15 @@ def reproduce_snippet(problem: ConvProblem, backward: bool) -> str:
 
 
 def failure_of(
-    problem: ConvProblem, report: ProblemReport, result: CheckResult, has_backward: bool
+    problem: ConvProblem,
+    report: ProblemReport,
+    result: CheckResult,
+    has_backward: bool,
+    options: dict | None = None,
 ) -> Failure:
     """The `Failure` of ``result``, one of ``report``'s failed checks on ``problem``: diagnosed
-    from the user's output and its bound, with a reproduce snippet."""
+    from the user's output and its bound, with a reproduce snippet (`reproduce_snippet`'s
+    ``options``)."""
     diagnosis = diagnose(
         problem, result, report.outputs.get(result.output), report.bounds.get(result.output)
     )
@@ -200,7 +207,7 @@ def failure_of(
         index=result.index,
         message=result.message,
         diagnosis=diagnosis,
-        reproduce=reproduce_snippet(problem, has_backward),
+        reproduce=reproduce_snippet(problem, has_backward, options),
     )
 
 

@@ -43,9 +43,9 @@ class Found:
     report: ProblemReport
     result: CheckResult
 
-    def failure(self, has_backward: bool) -> Failure:
-        """The reported `Failure` (diagnosed, with a reproduce snippet)."""
-        return failure_of(self.problem, self.report, self.result, has_backward)
+    def failure(self, has_backward: bool, options: dict | None = None) -> Failure:
+        """The reported `Failure` (diagnosed, with a reproduce snippet passing ``options``)."""
+        return failure_of(self.problem, self.report, self.result, has_backward, options)
 
 
 def problem_key(problem: ConvProblem) -> tuple:

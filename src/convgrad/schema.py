@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias")
 """The four results of a convolution layer under test, in this order everywhere."""
 
@@ -50,6 +52,20 @@ def read_float(value: float | int | str | None) -> float | None:
 def json_shape(shape: Sequence[int] | None) -> list[int] | None:
     """A shape (or index) tuple as a JSON list of ints; None stays None."""
     return None if shape is None else [int(n) for n in shape]
+
+
+def json_value(value: object) -> object:
+    """A settings value as plain JSON types: tuples as lists, NumPy scalars as Python ones
+    (``stride=np.int64(1)``), dtypes by name; other values unchanged."""
+    if isinstance(value, (tuple, list)):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.dtype):
+        return value.name
+    return value
 
 
 def problem_record(
@@ -127,6 +143,7 @@ __all__ = [
     "failure_record",
     "json_float",
     "json_shape",
+    "json_value",
     "problem_record",
     "read_float",
 ]

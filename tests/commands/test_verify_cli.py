@@ -77,6 +77,31 @@ def test_a_correct_implementation_exits_0_and_writes_json(user_module, capsys):
     assert data["ok"] is True
     assert data["settings"]["padding"] == ["valid", "same"]
     assert data["settings"]["max_examples"] == 8
+    assert data["settings"]["subnormals"] == "ftz" and data["settings"]["deterministic"] is False
+
+
+def test_arithmetic_flags_reach_verify(user_module, capsys):
+    code, _, _ = _run(
+        capsys,
+        f"{MODULE}:forward",
+        "--max-examples",
+        "3",
+        "--dtype",
+        "float32",
+        "--subnormals",
+        "ieee",
+        "--precision",
+        "tf32",
+        "--deterministic",
+        "--isolation",
+        "process",
+        "--json",
+        "r.json",
+    )
+    assert code == 0
+    settings = json.loads((user_module / "r.json").read_text())["settings"]
+    assert settings["subnormals"] == "ieee" and settings["precision"] == "tf32"
+    assert settings["deterministic"] is True and settings["isolation"] == "process"
 
 
 def test_padding_mode_is_drawn_and_recorded(user_module, capsys):

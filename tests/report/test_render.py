@@ -243,3 +243,20 @@ def test_verify_page_shows_the_capability_table_and_the_causes(tmp_path):
     assert cause.text.startswith("grad_weight wrong whenever padding='same': 1 failure")
     assert cause.find("a")[0].attrs["href"] == "#failure-1"
     assert root.by_id("failure-1").find("h3")
+
+
+def test_verify_result_notes_are_listed_and_escaped(tmp_path):
+    data = _verify_dict()
+    data["notes"] = [
+        {"check": "determinism", "output": "grad_weight", "message": "differ <within> the bound"}
+    ]
+    text = render_html(data, tmp_path / "notes.html").read_text(encoding="utf-8")
+    items = parse(text).by_id("notes").find("li")
+    assert len(items) == 1
+    assert "grad_weight" in items[0].text and "differ <within> the bound" in items[0].text
+    assert "&lt;within&gt;" in text
+
+
+def test_page_without_notes_has_no_notes_section(tmp_path):
+    root = parse(render_html(_verify_dict(), tmp_path / "v.html").read_text(encoding="utf-8"))
+    assert root.find(id="notes") == []

@@ -19,19 +19,24 @@ from convgrad.verification.bounds import (
     dot_rounding,
     exact_within,
     finite_difference_tolerance,
+    flushed_operands,
     forward_bound,
+    forward_flushed,
     forward_magnitude,
     forward_terms,
     free_forward_magnitude,
     free_magnitudes,
     gamma,
     gradient_bounds,
+    gradient_flushed,
     gradient_magnitudes,
     gradient_terms,
     linearity_bound,
     scaled,
     unit_roundoff,
 )
+
+from .simulations import round_tf32
 
 
 def test_unit_roundoff_of_ieee_formats():
@@ -259,3 +264,90 @@ def test_dot_helpers_and_power_of_two_scaling():
     assert exact_within(Precision("float32"), True, 2.0**24)
     assert not exact_within(Precision("float32"), True, 2.0**25)
     assert not exact_within(Precision("float64"), False, 1.0)
+
+
+TINY64 = float(np.finfo(np.float64).tiny)
+ETA64 = float(np.finfo(np.float64).smallest_subnormal)
+
+
+def test_ftz_allows_the_smallest_normal_per_product_addition_and_rounding():
+    # n = 3: 3 products, 2 additions, 1 output rounding may each flush less than tiny.
+    zero = np.zeros(1)
+    ftz = float(Precision("float64").bound(3, zero, zero)[0])
+    assert 6 * TINY64 <= ftz <= 6 * TINY64 * (1 + 1e-12) + 3 * ETA64
+    ieee = float(Precision("float64", subnormals="ieee").bound(3, zero, zero)[0])
+    assert ieee == pytest.approx(7 * ETA64, abs=ETA64)
+    # A product of 1e-160 * 1e-160 flushed to 0 is within the FTZ bound only.
+    m = np.array([1e-320])
+    assert abs(0 - 1e-320) <= Precision("float64").bound(1, m, m)[0]
+    assert abs(0 - 1e-320) > Precision("float64", subnormals="ieee").bound(1, m, m)[0]
+
+
+def test_precision_rejects_bad_subnormals_and_presets():
+    with pytest.raises(ValueError, match="subnormals='gradual'"):
+        Precision(subnormals="gradual")
+    with pytest.raises(ValueError, match="precision='fp8'"):
+        Precision("float32", operands="fp8")
+    with pytest.raises(ValueError, match="dtype is float64"):
+        Precision("float64", operands="tf32")
+
+
+@pytest.mark.parametrize(
+    ("preset", "bits", "smallest"),
+    [("tf32", 11, 2.0**-126), ("bf16", 8, 2.0**-126), ("fp16", 11, 2.0**-14)],
+)
+def test_presets_round_operands_and_accumulate_in_float32(preset, bits, smallest):
+    p = Precision("float32", operands=preset)
+    assert p.accumulate == "float32" and p.out == "float32"
+    assert p.operand_roundoff == 2.0**-bits and p.smallest_normal == smallest
+    assert p.exact_limit == 2.0**bits and p.flushes_operands
+
+
+def test_flushed_operands_only_where_an_operand_is_below_the_smallest_normal():
+    x, w = np.array([[[1.0, 3e-310, -2.0]]]), np.array([[[0.5, 4.0]]])
+    assert flushed_operands(Precision(), x, w) is not None
+    assert flushed_operands(Precision(subnormals="ieee"), x, w) is None
+    assert flushed_operands(Precision(), np.ones((1, 1, 3)), w) is None
+    # y[0] = x0 w0 + x1 w1, y[1] = x1 w0 + x2 w1: only the x1 products are flushed.
+    got = forward_flushed(Precision(), x, w)
+    assert got.tolist() == [[[3e-310 * 4.0, 3e-310 * 0.5]]]
+    assert forward_flushed(Precision(subnormals="ieee"), x, w) == 0.0
+
+
+def test_denormals_read_as_zero_stay_within_the_bound():
+    x, w = np.array([[[3e-310, 1e-309, -2e-310]]]), np.array([[[0.5, 4.0]]])
+    daz = np.where(np.abs(x) < TINY64, 0.0, x)
+    ref = cg.conv(x, w)
+    for precision, within in ((Precision(), True), (Precision(subnormals="ieee"), False)):
+        bound = forward_bound(x, w, ref, precision=precision)
+        assert compare(cg.conv(daz, w), ref, bound).passed == within
+
+
+def test_gradient_flushed_reads_each_gradients_two_operands():
+    x = np.array([[[1.0, 3e-310, 1.0]]])
+    w = np.array([[[1.0, 1.0]]])
+    grad_y = np.array([[[2e-310, 1.0]]])
+    got = gradient_flushed(Precision(), x, w, grad_y)
+    # grad_input reads (w, grad_y): grad_y[0] is flushed, at x positions 0 and 1.
+    assert got.input.tolist() == [[[2e-310, 2e-310, 0.0]]]
+    # grad_weight reads (x, grad_y): k=0 sums x0 g0 + x1 g1, both flushed; k=1 sums x1 g0
+    # (a product of two subnormals: 0 in float64) + x2 g1 (normal).
+    assert got.weight.tolist() == [[[2e-310 + 3e-310, 0.0]]]
+    assert got.bias.tolist() == [2e-310]
+
+
+def test_tf32_and_fp16_operand_rounding_is_within_the_preset_bound_and_not_without():
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-1, 1, (2, 3, 9)).astype(np.float32)
+    x[0, 0, :3] = [3e-6, -1e-7, 2e-5]  # below float16's smallest normal
+    w = rng.uniform(-1, 1, (4, 3, 3)).astype(np.float32)
+    ref = cg.conv(x, w)
+    tf32 = cg.conv(round_tf32(x), round_tf32(w)).astype(np.float32)
+    fp16 = cg.conv(x.astype(np.float16), w.astype(np.float16)).astype(np.float32)
+    for got, preset in ((tf32, "tf32"), (fp16, "fp16")):
+        bound = forward_bound(x, w, ref, precision=Precision("float32", operands=preset))
+        c = compare(got, ref, bound)
+        assert c.passed and c.worst_ratio > 0.01
+        assert not compare(
+            got, ref, forward_bound(x, w, ref, precision=Precision("float32"))
+        ).passed

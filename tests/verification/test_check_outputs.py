@@ -33,6 +33,8 @@ def test_check_outputs_passes_the_reference_exactly_on_integer_data_with_bias():
     assert result.settings == {
         "dtype": "float64",
         "safety": 1.0,
+        "subnormals": "ftz",
+        "precision": None,
         "checked": list(OUTPUTS),
     }
 

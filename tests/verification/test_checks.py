@@ -123,3 +123,25 @@ def test_scaled_identity_reports_natural_units_where_float64_holds_them():
     # Subnormal in natural units: shown scaled rather than with its lost bits.
     assert ScalarIdentity(0.0, 0.0, 0.0, "a", "b", exponent=-1070).text(0.7) == "0.7*2**-1070"
     assert ScalarIdentity(0.0, 0.0, 0.0, "a", "b", exponent=-1070).text(0.0) == "0"
+
+
+def test_check_determinism_within_the_bound_passes_with_a_note():
+    reference = np.array([1.0, 2.0])
+    first, second = reference.copy(), reference + np.array([0.0, 2**-50])
+    r = check_determinism(first, second, "grad_weight", reference, np.full(2, 2**-40))
+    assert r.passed and r.mismatched == 1 and r.index == (1,)
+    assert "within the error bound" in r.message and "deterministic=True" in r.message
+
+
+def test_check_determinism_beyond_the_bound_fails_with_its_ratio():
+    reference = np.array([1.0, 2.0])
+    r = check_determinism(reference, reference + 2**-30, "forward", reference, 2**-40)
+    assert not r.passed
+    assert r.bound_ratio == 2.0**10
+    assert "beyond the error bound" in r.message
+
+
+def test_check_determinism_with_a_zero_tolerance_is_bitwise():
+    reference = np.array([3.0])
+    r = check_determinism(reference, np.nextafter(reference, 4), "forward", reference, 0.0)
+    assert not r.passed and r.bound_ratio == math.inf

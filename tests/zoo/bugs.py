@@ -668,12 +668,15 @@ BUGS: tuple[Bug, ...] = (
     ),
     Bug(
         "forward_nondeterministic",
-        "forward sums kernel taps in a random order",
+        "forward sums kernel taps in a random order where bitwise determinism is required",
         fw_random_tap_order,
         BACKWARD,
         FW,
         "determinism",
         Witness((1, 2, 6, 6), (2, 2, 3, 3)),
+        # Within the error bound a varying order is correct (a note, not a failure); it is a
+        # mistake only for a caller that requires identical bits.
+        {"deterministic": True},
         cause="randomness",
     ),
     Bug(

@@ -44,9 +44,9 @@ def dilate(a: np.ndarray, factors) -> np.ndarray:
     return out
 
 
-def correlate(a: np.ndarray, k: np.ndarray, step, kdil, groups: int = 1) -> np.ndarray:
-    """Valid grouped correlation. a: (N, C, *P), k: (M, C // groups, *K) -> (N, M, *Q) with
-    ``Q = floor((P - kdil*(K-1) - 1) / step) + 1``."""
+def grouped_windows(a: np.ndarray, k: np.ndarray, step, kdil, groups: int = 1):
+    """The operands of `correlate` as products to sum: (windows, kernel, out_spatial) with
+    windows (N, G, C // G, prod(Q), T) and kernel (G, M // G, C // G, T), T = prod(K) taps."""
     nd = a.ndim - 2
     extent = tuple(d * (n - 1) + 1 for n, d in zip(k.shape[2:], kdil, strict=True))
     windows = sliding_window_view(a, extent, axis=tuple(range(2, 2 + nd)))
@@ -60,8 +60,15 @@ def correlate(a: np.ndarray, k: np.ndarray, step, kdil, groups: int = 1) -> np.n
     flat_taps = int(np.prod(k.shape[2:]))
     wg = wg.reshape(n, groups, a.shape[1] // groups, -1, flat_taps)
     kg = kg.reshape(groups, m // groups, a.shape[1] // groups, flat_taps)
+    return wg, kg, out_spatial
+
+
+def correlate(a: np.ndarray, k: np.ndarray, step, kdil, groups: int = 1) -> np.ndarray:
+    """Valid grouped correlation. a: (N, C, *P), k: (M, C // groups, *K) -> (N, M, *Q) with
+    ``Q = floor((P - kdil*(K-1) - 1) / step) + 1``."""
+    wg, kg, out_spatial = grouped_windows(a, k, step, kdil, groups)
     out = np.einsum("ngcpt,goct->ngop", wg, kg)
-    return out.reshape(n, m, *out_spatial)
+    return out.reshape(a.shape[0], k.shape[0], *out_spatial)
 
 
 def swap_in_out(w: np.ndarray, groups: int) -> np.ndarray:

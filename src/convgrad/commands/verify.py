@@ -24,7 +24,7 @@ from collections.abc import Callable
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
 from convgrad.spec import MODES, PADDING_MODES
-from convgrad.verification.bounds import FLOAT_DTYPES
+from convgrad.verification.bounds import FLOAT_DTYPES, PRESETS, SUBNORMALS
 from convgrad.verification.space import DEFAULT_SPACE
 
 PADDINGS = (*MODES, "explicit")
@@ -81,6 +81,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="search features the implementation does not support (it raised"
         " NotImplementedError or its own ValueError/TypeError) and count them as failures",
+    )
+    parser.add_argument(
+        "--subnormals",
+        default="ftz",
+        choices=SUBNORMALS,
+        help="ftz (default): results and operands below the smallest normal may be flushed to"
+        " zero; ieee: gradual underflow only",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=tuple(PRESETS),
+        help="operands rounded to TF32, bfloat16 or float16 before each product, sums in float32",
+    )
+    parser.add_argument(
+        "--isolation",
+        default="thread",
+        choices=("thread", "process"),
+        help="process: run your functions in a child process (a crash is a failure, a timeout"
+        " kills it)",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="two calls must return identical bits (default: differences within the bound are"
+        " a note)",
     )
     parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
     parser.add_argument("--html", metavar="PATH", help="write the HTML report")
@@ -214,6 +239,10 @@ def run(args: argparse.Namespace) -> int:
         "dtype": args.dtype,
         "max_examples": _parse.one_int("--max-examples", args.max_examples, 1),
         "seed": _parse.one_int("--seed", args.seed, 0),
+        "subnormals": args.subnormals,
+        "precision": args.precision,
+        "deterministic": args.deterministic,
+        "isolation": args.isolation,
     }
     render_html = None if args.html is None else _html_writer(args.html)
     for path, owned in ((args.json, atomic.is_result_json), (args.html, atomic.is_page)):

@@ -231,8 +231,9 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
             problems[key] = problem_record(problem_id, p, mode=p["spec"]["mode"], data=p["dtype"])
         return problems[key]["id"]
 
-    records, failures, capabilities, grouped = [], [], [], []
+    records, failures, capabilities, grouped, notes = [], [], [], [], []
     for run in runs:
+        notes += [{**n, "test": run.get("test")} for n in run.get("notes", ())]
         if run.get("capabilities"):
             capabilities.append({"test": run.get("test"), "rows": run["capabilities"]})
         first = len(failures)
@@ -291,6 +292,7 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
         "capabilities": capabilities,
         "causes": grouped,
         "failures": failures,
+        "notes": notes,
         "problems": problem_list,
         "records": records,
         "runs": []

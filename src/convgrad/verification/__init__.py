@@ -7,6 +7,7 @@ Modules, in pipeline order:
 - `bounds`: every tolerance, elementwise (Higham's gamma_n) and for the scalar identities
   (adjoint, finite differences, linearity), each with its derivation.
 - `calls`: calling the user's functions (copies, timeouts, mutation record, result unpacking).
+- `isolation`: the user's functions in a child process (crashes, killable timeouts).
 - `checks`: one pure function per check, each returning a `CheckResult`.
 - `runner`: every check on one problem (`ProblemChecks`, `judge_outputs`).
 - `space`: `DEFAULT_SPACE`, the problems verify, the strategies, the CLI and the plugin draw.

@@ -10,20 +10,27 @@ grad_y summed over batch and space).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from convgrad.schema import OUTPUTS
-from convgrad.verification.bounds import FLOAT_DTYPES, Precision
+from convgrad.schema import OUTPUTS, json_value
+from convgrad.verification.bounds import Precision
 from convgrad.verification.calls import UserFunction
 from convgrad.verification.ladder import boundary_plans, layer_plans, run_ladder
 from convgrad.verification.layout import check_layouts, layout_for
 from convgrad.verification.probe import AXES, probe
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import VerifyResult
-from convgrad.verification.runner import ProblemChecks, ProblemReport, judge_outputs
+from convgrad.verification.runner import (
+    ProblemChecks,
+    ProblemReport,
+    first_notes,
+    judge_outputs,
+)
 from convgrad.verification.search import Found, check_given, family, problem_key, search
 from convgrad.verification.sizes import problem_strategy, resolve_sizes
 from convgrad.verification.source import locate
@@ -39,6 +46,8 @@ def check_outputs(
     grad_weight: object = None,
     grad_bias: object = None,
     safety: float = 1.0,
+    subnormals: str = "ftz",
+    precision: str | None = None,
 ) -> VerifyResult:
     """Judge results computed for one problem as `verify` judges them.
 
@@ -56,6 +65,8 @@ def check_outputs(
         grad_weight: the gradient for w (w's shape).
         grad_bias: the gradient for the bias, ``(C_out,)``.
         safety: a factor >= 1 on the implementation's share of the bound, as in `verify`.
+        subnormals: "ftz" or "ieee", as in `verify`.
+        precision: None, "tf32", "bf16" or "fp16", as in `verify`.
 
     Returns:
         A `VerifyResult` of one problem; wrong results are its failures (never raised).
@@ -76,14 +87,23 @@ def check_outputs(
             " all are None"
         )
     data = problem.x.dtype.name if problem.x.dtype.kind == "f" else "float64"
-    precision = Precision(data, safety=safety)
-    report = judge_outputs(problem, given, precision)
+    arithmetic = Precision(data, safety=safety, subnormals=subnormals, operands=precision)
     has_backward = bool(given.keys() - {"forward"})
-    failures = tuple(
-        Found(problem, report, result).failure(has_backward) for result in report.failures
+    with np.errstate(all="ignore"):
+        report = judge_outputs(problem, given, arithmetic)
+        failures = tuple(
+            Found(problem, report, result).failure(has_backward) for result in report.failures
+        )
+    settings_record = {
+        "dtype": arithmetic.dtype,
+        "safety": arithmetic.safety,
+        "subnormals": arithmetic.subnormals,
+        "precision": arithmetic.operands,
+        "checked": list(given),
+    }
+    return VerifyResult(
+        failures, 1, tuple(report.ratios), settings_record, notes=tuple(report.notes)
     )
-    settings_record = {"dtype": precision.dtype, "safety": precision.safety, "checked": list(given)}
-    return VerifyResult(failures, 1, tuple(report.ratios), settings_record)
 
 
 def _positive_int(name: str, value, minimum: int = 1) -> int:
@@ -102,6 +122,41 @@ def _timeout(value) -> float | None:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"timeout={value!r} must be finite and > 0 (or None for no limit)")
     return float(value)
+
+
+ISOLATIONS = ("thread", "process")
+_REPRODUCED = {
+    "dtype": "float64",
+    "safety": 1.0,
+    "exact": True,
+    "subnormals": "ftz",
+    "precision": None,
+    "deterministic": False,
+    "isolation": "thread",
+}
+"""verify's arguments that change how a given problem is judged, with their defaults: a
+reproduce snippet passes those the run changed."""
+
+
+@contextlib.contextmanager
+def _closing(*functions: UserFunction | None) -> Iterator[None]:
+    """Ends the functions' worker processes however the run ends."""
+    try:
+        yield
+    finally:
+        for function in functions:
+            if function is not None:
+                function.close()
+
+
+def _arithmetic_of(problem: ConvProblem, declared: Precision, accumulate) -> Precision:
+    """The precision a problem is judged in: the declared one, or for a given problem whose
+    float data has another dtype (float32 problems under the default dtype="float64") the same
+    settings in the problem's dtype; the reproduce snippet then needs no dtype argument."""
+    data = problem.x.dtype
+    if data.kind != "f" or data.name == declared.dtype:
+        return declared
+    return dataclasses.replace(declared, dtype=data.name, accumulate=accumulate, out=None)
 
 
 def verify(
@@ -132,6 +187,10 @@ def verify(
     max_kernel: int | None = None,
     max_side: int | None = None,
     layers: str | Sequence[str] | None = None,
+    subnormals: str = "ftz",
+    precision: str | None = None,
+    deterministic: bool = False,
+    isolation: str = "thread",
 ) -> VerifyResult:
     """Check a convolution implementation against the oracle; never raises on user errors.
 
@@ -193,23 +252,43 @@ def verify(
             channels, kernels 5 and 7, 21 and 67 columns, batches 5 and 7) are checked too; a
             failure only they show is shrunk (`convgrad.verification.ladder`).
 
+        subnormals: "ftz" (default) lets results below the smallest normal be flushed to zero
+            and such operands be read as zero (XLA on CPU, GPUs, oneDNN, SIMD kernels with
+            FTZ/DAZ); "ieee" requires gradual underflow (strict).
+        precision: None (operands used as given), or "tf32", "bf16", "fp16": every operand
+            rounded to that format (10, 7 and 10 significand bits) before its product, sums in
+            float32 (TF32 tensor cores, bf16/fp16 autocast); float32 or float16 data only.
+        deterministic: True requires two calls on the same inputs to return identical bits;
+            False (default) lets a second result that differs within the error bound pass
+            with a note in ``.notes`` (a summation order that varies between calls).
+        isolation: "thread" (default: the user's functions run in this process; a timeout
+            abandons a call it cannot stop) or "process" (each runs in a child process,
+            `convgrad.verification.isolation`: a native crash is a failed check, "crashed:
+            signal 6 (SIGABRT)", and a timeout kills the child, even in code that holds the
+            GIL; arguments and results are pickled, the function too where it can be).
+
+
     Returns:
         A `VerifyResult`: ``.capabilities`` (the probe's table; empty with ``problems``),
         ``.ok``, ``.failures`` (each on its minimal problem, with diagnosis and reproduce
-        snippet, grouped by cause in the text and JSON), ``.raise_for_failures()``,
+        snippet, grouped by cause in the text and JSON), ``.notes``, ``.raise_for_failures()``,
         ``.to_json()``, ``.to_html(path)``.
 
     Raises:
         TypeError: a non-callable forward/backward, or an argument of the wrong type.
-        ValueError: an argument outside its range (named in the message).
+        ValueError: an argument outside its range (named in the message), or an empty
+            ``problems``.
+        KeyboardInterrupt: raised by the user's function (Ctrl-C); verify stops.
+
+    verify's own arithmetic ignores NumPy floating-point errors (`numpy.seterr`); the user's
+    functions run under the caller's settings.
     """
     if not callable(forward):
         raise TypeError(f"forward={forward!r} must be callable: forward(x, w, spec) -> y")
     if backward is not None and not callable(backward):
         raise TypeError(f"backward={backward!r} must be callable or None")
-    if dtype not in FLOAT_DTYPES:
-        raise ValueError(f"dtype={dtype!r} must be one of {FLOAT_DTYPES}")
-    precision = Precision(dtype, accumulate, None, safety)
+    arithmetic = Precision(dtype, accumulate, None, safety, subnormals, precision)
+    dtype = arithmetic.dtype
     max_examples = _positive_int("max_examples", max_examples)
     max_failures = _positive_int("max_failures", max_failures)
     seed = _positive_int("seed", seed, 0)
@@ -221,10 +300,17 @@ def verify(
         "max_side": max_side,
     }
     branches = resolve_sizes(sizes, limits)
-    if not isinstance(exact, bool):
-        raise TypeError(f"exact={exact!r} must be a bool")
     if not isinstance(strict, bool):
         raise TypeError(f"strict={strict!r} must be a bool")
+    for name, flag in (("exact", exact), ("deterministic", deterministic)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name}={flag!r} must be a bool")
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation={isolation!r} must be one of {ISOLATIONS}")
+    if problems is not None:
+        problems = list(problems)
+        if not problems:
+            raise ValueError("problems=[] is empty: give at least one ConvProblem, or None to draw")
     settings_record = {
         "ndim": ndim,
         "padding": padding,
@@ -236,20 +322,27 @@ def verify(
         "data": data,
         "max_examples": max_examples,
         "seed": seed,
-        "safety": precision.safety,
-        "accumulate": precision.accumulate,
-        "exact": exact,
+        "safety": arithmetic.safety,
+        "accumulate": arithmetic.accumulate,
+        "exact": bool(exact),
         "timeout": timeout,
         "strict": strict,
         "padding_mode": padding_mode,
         "sizes": sizes,
         **{name: max(getattr(b, name) for b in branches) for name in limits},
+        "subnormals": arithmetic.subnormals,
+        "precision": arithmetic.operands,
+        "deterministic": bool(deterministic),
+        "isolation": isolation,
     }
-    settings_record = {
-        k: list(v) if isinstance(v, tuple) else v for k, v in settings_record.items()
-    }
-    user_forward = UserFunction(forward, "forward", timeout)
-    user_backward = None if backward is None else UserFunction(backward, "backward", timeout)
+    settings_record = {k: json_value(v) for k, v in settings_record.items()}
+    errstate = np.geterr()
+    user_forward = UserFunction(forward, "forward", timeout, errstate, isolation)
+    user_backward = (
+        None
+        if backward is None
+        else UserFunction(backward, "backward", timeout, errstate, isolation)
+    )
 
     cache: dict[tuple, ProblemReport] = {}
 
@@ -262,7 +355,13 @@ def verify(
             if user_backward is not None:
                 user_backward.mutations = {}
             report = ProblemChecks(
-                problem, user_forward, user_backward, precision, exact=exact, seed=seed
+                problem,
+                user_forward,
+                user_backward,
+                _arithmetic_of(problem, arithmetic, accumulate),
+                exact=bool(exact),
+                seed=seed,
+                deterministic=bool(deterministic),
             ).run()
             check_state(problem, user_forward, user_backward, report)
             # One memory layout per problem, fixed by its shapes: a reproduce snippet meets it.
@@ -273,58 +372,79 @@ def verify(
     located = (locate(forward), locate(backward))
     capabilities: tuple[dict, ...] = ()
     declined: tuple = ()
-    if problems is not None:
-        found, examples, ratios = check_given(problems, check)
-    else:
-        space = dict(zip(AXES, (padding, stride, dilation, groups, ndim, flip), strict=True))
-        draw = {
-            "dtype": dtype,
-            "data": data,
-            "bias": DEFAULT_SPACE["bias"],
-            "padding_mode": padding_mode,
-        }
-        # Building the strategy validates the space before the probe calls user code.
-        strategy = problem_strategy(branches, **space, **draw)
-        space = {k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in space.items()}
-        probed = probe(
-            forward,
-            backward,
-            space,
-            dtype=dtype,
-            precision=precision,
-            exact=exact,
-            seed=seed,
-            timeout=timeout,
-            located=located,
-        )
-        capabilities = tuple(row.to_dict() for row in probed.rows)
-        if strict:
-            declined = probed.failures
-        elif probed.unsupported():
-            space = probed.restrict(space)
+    with np.errstate(all="ignore"), _closing(user_forward, user_backward):
+        if problems is not None:
+            found, examples, ratios = check_given(problems, check)
+        else:
+            space = dict(zip(AXES, (padding, stride, dilation, groups, ndim, flip), strict=True))
+            draw = {
+                "dtype": dtype,
+                "data": data,
+                "bias": DEFAULT_SPACE["bias"],
+                "padding_mode": padding_mode,
+            }
+            # Building the strategy validates the space before the probe calls user code.
             strategy = problem_strategy(branches, **space, **draw)
-        found, examples, ratios = search(
-            strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
+            space = {
+                k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in space.items()
+            }
+            probed = probe(
+                forward,
+                backward,
+                space,
+                dtype=dtype,
+                precision=arithmetic,
+                exact=exact,
+                seed=seed,
+                timeout=timeout,
+                located=located,
+                errstate=errstate,
+                isolation=isolation,
+            )
+            capabilities = tuple(row.to_dict() for row in probed.rows)
+            if strict:
+                declined = probed.failures
+            elif probed.unsupported():
+                space = probed.restrict(space)
+                strategy = problem_strategy(branches, **space, **draw)
+            found, examples, ratios = search(
+                strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
+            )
+            ladder_space = {
+                k: space[k] for k in ("ndim", "padding", "stride", "dilation", "groups")
+            }
+            ladder_space = {
+                k: tuple(v) if isinstance(v, (tuple, list)) else (v,)
+                for k, v in ladder_space.items()
+            }
+            plans = layer_plans(layers, ladder_space, seed) + boundary_plans(ladder_space, seed)
+            kinds = (data,) if isinstance(data, str) else tuple(data)
+            by_family = {family(f.result): f for f in found}
+            examples += run_ladder(
+                plans,
+                check,
+                by_family,
+                seed=seed,
+                dtype=dtype,
+                integer="integer" in kinds,
+                max_failures=max_failures,
+            )
+            found = list(by_family.values())
+        defaults = {**_REPRODUCED, "accumulate": "float32" if precision else dtype}
+        options = {k: settings_record[k] for k, v in defaults.items() if settings_record[k] != v}
+        failures = (
+            *declined,
+            *(f.failure(backward is not None, located, options) for f in found),
         )
-        ladder_space = {k: space[k] for k in ("ndim", "padding", "stride", "dilation", "groups")}
-        ladder_space = {
-            k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in ladder_space.items()
-        }
-        plans = layer_plans(layers, ladder_space, seed) + boundary_plans(ladder_space, seed)
-        kinds = (data,) if isinstance(data, str) else tuple(data)
-        by_family = {family(f.result): f for f in found}
-        examples += run_ladder(
-            plans,
-            check,
-            by_family,
-            seed=seed,
-            dtype=dtype,
-            integer="integer" in kinds,
-            max_failures=max_failures,
-        )
-        found = list(by_family.values())
-    failures = (*declined, *(f.failure(backward is not None, located) for f in found))
-    return VerifyResult(failures, examples, tuple(ratios), settings_record, capabilities)
+    notes = first_notes(note for report in cache.values() for note in report.notes)
+    return VerifyResult(
+        failures,
+        examples,
+        tuple(ratios),
+        settings_record,
+        capabilities=capabilities,
+        notes=notes,
+    )
 
 
 __all__ = ["check_outputs", "verify"]

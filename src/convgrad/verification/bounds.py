@@ -14,28 +14,61 @@ with the "magnitude" on the right computed by the reference itself on absolute v
 
 An implementation under test accumulates in unit roundoff ``u_a`` (its declared accumulation
 dtype, by default the data dtype: the worst case, so float32 accumulation of float16 data also
-passes) and then rounds to its output dtype (``u_o``), adding ``u_o * |y_acc|`` where
-``|y_acc| <= |y| + gamma_n(u_a) * M``. The oracle compares with its own float64 result, which is
-itself within ``gamma_n(u_64) * M`` of the exact value, and the magnitude M it computes is low by
-at most a factor ``1 - gamma_n(u_64)``. Gradual underflow adds at most half the smallest
-subnormal per operation (Higham §2.1); the bound uses a whole one, ``eta``, because half of
-float64's smallest subnormal is not representable (it rounds to 0). Altogether, with safety
-factor s applied to the implementation's share only:
+passes) and then rounds to its output dtype (``u_o``), adding ``u_o * |y_acc|``. The oracle
+compares with its own float64 result, which is itself within ``gamma_n(u_64) * M`` of the exact
+value, and the magnitude M it computes is low by at most a factor ``1 - gamma_n(u_64)``.
 
-    |got - ref| <= s * [(1 + u_o) gamma_n(u_a) M' + u_o (|ref| + gamma_n(u_64) M')
-                        + (1 + u_o) n eta_a + eta_o]  +  gamma_n(u_64) M' + n eta_64
-    M' = M / (1 - gamma_n(u_64))
+Underflow. Each operation is ``fl(a op b) = (a op b)(1 + delta) + eta`` (Higham §2.1, eq. 2.8).
+Under gradual underflow (``subnormals="ieee"``) ``|eta|`` is at most half the smallest subnormal
+for a product and 0 for an addition (a sum that is subnormal is exact); the bound counts a
+whole subnormal ``eta`` per product, because half of float64's smallest subnormal is not
+representable (it rounds to 0): ``U = n * eta_a``. An implementation that flushes results below
+the smallest normal ``tiny`` to zero (FTZ: XLA on CPU, GPUs, oneDNN, many SIMD kernels) has
+``|eta| < tiny`` for each of its n products and n - 1 additions: ``U = (2n - 1) * tiny_a``, and
+its final rounding to the output dtype adds ``tiny_o`` instead of ``eta_o``. Each eta is carried
+through the later additions, which scale it by at most ``1 + gamma_n(u_a)``.
 
-so a correct float64 implementation never fails, whatever its summation order. When
-``n u_a >= 1`` no worst-case bound exists; the bound is then infinite (the value check cannot
-fail and says so), and the adjoint and finite-difference checks still apply.
+Operands below the smallest normal (denormals-are-zero, DAZ) are a perturbation of the data: an
+operand a with ``|a| < tiny`` read as 0 changes each of its products by ``|a b|``. Let F be the
+part of M from products with such an operand (x_s the entries of x below tiny:
+``F = |x_s| conv |w| + |x| conv |w_s|`` for the forward, likewise for each gradient from its two
+operands; `forward_flushed`, `gradient_flushed`, computed only when such entries exist).
+
+Reduced-precision operands (``operands="tf32" | "bf16" | "fp16"``, `PRESETS`): every operand is
+rounded to a p-bit significand first (``u_in = 2**-p``), then products and sums are carried in
+float32. A normal operand becomes ``a (1 + delta)``, ``|delta| <= u_in``, so a product of two
+changes by at most ``(rho - 1) |a b|``, ``rho = (1 + u_in)**2``; an operand below the format's
+smallest normal (2**-14 for fp16) rounds to some a' with ``|a' - a| <= |a|`` (round to nearest
+never moves a value past 0) and ``|a'| <= 2|a|``, so its products change by at most
+``(2 rho + 1) |a b|`` and have magnitude at most ``2 rho |a b|`` (DAZ is the case a' = 0).
+Then the sum of the rounded products has magnitude at most ``rho (M + F)``, and the
+implementation's error before its output rounding is
+
+    E = (rho - 1) M + (2 rho + 1) F + gamma_n(u_a) rho (M + F) + (1 + gamma_n(u_a)) U
+
+(rho = 1 without a preset; F = 0 under "ieee" without a preset). It then rounds to its output
+dtype, ``|y_acc| <= |ref| + gamma_n(u_64) M' + E``. Altogether, with safety factor s applied to
+the implementation's share only:
+
+    |got - ref| <= s * [(1 + u_o) E' + u_o (|ref| + gamma_n(u_64) M') + U_o]
+                   + gamma_n(u_64) M' + n eta_64
+    M' = M / (1 - gamma_n(u_64)),  F' = F / (1 - gamma_n(u_64)),  E' = E at (M', F')
+
+with ``U_o = eta_o`` ("ieee") or ``tiny_o`` ("ftz"), so a correct float64 implementation never
+fails, whatever its summation order and whether it flushes subnormals. The FTZ allowance is
+absolute and tiny (``2n * 2.2e-308`` in float64): it matters only where products underflow,
+and ``subnormals="ieee"`` still rejects a flushed result there. When ``n u_a >= 1`` no
+worst-case bound exists; the bound is then infinite (the value check cannot fail and says so),
+and the adjoint and finite-difference checks still apply.
 
 Scalar identities (`adjoint_sides`, `finite_difference_tolerance`, `linearity_bound`) compare
 the user's forward with the user's own backward, so their tolerances must hold whatever
 convention (flip, pad side, axis order) the implementation follows: they use "free" magnitudes
 (`free_magnitudes`), bounds on ``sum |products|`` of any output valid for every convention, and
 add the float64 rounding of the dot products that form each side (Higham §3.1 again, plus
-gradual underflow per term). Each function's docstring gives its derivation.
+gradual underflow per term: the oracle's own NumPy arithmetic is IEEE). Their free bounds carry
+the same underflow terms as `Precision.bound`, with F from `free_flushed`. Each function's
+docstring gives its derivation.
 """
 
 from __future__ import annotations
@@ -88,23 +121,54 @@ def gamma(n: int, u: float) -> float:
     return n * u / (1 - n * u)
 
 
+SUBNORMALS = ("ftz", "ieee")
+"""How the implementation under test may treat results and operands below the smallest normal:
+"ftz" (flush to zero and denormals are zero allowed; the default) or "ieee" (gradual underflow
+only, strict)."""
+
+PRESETS = {"tf32": (11, 2.0**-126), "bf16": (8, 2.0**-126), "fp16": (11, 2.0**-14)}
+"""Reduced-precision operand formats: significand bits p (the implicit bit included, so the
+unit roundoff is ``2**-p``) and the smallest normal. TF32 and bfloat16 keep float32's exponent
+range; float16 does not."""
+
+
 @dataclass(frozen=True)
 class Precision:
     """The arithmetic an implementation under test is held to.
 
     dtype: the data dtype (float16 / float32 / float64); accumulate: the dtype its sums are
-    carried in (None: the data dtype, the worst case); out: the dtype of its results (None: the
-    data dtype); safety: a factor >= 1 on its share of the bound, for algorithms outside the
-    sum-of-products model (FFT, Winograd) or TF32 hardware.
+    carried in (None: the data dtype, the worst case; float32 with a preset); out: the dtype of
+    its results (None: the data dtype); safety: a factor >= 1 on its share of the bound, for
+    algorithms outside the sum-of-products model (FFT, Winograd); subnormals: "ftz" (results
+    below the smallest normal may be flushed to zero and such operands read as zero) or "ieee"
+    (gradual underflow only); operands: None (operands used as given) or a `PRESETS` name, the
+    format every operand is rounded to before its product (TF32 tensor cores, bf16 or fp16
+    autocast), float16 or float32 data only.
     """
 
     dtype: str = "float64"
     accumulate: str | None = None
     out: str | None = None
     safety: float = 1.0
+    subnormals: str = "ftz"
+    operands: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", _float_dtype("dtype", self.dtype).name)
+        if self.subnormals not in SUBNORMALS:
+            raise ValueError(f"subnormals={self.subnormals!r} must be one of {SUBNORMALS}")
+        if self.operands is not None:
+            if self.operands not in PRESETS:
+                raise ValueError(
+                    f"precision={self.operands!r} must be one of {tuple(PRESETS)} or None"
+                )
+            if self.dtype == "float64":
+                raise ValueError(
+                    f"precision={self.operands!r} rounds float32 or float16 operands; the data"
+                    " dtype is float64 (use dtype='float32')"
+                )
+            if self.accumulate is None:
+                object.__setattr__(self, "accumulate", "float32")
         for name in ("accumulate", "out"):
             value = getattr(self, name)
             object.__setattr__(
@@ -120,31 +184,82 @@ class Precision:
         object.__setattr__(self, "safety", float(safety))
 
     @property
+    def operand_roundoff(self) -> float:
+        """``u_in``: the unit roundoff of the operand format (0 when operands are exact)."""
+        return 0.0 if self.operands is None else 2.0 ** -PRESETS[self.operands][0]
+
+    @property
+    def smallest_normal(self) -> float:
+        """The smallest normal of the operand format (the preset's, else the data dtype's):
+        operands below it may be flushed (DAZ) or rounded coarsely (a preset)."""
+        if self.operands is not None:
+            return PRESETS[self.operands][1]
+        return float(np.finfo(self.dtype).tiny)
+
+    @property
+    def flushes_operands(self) -> bool:
+        """Whether operands below `smallest_normal` may be perturbed by up to their own size:
+        "ftz" (denormals are zero) or a preset (rounding a subnormal to a coarser format)."""
+        return self.subnormals == "ftz" or self.operands is not None
+
+    @property
     def exact_limit(self) -> float:
-        """Integers up to this magnitude are exact in both the accumulation and output dtype."""
-        return 2.0 ** min(np.finfo(self.accumulate).nmant + 1, np.finfo(self.out).nmant + 1)
+        """Integers up to this magnitude are exact in the operand, accumulation and output
+        formats."""
+        bits = [np.finfo(self.accumulate).nmant + 1, np.finfo(self.out).nmant + 1]
+        if self.operands is not None:
+            bits.append(PRESETS[self.operands][0])
+        return 2.0 ** min(bits)
 
     def has_bound(self, n: int) -> bool:
         """Whether the worst-case bound exists for sums of n products (``n u_a < 1``)."""
         return n * unit_roundoff(self.accumulate) < 1
 
-    def bound(self, n: int, magnitude: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    def _underflow(self, dtype: str, products: int, additions: int) -> float:
+        """The absolute error underflow adds to ``products`` multiplications and ``additions``
+        additions carried in ``dtype``: under gradual underflow half a subnormal per product (a
+        whole one counted, see the module docstring; an addition with a subnormal result is
+        exact), under FTZ less than the smallest normal per operation (a result below it may
+        become 0)."""
+        info = np.finfo(dtype)
+        if self.subnormals == "ieee":
+            return products * float(info.smallest_subnormal)
+        return (products + additions) * float(info.tiny)
+
+    def bound(
+        self,
+        n: int,
+        magnitude: np.ndarray,
+        reference: np.ndarray,
+        flushed: np.ndarray | float = 0.0,
+    ) -> np.ndarray:
         """The elementwise bound on ``|got - reference|`` (module docstring) for results that
-        are sums of n products whose absolute values sum to ``magnitude`` (float64 arrays of one
-        shape)."""
+        are sums of n products whose absolute values sum to ``magnitude`` and, of those, the
+        products with an operand below `smallest_normal` to ``flushed`` (`forward_flushed`,
+        `gradient_flushed`; 0 when there are none or `flushes_operands` is False); float64
+        arrays of one shape."""
         magnitude = np.asarray(magnitude, dtype=np.float64)
         if not self.has_bound(n):
             return np.full(magnitude.shape, np.inf)
-        u_a, u_o = unit_roundoff(self.accumulate), unit_roundoff(self.out)
-        eta_a = float(np.finfo(self.accumulate).smallest_subnormal)
-        eta_o = float(np.finfo(self.out).smallest_subnormal)
+        u_a, u_o, u_in = (
+            unit_roundoff(self.accumulate),
+            unit_roundoff(self.out),
+            self.operand_roundoff,
+        )
         g_a, g_64 = gamma(n, u_a), gamma(n, _U64)
-        # The formula of the module docstring gathered into c_m * M + c_r * |ref| + c_0, so that
-        # a large output costs three array operations.
-        c_m = (self.safety * ((1 + u_o) * g_a + u_o * g_64) + g_64) / (1 - g_64)
-        c_r = self.safety * u_o
-        c_0 = self.safety * ((1 + u_o) * n * eta_a + eta_o) + n * _ETA64
+        rho = (1 + u_in) ** 2
+        s = self.safety
+        # The formula of the module docstring gathered into c_m M + c_f F + c_r |ref| + c_0,
+        # so that a large output costs a few array operations.
+        c_m = (s * ((1 + u_o) * (rho - 1 + g_a * rho) + u_o * g_64) + g_64) / (1 - g_64)
+        c_f = s * (1 + u_o) * (2 * rho + 1 + g_a * rho) / (1 - g_64)
+        c_r = s * u_o
+        underflow = self._underflow(self.accumulate, n, max(n - 1, 0))
+        c_0 = s * ((1 + u_o) * (1 + g_a) * underflow + self._underflow(self.out, 1, 0))
+        c_0 += n * _ETA64
         bound = c_m * magnitude
+        if np.any(flushed):
+            bound = bound + c_f * np.asarray(flushed, dtype=np.float64)
         bound += c_r * np.abs(reference)
         bound += c_0
         bound *= _BOUND_ROUNDING
@@ -165,13 +280,40 @@ def forward_magnitude(x, w, b=None, **conv_kwargs) -> np.ndarray:
     return conv(_abs(x), _abs(w), _abs(b), **conv_kwargs)
 
 
+def _below_normal(a, precision: Precision) -> np.ndarray:
+    """``|a|`` where it is below the operand format's smallest normal (nonzero), else 0."""
+    a = np.abs(np.asarray(a, dtype=np.float64))
+    return np.where(a < precision.smallest_normal, a, 0.0)
+
+
+def flushed_operands(precision: Precision, *arrays) -> tuple[np.ndarray, ...] | None:
+    """`_below_normal` of each array, or None when the precision perturbs no operand or no
+    array has an entry below the smallest normal (the common case: no extra pass)."""
+    if not precision.flushes_operands:
+        return None
+    masked = tuple(_below_normal(a, precision) for a in arrays)
+    return masked if any(np.any(m) for m in masked) else None
+
+
 def forward_bound(
     x, w, reference: np.ndarray, b=None, *, precision: Precision, **conv_kwargs
 ) -> np.ndarray:
     """Elementwise bound on an implementation's forward error against ``reference``
     (the oracle's ``conv(x, w, b, **conv_kwargs)``), shape (N, C_out, *O)."""
     n = forward_terms(np.shape(w), b is not None)
-    return precision.bound(n, forward_magnitude(x, w, b, **conv_kwargs), reference)
+    flushed = forward_flushed(precision, x, w, b, **conv_kwargs)
+    return precision.bound(n, forward_magnitude(x, w, b, **conv_kwargs), reference, flushed)
+
+
+def forward_flushed(precision: Precision, x, w, b=None, **conv_kwargs) -> np.ndarray | float:
+    """The part of `forward_magnitude` from products with an operand below the smallest normal
+    (and subnormal bias entries): ``|x_s| conv |w| + |x| conv |w_s| + |b_s|``, x_s the entries
+    of x below it; (N, C_out, *O), or 0.0 when there are none."""
+    masked = flushed_operands(precision, x, w, *(() if b is None else (b,)))
+    if masked is None:
+        return 0.0
+    xs, ws, *bs = masked
+    return conv(xs, _abs(w), *bs, **conv_kwargs) + conv(_abs(x), ws, **conv_kwargs)
 
 
 def gradient_terms(
@@ -203,17 +345,35 @@ def _copies(x, w, conv_kwargs: dict) -> int:
     return fold_count(mode, resolved.padding, np.shape(x)[2:])
 
 
+def gradient_flushed(precision: Precision, x, w, grad_y, **conv_kwargs) -> Grads:
+    """The part of each `gradient_magnitudes` from products with an operand below the smallest
+    normal: two reference backward passes, on ``(|x|, |w|, |grad_y_s|)`` and
+    ``(|x_s|, |w_s|, |grad_y|)`` (each gradient reads two of the three operands); Grads of
+    zeros (scalars) when no operand has such an entry."""
+    masked = flushed_operands(precision, x, w, grad_y)
+    if masked is None:
+        return Grads(0.0, 0.0, 0.0)
+    xs, ws, gs = masked
+    one = conv_backward(_abs(x), _abs(w), gs, **conv_kwargs)
+    other = conv_backward(xs, ws, _abs(grad_y), **conv_kwargs)
+    return Grads(one.input + other.input, one.weight + other.weight, one.bias)
+
+
 def gradient_bounds(
     x, w, grad_y, reference: Grads, *, precision: Precision, **conv_kwargs
 ) -> Grads:
     """Elementwise bounds on an implementation's gradients against the oracle's ``reference``
     (``conv_backward(x, w, grad_y, **conv_kwargs)``): Grads of shapes x, w and (C_out,)."""
     magnitude = gradient_magnitudes(x, w, grad_y, **conv_kwargs)
+    flushed = gradient_flushed(precision, x, w, grad_y, **conv_kwargs)
     terms = gradient_terms(
         np.shape(w), np.shape(grad_y), conv_kwargs.get("groups", 1), _copies(x, w, conv_kwargs)
     )
     return Grads(
-        *(precision.bound(n, m, r) for n, m, r in zip(terms, magnitude, reference, strict=True))
+        *(
+            precision.bound(n, m, r, f)
+            for n, m, r, f in zip(terms, magnitude, reference, flushed, strict=True)
+        )
     )
 
 
@@ -273,11 +433,33 @@ def free_magnitudes(
     }
 
 
-def free_bound(precision: Precision, n: int, magnitude: float) -> float:
-    """`Precision.bound` for any output of magnitude at most ``magnitude``: the bound grows
-    with the magnitude and the reference value is at most the magnitude."""
+def free_flushed(precision: Precision, x, w, grad_y) -> dict[str, float]:
+    """`free_magnitudes` of the products with an operand below the smallest normal (each such
+    product is one with x_s and w, x and w_s, ... for the two operands the output reads), all
+    0.0 when there are none: what `Precision.bound` takes as ``flushed`` for free bounds."""
+    masked = flushed_operands(precision, x, w, grad_y)
+    if masked is None:
+        return dict.fromkeys(("forward", "grad_input", "grad_weight"), 0.0)
+    xs, ws, gs = masked
+    # free_magnitudes(a, b, c) reads (a, b) for the forward, (c, b) for grad_input and (a, c)
+    # for grad_weight: each output's flushed part is the sum over its two operands of the
+    # magnitude with that operand's flushed entries only.
+    a, b = free_magnitudes(xs, w, gs), free_magnitudes(x, ws, grad_y)
+    weight = free_magnitudes(xs, w, grad_y)["grad_weight"]
+    weight += free_magnitudes(x, w, gs)["grad_weight"]
+    return {
+        "forward": a["forward"] + b["forward"],
+        "grad_input": a["grad_input"] + b["grad_input"],
+        "grad_weight": weight,
+    }
+
+
+def free_bound(precision: Precision, n: int, magnitude: float, flushed: float = 0.0) -> float:
+    """`Precision.bound` for any output of magnitude at most ``magnitude`` (of which at most
+    ``flushed`` from operands below the smallest normal): the bound grows with both and the
+    reference value is at most the magnitude."""
     m = np.float64(magnitude)
-    return float(precision.bound(n, m, m))
+    return float(precision.bound(n, m, m, np.float64(flushed)))
 
 
 def exact_within(precision: Precision, integer: bool, magnitude: float) -> bool:
@@ -286,21 +468,29 @@ def exact_within(precision: Precision, integer: bool, magnitude: float) -> bool:
 
 
 def linearity_bound(
-    precision: Precision, n: int, magnitude: float, parts: np.ndarray, *, integer: bool
+    precision: Precision,
+    n: int,
+    magnitude: float,
+    parts: np.ndarray,
+    *,
+    integer: bool,
+    flushed: float = 0.0,
 ) -> np.ndarray:
     """Elementwise bound on ``|forward(a + b) - (forward(a) + forward(b))|`` where ``b`` is a
     subset of ``a``'s entries (so ``a + b`` is exact, entries a or 2a).
 
     Derivation: ``|a| <= M`` and ``|b| <= M`` give each call's error at most the bound of
     magnitude M, ``|a + b|`` at most that of 2M (`free_bound`); the float64 sum ``parts =
-    forward(a) + forward(b)`` rounds once (``u_64 |parts|``). On integer data in exact range
-    every term is exact: the bound is 0.
+    forward(a) + forward(b)`` rounds once (``u_64 |parts|``). ``flushed`` (`free_flushed`) at
+    a bounds that at b, and twice it that at a + b (an entry of a + b below the smallest normal
+    is 2a with a below it too). On integer data in exact range every term is exact: the bound
+    is 0.
     """
     if exact_within(precision, integer, 2 * magnitude):
         return np.zeros(np.shape(parts))
     return (
-        free_bound(precision, n, 2 * magnitude)
-        + 2 * free_bound(precision, n, magnitude)
+        free_bound(precision, n, 2 * magnitude, 2 * flushed)
+        + 2 * free_bound(precision, n, magnitude, flushed)
         + _U64 * np.abs(parts)
     )
 
@@ -317,13 +507,16 @@ def adjoint_sides(
     m_y: float,
     m_g: float,
     integer: bool,
+    f_y: float = 0.0,
+    f_g: float = 0.0,
 ) -> tuple[float, float, float, int]:
     """The dot-product test ``<y, grad_y> = <base, grad>`` (Claerbout; PyLops ``dottest``),
     as ``(lhs, rhs, tolerance, e)`` in units of ``2**e``.
 
     y: the user's forward (N, C_out, *O); base: x or w; grad: the user's gradient for base,
-    base's shape; m_y, m_g: free magnitudes (`free_magnitudes`) of the forward and gradient;
-    n_forward, n_grad: their terms per output.
+    base's shape; m_y, m_g: free magnitudes (`free_magnitudes`) of the forward and gradient,
+    f_y, f_g their parts from operands below the smallest normal (`free_flushed`); n_forward,
+    n_grad: their terms per output.
 
     Every operand is scaled by a power of two to about 1 (y by its free magnitude, so a y small
     by cancellation cannot make the scaled gradient overflow); unscaled, x = w = grad_y = 1e120
@@ -350,8 +543,8 @@ def adjoint_sides(
     if not exact:
         with np.errstate(over="ignore"):
             tolerance = float(
-                abs_dot(g_s, 1.0) * scaled(free_bound(precision, n_forward, m_y), e_y)
-                + abs_dot(b_s, 1.0) * scaled(free_bound(precision, n_grad, m_g), e - e_b)
+                abs_dot(g_s, 1.0) * scaled(free_bound(precision, n_forward, m_y, f_y), e_y)
+                + abs_dot(b_s, 1.0) * scaled(free_bound(precision, n_grad, m_g, f_g), e - e_b)
                 + dot_rounding(y.size, lhs_abs)
                 + dot_rounding(grad.size, rhs_abs)
                 + 2 * _ETA64
@@ -372,10 +565,13 @@ def finite_difference_tolerance(
     m_pm: float,
     m_g: float,
     exact: bool,
+    f_pm: float = 0.0,
+    f_g: float = 0.0,
 ) -> float:
     """Tolerance of ``<grad_y, d> = <v_eff, grad>``, d the central difference
     ``(forward(base + h v) - forward(base - h v)) / 2h`` and ``v_eff`` the direction as the data
-    dtype rounded it; 0 when ``exact`` (integer data, h = 1, every sum in exact range).
+    dtype rounded it; 0 when ``exact`` (integer data, h = 1, every sum in exact range). f_pm,
+    f_g: the parts of m_pm and m_g from operands below the smallest normal (`free_flushed`).
 
     Derivation: a convolution is linear, so d has no truncation error; each forward call errs
     by at most the bound at magnitude m_pm (`free_bound`), d by that over h, and
@@ -389,11 +585,11 @@ def finite_difference_tolerance(
     if exact:
         return 0.0
     lhs_abs, rhs_abs = abs_dot(grad_y, d), abs_dot(v_eff, grad)
-    forward_error = free_bound(precision, n_forward, m_pm) / h
+    forward_error = free_bound(precision, n_forward, m_pm, f_pm) / h
     return (
         abs_dot(grad_y, 1.0) * forward_error
         + _U64 * lhs_abs
-        + abs_dot(v_eff, 1.0) * free_bound(precision, n_grad, m_g)
+        + abs_dot(v_eff, 1.0) * free_bound(precision, n_grad, m_g, f_g)
         + _U64 * rhs_abs
         + dot_rounding(d.size, lhs_abs)
         + dot_rounding(grad.size, rhs_abs)
@@ -454,6 +650,8 @@ def compare(got, expected, bound) -> Comparison:
 
 __all__ = [
     "FLOAT_DTYPES",
+    "PRESETS",
+    "SUBNORMALS",
     "Comparison",
     "Precision",
     "abs_dot",
@@ -464,14 +662,18 @@ __all__ = [
     "dot_rounding",
     "exact_within",
     "finite_difference_tolerance",
+    "flushed_operands",
     "forward_bound",
+    "forward_flushed",
     "forward_magnitude",
     "forward_terms",
     "free_bound",
+    "free_flushed",
     "free_forward_magnitude",
     "free_magnitudes",
     "gamma",
     "gradient_bounds",
+    "gradient_flushed",
     "gradient_magnitudes",
     "gradient_terms",
     "linearity_bound",

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from convgrad.verification.checks import BACKWARD_OUTPUT, CheckResult
+from convgrad.verification.isolation import Worker
 
 
 class CallFailed(Exception):
@@ -28,12 +29,26 @@ class UserFunction:
 
     fn: the callable; name: "forward" or "backward"; timeout: seconds (None: no limit). A call
     that does not return in time is abandoned (a daemon thread; Python cannot kill it) and every
-    later call fails at once instead of waiting again. ``mutations`` lists, per argument name,
-    the calls that changed it.
+    later call fails at once instead of waiting again. errstate: the NumPy floating-point error
+    settings (`numpy.geterr`) the function runs under, the caller's (verify's own arithmetic
+    runs with every error ignored). ``mutations`` lists, per argument name, the calls that
+    changed it. A KeyboardInterrupt raised by the function (Ctrl-C) is re-raised to the caller
+    of verify, not reported as a failed check. isolation: "thread" (in this process) or
+    "process" (`convgrad.verification.isolation.Worker`: a crash fails the call, a timeout kills
+    the child and later calls run again); call `close` when done.
     """
 
-    def __init__(self, fn: Callable, name: str, timeout: float | None) -> None:
+    def __init__(
+        self,
+        fn: Callable,
+        name: str,
+        timeout: float | None,
+        errstate: dict | None = None,
+        isolation: str = "thread",
+    ) -> None:
         self.fn, self.name, self.timeout = fn, name, timeout
+        self.errstate = dict(np.geterr() if errstate is None else errstate)
+        self.worker = Worker(fn, self.errstate) if isolation == "process" else None
         self.hung = False
         self.mutations: dict[str, int] = {}
 
@@ -58,33 +73,68 @@ class UserFunction:
                 f"{self.name} did not return within {self.timeout} s earlier; not called again"
             )
         copies = {k: copy(v) for k, v in arrays.items()}
+        if self.worker is not None:
+            box, copies = self._in_process(copies, spec)
+        else:
+            box = self._in_thread(copies, spec)
+        for key, original in arrays.items():
+            if not np.array_equal(copies[key], original, equal_nan=True):
+                self.mutations[key] = self.mutations.get(key, 0) + 1
+        if "interrupt" in box:
+            raise KeyboardInterrupt
+        if "error" in box:
+            err = box["error"]
+            if isinstance(err, BaseException):
+                # In this process: the exception itself travels (the probe reads its type).
+                raise self._fail(f"{self.name} raised {type(err).__name__}: {err}", err)
+            raise self._fail(f"{self.name} raised {err}")
+        return box["value"]
+
+    def _in_thread(self, copies: dict[str, np.ndarray], spec) -> dict[str, object]:
         box: dict[str, object] = {}
 
         def target() -> None:
             try:
-                box["value"] = self.fn(*copies.values(), spec)
+                with np.errstate(**self.errstate):
+                    box["value"] = self.fn(*copies.values(), spec)
             except KeyboardInterrupt:
-                raise
+                # Raised in the timeout's thread it would end only that thread: carry it over.
+                box["interrupt"] = True
             except BaseException as err:
                 # SystemExit (sys.exit in user code) too: a failed check, not the end of verify.
                 box["error"] = err
 
         if self.timeout is None:
             target()
-        else:
-            thread = threading.Thread(target=target, name=f"convgrad-{self.name}", daemon=True)
-            thread.start()
-            thread.join(self.timeout)
-            if thread.is_alive():
-                self.hung = True
-                raise self._fail(f"{self.name} did not return within timeout={self.timeout} s")
-        for key, original in arrays.items():
-            if not np.array_equal(copies[key], original, equal_nan=True):
-                self.mutations[key] = self.mutations.get(key, 0) + 1
-        if "error" in box:
-            err = box["error"]
-            raise self._fail(f"{self.name} raised {type(err).__name__}: {err}", err)
-        return box["value"]
+            return box
+        thread = threading.Thread(target=target, name=f"convgrad-{self.name}", daemon=True)
+        thread.start()
+        thread.join(self.timeout)
+        if thread.is_alive():
+            self.hung = True
+            raise self._fail(f"{self.name} did not return within timeout={self.timeout} s")
+        return box
+
+    def _in_process(self, copies: dict[str, np.ndarray], spec):
+        """(box, the arrays as the child left them): the call in the worker process; a crash
+        or a timeout (the child killed, so the next call may run again) fails the call."""
+        outcome, payload, after = self.worker.call(copies, spec, self.timeout)
+        if outcome == "crashed":
+            raise self._fail(
+                f"{self.name} crashed: {payload} (its process died; verify ran it in a child"
+                " process, isolation='process')"
+            )
+        if outcome == "timeout":
+            raise self._fail(
+                f"{self.name} did not return within timeout={self.timeout} s; its process was"
+                " killed"
+            )
+        return {outcome: payload if outcome != "interrupt" else True}, after
+
+    def close(self) -> None:
+        """End the worker process, if any."""
+        if self.worker is not None:
+            self.worker.close()
 
 
 def as_array(value: object, output: str) -> np.ndarray:

@@ -1,6 +1,10 @@
 """Why a check failed, in words a learner can act on (`diagnose`): recognised from the shapes and
 by comparing the user's output with cheap variants of the right answer computed by the reference.
 
+A correct implementation whose arithmetic the run did not accept is recognised first: results
+within the error bound of flushed subnormals (FTZ/DAZ, when verify ran with
+``subnormals="ieee"``) or, on float32 data, of TF32 or bfloat16 operands.
+
 Each recognised mistake is a named variant (the kernel rotated 180°, 'same' padded on the wrong
 side, H and W swapped, in/out channels not swapped, a mean where a sum belongs, grad_y not
 dilated by the stride...); the first variant the user's output matches within the check's bound
@@ -21,6 +25,7 @@ from convgrad.explanation.candidates import forward_candidates
 from convgrad.reference import conv, conv_backward, conv_transpose
 from convgrad.shapes import DimAlgebra, dim_algebra
 from convgrad.spec import PADDING_MODES
+from convgrad.verification.bounds import Precision, forward_bound, gradient_bounds
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.problem import ConvProblem
 
@@ -340,20 +345,72 @@ def _matches(thunk: Callable[[], np.ndarray], got: np.ndarray, bound: np.ndarray
     return variant.shape == got.shape and bool(np.all(np.abs(got - variant) <= bound))
 
 
+def _arithmetic_causes(problem: ConvProblem) -> Iterator[tuple[Precision, str]]:
+    """(the arithmetic, what it means) for correct implementations whose rounding a strict
+    verify does not accept: flushed subnormals, and on float32 data TF32 and bfloat16
+    operands."""
+    dtype = problem.x.dtype.name if problem.x.dtype.kind == "f" else "float64"
+    tiny = float(np.finfo(dtype).tiny)
+    yield (
+        Precision(dtype, subnormals="ftz"),
+        f"the result differs from the reference only as results and operands below the smallest"
+        f" normal ({tiny:.3g}) flushed to zero would: the implementation flushes subnormals"
+        " (FTZ/DAZ: XLA on CPU, GPUs, oneDNN, SIMD kernels), which is correct arithmetic that"
+        " verify accepts by default; this run used subnormals='ieee'",
+    )
+    if dtype != "float32":
+        return
+    yield (
+        Precision(dtype, operands="tf32"),
+        "errors of about 2**-11 relative: the operands were rounded to 10-bit significands, the"
+        " signature of TF32 tensor cores; disable it (torch.backends.cudnn.allow_tf32 = False and"
+        " torch.backends.cuda.matmul.allow_tf32 = False; JAX: jax_default_matmul_precision ="
+        " 'highest' or precision=lax.Precision.HIGHEST) or verify with precision='tf32'",
+    )
+    yield (
+        Precision(dtype, operands="bf16"),
+        "errors of about 2**-8 relative: the operands were rounded to bfloat16 (autocast or a"
+        " bf16 default matmul precision); compute in float32 or verify with precision='bf16'",
+    )
+
+
+def _arithmetic_cause(
+    problem: ConvProblem, output: str, got: np.ndarray, expected: np.ndarray
+) -> str | None:
+    """The first of `_arithmetic_causes` whose error bound holds ``got``."""
+    kw = _kwargs(problem)
+    for precision, cause in _arithmetic_causes(problem):
+        if output == "forward":
+            bound = forward_bound(problem.x, problem.w, expected, precision=precision, **kw)
+        else:
+            grads = conv_backward(problem.x, problem.w, problem.grad_y, **kw)
+            bounds = gradient_bounds(
+                problem.x, problem.w, problem.grad_y, grads, precision=precision, **kw
+            )
+            bound = bounds[_GRAD_INDEX[output]]
+        if got.shape == expected.shape and np.all(np.abs(got - expected) <= bound):
+            return cause
+    return None
+
+
 def _value_cause(
-    problem: ConvProblem, output: str, got: np.ndarray, bound: np.ndarray
+    problem: ConvProblem, output: str, got: np.ndarray, bound: np.ndarray, check: str
 ) -> str | None:
     got = np.asarray(got, dtype=np.float64)
-    causes = [cause for cause, thunk in _variants(problem, output) if _matches(thunk, got, bound)]
-    if causes:
-        # A minimal problem can be too small to tell some mistakes apart: name every match.
-        return "; or ".join(dict.fromkeys(causes))
     if output == "forward":
         expected = conv(problem.x, problem.w, **_kwargs(problem))
     else:
         expected = conv_backward(problem.x, problem.w, problem.grad_y, **_kwargs(problem))[
             _GRAD_INDEX[output]
         ]
+    # On integer data (the exact check) no rounding is correct: no arithmetic excuses a miss.
+    arithmetic = check == "value" and _arithmetic_cause(problem, output, got, expected)
+    if arithmetic:
+        return arithmetic
+    causes = [cause for cause, thunk in _variants(problem, output) if _matches(thunk, got, bound)]
+    if causes:
+        # A minimal problem can be too small to tell some mistakes apart: name every match.
+        return "; or ".join(dict.fromkeys(causes))
     pattern = _stride_pattern(problem, output, got, expected, bound)
     if pattern:
         return pattern
@@ -435,7 +492,7 @@ def diagnose(
             text += "\nlikely cause: " + "; ".join(causes)
         return text
     if result.check in ("value", "exact") and got is not None and bound is not None:
-        cause = _value_cause(problem, output, got, bound)
+        cause = _value_cause(problem, output, got, bound, result.check)
         if cause:
             return f"likely cause: {cause}"
         return (

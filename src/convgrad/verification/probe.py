@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from convgrad.schema import json_value
 from convgrad.shapes import resolve
 from convgrad.spec import ConvSpec
 from convgrad.verification.bounds import Precision
@@ -57,8 +58,8 @@ class Capability:
     problem: dict
 
     def to_dict(self) -> dict:
-        """JSON-ready (the value as given: a str, int or bool)."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """JSON-ready (the value as a plain str, int or bool, NumPy scalars converted)."""
+        return json_value({k: getattr(self, k) for k in self.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -164,25 +165,36 @@ def _feature(axis: str, value: object, settings: dict, dtype: str, note: str) ->
 
 
 class _Recorded(UserFunction):
-    """A `UserFunction` that keeps the exceptions its calls raised."""
+    """A `UserFunction` that keeps the exceptions its calls raised: the exception itself when
+    the call ran in this process, the failure's message when it ran in a child process
+    (``isolation="process"``: only the text comes back)."""
 
-    def __init__(self, fn: Callable, name: str, timeout: float | None) -> None:
-        super().__init__(fn, name, timeout)
-        self.errors: list[BaseException] = []
+    def __init__(self, fn: Callable, name: str, timeout: float | None, **options) -> None:
+        super().__init__(fn, name, timeout, **options)
+        self.errors: list[BaseException | str] = []
 
     def __call__(self, arrays, spec) -> object:
         try:
             return super().__call__(arrays, spec)
         except CallFailed as failed:
-            if failed.error is not None:
-                self.errors.append(failed.error)
+            self.errors.append(failed.result.message if failed.error is None else failed.error)
             raise
 
 
-def _declines(error: BaseException, fn: Callable) -> bool:
+def _declines(error: BaseException | str, fn: Callable) -> bool:
+    if isinstance(error, str):
+        # From a child process: its type is known by name only, and its traceback is gone,
+        # so a ValueError/TypeError cannot be told to be the user's own.
+        return " raised NotImplementedError:" in error
     if isinstance(error, NotImplementedError):
         return True
     return isinstance(error, (ValueError, TypeError)) and raised_by_user(error, fn)
+
+
+def _described(error: BaseException | str, name: str) -> str:
+    if isinstance(error, str):
+        return error
+    return f"{name} raised {type(error).__name__}: {error}"
 
 
 def probe(
@@ -196,19 +208,32 @@ def probe(
     seed: int,
     timeout: float | None,
     located: tuple[str | None, str | None] = (None, None),
+    errstate: dict | None = None,
+    isolation: str = "thread",
 ) -> Capabilities:
     """Each row of the space (see the module) run through every check of
     `convgrad.verification.runner.ProblemChecks`.
 
     space: validated tuples for each of `AXES`; located: where the functions live, for the
-    reproduce snippets; the rest as `convgrad.verify`'s arguments.
+    reproduce snippets; errstate, isolation: as `convgrad.verification.calls.UserFunction`
+    (the probe's calls run where the search's do); the rest as `convgrad.verify`'s arguments.
     """
+    # One pair for every row: after a call hangs, later ones fail at once instead of waiting.
+    options = {"errstate": errstate, "isolation": isolation}
+    calls = [_Recorded(forward, "forward", timeout, **options)]
+    if backward is not None:
+        calls.append(_Recorded(backward, "backward", timeout, **options))
+    try:
+        return _probe_rows(calls, backward, space, dtype, precision, exact, seed, located)
+    finally:
+        for call in calls:
+            call.close()
+
+
+def _probe_rows(calls, backward, space, dtype, precision, exact, seed, located) -> Capabilities:
+    """`probe`'s rows with its calls made."""
     rng = np.random.default_rng(seed)
     rows, failures = [], []
-    # One pair for every row: after a call hangs, later ones fail at once instead of waiting.
-    calls = [_Recorded(forward, "forward", timeout)]
-    if backward is not None:
-        calls.append(_Recorded(backward, "backward", timeout))
     for axis, value, settings in _features(space):
         problem, note = _problem(settings, dtype, rng)
         for call in calls:
@@ -220,7 +245,7 @@ def probe(
         feature = _feature(axis, value, settings, dtype, note)
         if declined:
             call, error = declined[0]
-            status, detail = UNSUPPORTED, f"{call.name} raised {type(error).__name__}: {error}"
+            status, detail = UNSUPPORTED, _described(error, call.name)
             failures.append(_unsupported(problem, report, call, detail, feature, backward, located))
         elif report.failures:
             status = WRONG

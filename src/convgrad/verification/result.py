@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convgrad.schema import VERIFY_SCHEMA_VERSION, json_float, json_shape
+from convgrad.schema import VERIFY_SCHEMA_VERSION, json_float, json_shape, json_value
 from convgrad.verification import causes
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.diagnosis import diagnose
@@ -92,7 +92,9 @@ class VerifyResult:
     comparisons, records ``{check, output, ratio, x, w, y, dtype, spec}`` (for accuracy plots);
     settings: the arguments verify ran with; capabilities: the capability probe's table
     (`convgrad.verification.probe.Capability.to_dict` records, baseline first; empty when
-    verify was given fixed problems).
+    verify was given fixed problems); notes: records ``{check, output, message, x, w, y, dtype,
+    spec}`` of checks that passed with something to say (two calls that differ within the error
+    bound), the first per (check, output).
     """
 
     failures: tuple[Failure, ...]
@@ -100,6 +102,7 @@ class VerifyResult:
     ratios: tuple[dict, ...] = ()
     settings: dict = field(default_factory=dict)
     capabilities: tuple[dict, ...] = ()
+    notes: tuple[dict, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -109,17 +112,18 @@ class VerifyResult:
     def to_dict(self) -> dict:
         """JSON-ready: ``schema_version``, ``ok``, ``examples``, ``settings``,
         ``capabilities``, ``causes`` (`convgrad.verification.causes.group`: indices into
-        ``failures``), ``failures``, ``ratios``."""
+        ``failures``), ``failures``, ``ratios``, ``notes``."""
         failures = [f.to_dict() for f in self.failures]
         return {
             "schema_version": SCHEMA_VERSION,
             "ok": self.ok,
             "examples": self.examples,
-            "settings": dict(self.settings),
+            "settings": json_value(dict(self.settings)),
             "capabilities": [dict(c) for c in self.capabilities],
             "causes": causes.group(failures),
             "failures": failures,
             "ratios": [dict(r) for r in self.ratios],
+            "notes": [dict(n) for n in self.notes],
         }
 
     def to_json(self, **dumps_kwargs) -> str:
@@ -146,7 +150,8 @@ class VerifyResult:
             return "\n\n".join(
                 [
                     f"convgrad.verify: all checks passed on {self.examples} problem(s); worst"
-                    f" error/bound {worst:.3g}",
+                    f" error/bound {worst:.3g}"
+                    + "".join(f"\n  note: {n['message']}" for n in self.notes),
                     *top,
                 ]
             )
@@ -160,6 +165,7 @@ class VerifyResult:
             blocks.append(
                 f"[{j + 1}] {failure}\n  reproduce:\n" + _indent(failure.reproduce, "    ")
             )
+        blocks += [f"note: {n['message']}" for n in self.notes]
         return "\n\n".join(blocks)
 
 
@@ -199,16 +205,21 @@ def _literal(name: str, array: np.ndarray | None) -> str:
 
 
 def reproduce_snippet(
-    problem: ConvProblem, backward: bool, located: tuple[str | None, str | None] = (None, None)
+    problem: ConvProblem,
+    backward: bool,
+    located: tuple[str | None, str | None] = (None, None),
+    options: dict | None = None,
 ) -> str:
     """Python that rebuilds the problem from literal arrays and re-runs verify on it.
 
     located: where forward and backward live (`convgrad.verification.source.locate`); the
     snippet imports those it knows and says in a comment what to define for the others.
+    options: verify's keyword arguments that the run set away from their defaults, passed on.
     """
     s = problem.spec
     names = ("forward", "backward") if backward else ("forward",)
-    call = f"cg.verify({', '.join(names)}, problems=[problem])"
+    extra = "".join(f", {k}={v!r}" for k, v in (options or {}).items())
+    call = f"cg.verify({', '.join(names)}, problems=[problem]{extra})"
     imports, missing = [], []
     for name, path in zip(names, located, strict=False):
         if path is None:
@@ -253,10 +264,11 @@ def failure_of(
     result: CheckResult,
     has_backward: bool,
     located: tuple[str | None, str | None] = (None, None),
+    options: dict | None = None,
 ) -> Failure:
     """The `Failure` of ``result``, one of ``report``'s failed checks on ``problem``: diagnosed
-    from the user's output and its bound, with a reproduce snippet (``located`` as in
-    `reproduce_snippet`)."""
+    from the user's output and its bound, with a reproduce snippet (``located`` and
+    ``options`` as in `reproduce_snippet`)."""
     diagnosis = diagnose(
         problem, result, report.outputs.get(result.output), report.bounds.get(result.output)
     )
@@ -271,7 +283,7 @@ def failure_of(
         index=result.index,
         message=result.message,
         diagnosis=diagnosis,
-        reproduce=reproduce_snippet(problem, has_backward, located),
+        reproduce=reproduce_snippet(problem, has_backward, located, options),
     )
 
 

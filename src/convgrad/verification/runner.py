@@ -10,6 +10,7 @@ Reference results and bounds are computed once per problem; a check whose prereq
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,10 +25,13 @@ from convgrad.verification.bounds import (
     dot,
     exact_within,
     finite_difference_tolerance,
+    forward_flushed,
     forward_magnitude,
     forward_terms,
+    free_flushed,
     free_forward_magnitude,
     free_magnitudes,
+    gradient_flushed,
     gradient_magnitudes,
     gradient_terms,
     linearity_bound,
@@ -50,10 +54,13 @@ class ProblemReport:
     later calls cannot change it), ``returned`` the array as the user's function returned it
     (for `convgrad.verification.state`'s aliasing check), ``expected`` the reference and
     ``bounds`` its elementwise error bound.
+    ``notes``: records ``{check, output, message, x, w, y, dtype, spec}`` of passed checks
+    that still have something to say, such as a nondeterminism within the bound.
     """
 
     results: list[ck.CheckResult] = field(default_factory=list)
     ratios: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     returned: dict[str, np.ndarray] = field(default_factory=dict)
     expected: dict[str, np.ndarray] = field(default_factory=dict)
@@ -87,6 +94,9 @@ class _Judge:
     def __init__(self, problem: ConvProblem, precision: Precision, *, integer: bool) -> None:
         self.p, self.precision, self.integer = problem, precision, integer
         self.report = ProblemReport()
+        self.tolerances: dict[str, tuple[np.ndarray, np.ndarray | float]] = {}
+        """Per sound output: the reference and the tolerance it was judged with (0 when
+        exact)."""
         # Exact (integer or object) data is judged as float64 data, the reference's precision.
         kind = problem.x.dtype.kind
         self.data_dtype = problem.x.dtype if kind == "f" else np.dtype(np.float64)
@@ -101,6 +111,15 @@ class _Judge:
 
     def add(self, result: ck.CheckResult) -> ck.CheckResult:
         self.report.results.append(result)
+        if result.passed and result.check == "determinism" and result.message:
+            self.report.notes.append(
+                {
+                    "check": result.check,
+                    "output": result.output,
+                    "message": result.message,
+                    **self._shapes(),
+                }
+            )
         if result.passed and result.check in _VALUE_CHECKS and result.bound_ratio is not None:
             ratio = result.bound_ratio
             self.report.ratios.append(
@@ -139,23 +158,35 @@ class _Judge:
         magnitude: np.ndarray,
         n: int,
         context: str,
+        flushed: np.ndarray | float = 0.0,
     ) -> np.ndarray | None:
         """Check ``value`` as ``output`` against ``reference`` (sums of n products of absolute
-        sum ``magnitude``); its float64 array when sound, else None."""
+        sum ``magnitude``, ``flushed`` of it from operands below the smallest normal); its
+        float64 array when sound, else None."""
         got = self._array(value, output)
         if got is None:
             return None
-        bound = self.precision.bound(n, magnitude, reference)
+        bound = self.precision.bound(n, magnitude, reference, flushed)
         self.report.outputs[output], self.report.returned[output] = got.copy(), got
         self.report.expected[output], self.report.bounds[output] = reference, bound
         if not self._sound(got, reference.shape, output, context):
             return None
         g = got.astype(np.float64)
         if self._exact(magnitude):
+            self.tolerances[output] = (reference, 0.0)
             self.add(ck.check_exact(g, reference, output))
         else:
+            self.tolerances[output] = (reference, bound)
             self.add(ck.check_value(g, reference, bound, output, self.precision, n))
         return g
+
+
+def first_notes(notes: Iterable[dict]) -> tuple[dict, ...]:
+    """The first note of each (check, output), in order: what a result reports."""
+    first: dict[tuple[str, str], dict] = {}
+    for note in notes:
+        first.setdefault((note["check"], note["output"]), note)
+    return tuple(first.values())
 
 
 def judge_outputs(
@@ -176,14 +207,18 @@ def judge_outputs(
             forward_magnitude(p.x, p.w, p.b, **kw),
             forward_terms(p.w.shape, p.b is not None),
             context,
+            forward_flushed(precision, p.x, p.w, p.b, **kw),
         )
     if given.keys() & set(GRADIENTS):
         refs = conv_backward(p.x, p.w, p.grad_y, b=p.b, **kw)
         magnitudes = gradient_magnitudes(p.x, p.w, p.grad_y, **kw)
+        flushed = gradient_flushed(precision, p.x, p.w, p.grad_y, **kw)
         terms = gradient_terms(p.w.shape, p.grad_y.shape, p.resolved.groups, p.input_copies)
         for j, output in enumerate(GRADIENTS):
             if output in given:
-                judge.judge(output, given[output], refs[j], magnitudes[j], terms[j], context)
+                judge.judge(
+                    output, given[output], refs[j], magnitudes[j], terms[j], context, flushed[j]
+                )
     return judge.report
 
 
@@ -191,7 +226,8 @@ class ProblemChecks(_Judge):
     """Runs the checks of one problem; ``run()`` returns a `ProblemReport`.
 
     exact: allow the exact (tolerance 0) regime on integer-valued data; False for algorithms
-    that round even on integers (FFT, Winograd).
+    that round even on integers (FFT, Winograd). deterministic: two calls must give identical
+    bits; False lets a second result that differs within the error bound pass with a note.
     """
 
     def __init__(
@@ -203,12 +239,14 @@ class ProblemChecks(_Judge):
         *,
         exact: bool,
         seed: int,
+        deterministic: bool = False,
     ) -> None:
         integer = exact and all(
             is_integer_valued(a) for a in (problem.x, problem.w, problem.grad_y)
         )
         super().__init__(problem, precision, integer=integer)
         self.forward, self.backward = forward, backward
+        self.deterministic = deterministic
         self.kw = problem.kwargs
         self.rng = np.random.default_rng(seed)
         self.n_forward = forward_terms(problem.w.shape, False)
@@ -216,6 +254,7 @@ class ProblemChecks(_Judge):
             problem.w.shape, problem.grad_y.shape, problem.resolved.groups, problem.input_copies
         )
         self.free = free_magnitudes(problem.x, problem.w, problem.grad_y, problem.input_copies)
+        self.free_flushed = free_flushed(precision, problem.x, problem.w, problem.grad_y)
 
     def _call(self, function: UserFunction, arrays: dict[str, np.ndarray]):
         try:
@@ -256,13 +295,14 @@ class ProblemChecks(_Judge):
             forward_magnitude(p.x, p.w, **self.kw),
             self.n_forward,
             _call_text(p, "forward", grad_y=False),
+            forward_flushed(self.precision, p.x, p.w, **self.kw),
         )
         if y is None:
             return None
         got = self.report.outputs["forward"]
         again = self._call(self.forward, {"x": p.x, "w": p.w})
         if again is not _FAILED and (second := self._array(again, "forward")) is not None:
-            self.add(ck.check_determinism(got, second, "forward"))
+            self.add(ck.check_determinism(got, second, "forward", *self._tolerance("forward")))
         self._linearity(y, "x")
         self._linearity(y, "w")
         return y
@@ -284,7 +324,12 @@ class ProblemChecks(_Judge):
         # |part| <= |base| and |base + part| <= 2|base| entrywise, so the magnitudes are at
         # most M and 2M, M the convention-free magnitude at (x, w).
         bound = linearity_bound(
-            self.precision, self.n_forward, self.free["forward"], parts, integer=self.integer
+            self.precision,
+            self.n_forward,
+            self.free["forward"],
+            parts,
+            integer=self.integer,
+            flushed=self.free_flushed["forward"],
         )
         self.add(ck.check_linearity("forward", y_total, parts, bound, operand))
 
@@ -301,11 +346,14 @@ class ProblemChecks(_Judge):
             return
         ref = conv_backward(p.x, p.w, p.grad_y, **self.kw)
         magnitudes = gradient_magnitudes(p.x, p.w, p.grad_y, **self.kw)
+        flushed = gradient_flushed(self.precision, p.x, p.w, p.grad_y, **self.kw)
         context = _call_text(p, "backward", grad_y=True)
         sound: dict[str, np.ndarray] = {}
         for j, got_value in enumerate(grads):
             output = GRADIENTS[j]
-            g = self.judge(output, got_value, ref[j], magnitudes[j], self.n_grads[j], context)
+            g = self.judge(
+                output, got_value, ref[j], magnitudes[j], self.n_grads[j], context, flushed[j]
+            )
             if g is not None:
                 sound[output] = g
         again = self._call(self.backward, arrays)
@@ -318,6 +366,13 @@ class ProblemChecks(_Judge):
                 self._adjoint(y, sound[output], output, operand)
                 self._finite_difference(sound[output], output, operand)
 
+    def _tolerance(self, output: str) -> tuple:
+        """(reference, tolerance) for `checks.check_determinism`; (None, None) when bits must
+        match (deterministic=True) or the first result was not sound."""
+        if self.deterministic or output not in self.tolerances:
+            return None, None
+        return self.tolerances[output]
+
     def _backward_determinism(self, first: tuple, again: object) -> None:
         """The second call's gradients against the first call's (``first``, as returned)."""
         try:
@@ -325,12 +380,24 @@ class ProblemChecks(_Judge):
         except CallFailed as failed:
             self.add(failed.result)
             return
-        for j, b in enumerate(second[: len(first)]):
+        if len(first) != len(second):
+            self.add(
+                ck.CheckResult(
+                    "determinism",
+                    ck.BACKWARD_OUTPUT,
+                    False,
+                    f"backward returned {len(first)} values on the first call and"
+                    f" {len(second)} on a second call with the same inputs",
+                )
+            )
+            return
+        for j, b in enumerate(second):
             # The first call's results as copied when judged: a result that aliases a reused
             # buffer is compared with the second call's, not with itself.
-            earlier = self.report.outputs.get(GRADIENTS[j])
-            if earlier is not None and (later := self._array(b, GRADIENTS[j])) is not None:
-                self.add(ck.check_determinism(earlier, later, GRADIENTS[j]))
+            output = GRADIENTS[j]
+            earlier = self.report.outputs.get(output)
+            if earlier is not None and (later := self._array(b, output)) is not None:
+                self.add(ck.check_determinism(earlier, later, output, *self._tolerance(output)))
 
     def _adjoint(self, y: np.ndarray, grad: np.ndarray, output: str, operand: str) -> None:
         p = self.p
@@ -347,6 +414,8 @@ class ProblemChecks(_Judge):
             m_y=self.free["forward"],
             m_g=self.free[output],
             integer=self.integer,
+            f_y=self.free_flushed["forward"],
+            f_g=self.free_flushed[output],
         )
         identity = ck.ScalarIdentity(
             lhs,
@@ -383,6 +452,7 @@ class ProblemChecks(_Judge):
             return
         d = (y_plus - y_minus) / (2 * h)
         m_pm = max(free_forward_magnitude(*pt) for pt in points)
+        f_pm = max(free_flushed(self.precision, *pt, p.grad_y)["forward"] for pt in points)
         m_g = self.free[output]
         exact = (
             exact_within(self.precision, self.integer, m_pm)
@@ -402,6 +472,8 @@ class ProblemChecks(_Judge):
             m_pm=m_pm,
             m_g=m_g,
             exact=exact,
+            f_pm=f_pm,
+            f_g=self.free_flushed[output],
         )
         identity = ck.ScalarIdentity(
             dot(p.grad_y, d),
@@ -417,4 +489,4 @@ class ProblemChecks(_Judge):
         self.add(ck.check_identity("finite_difference", output, identity, note))
 
 
-__all__ = ["GRADIENTS", "ProblemChecks", "ProblemReport", "judge_outputs"]
+__all__ = ["GRADIENTS", "ProblemChecks", "ProblemReport", "first_notes", "judge_outputs"]

@@ -44,11 +44,15 @@ class Found:
     result: CheckResult
 
     def failure(
-        self, has_backward: bool, located: tuple[str | None, str | None] = (None, None)
+        self,
+        has_backward: bool,
+        located: tuple[str | None, str | None] = (None, None),
+        options: dict | None = None,
     ) -> Failure:
         """The reported `Failure` (diagnosed, with a reproduce snippet importing the functions
-        from ``located``, `convgrad.verification.source.locate`'s paths)."""
-        return failure_of(self.problem, self.report, self.result, has_backward, located)
+        from ``located``, `convgrad.verification.source.locate`'s paths, and passing
+        ``options``)."""
+        return failure_of(self.problem, self.report, self.result, has_backward, located, options)
 
 
 def problem_key(problem: ConvProblem) -> tuple:

@@ -366,7 +366,11 @@ def verify_transpose(
         for r in result.ratios
     )
     return VerifyResult(
-        tuple(_translate(f) for f in result.failures), result.examples, ratios, settings
+        tuple(_translate(f) for f in result.failures),
+        result.examples,
+        ratios,
+        settings,
+        notes=result.notes,
     )
 
 

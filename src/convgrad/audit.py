@@ -4,8 +4,8 @@ fixed list of convolution features, as a matrix (rows features, columns configur
 Each cell runs verify twice through the public API: a hypothesis search over the feature's
 space on integer data (every correct implementation is bit-exact there; shrinking gives the
 minimal failing case) and one fixed problem of real, normal-magnitude data (the rigorous error
-bound). Real data are kept away from subnormal magnitudes on purpose: XLA and TensorFlow's
-oneDNN flush subnormal results to zero, which convgrad's error bound does not model yet.
+bound). Real data are of normal magnitude; XLA and TensorFlow's oneDNN flush subnormal
+results to zero, which verify's default error model (``subnormals="ftz"``) allows.
 
 A cell is "pass", "fail" (a finding) or "unsupported": on the feature's fixed problem every
 failure is a call that raised and none is a wrong result (its message is kept), or the

@@ -10,7 +10,14 @@ Modules, in pipeline order:
 - `isolation`: the user's functions in a child process (crashes, killable timeouts).
 - `checks`: one pure function per check, each returning a `CheckResult`.
 - `runner`: every check on one problem (`ProblemChecks`, `judge_outputs`).
+- `state`: results kept and re-compared after later calls; backward after a forward on other
+  data (aliased workspaces, stale caches).
+- `layout`: the problem passed in another memory layout (Fortran, strided, negative-stride,
+  read-only).
 - `space`: `DEFAULT_SPACE`, the problems verify, the strategies, the CLI and the plugin draw.
+- `sizes`: realistic sizes within a cost budget (`sizes=`, `max_*`).
+- `layers`: a table of real networks' layers in benchdnn's batch-file syntax.
+- `ladder`: fixed boundary and layer problems checked beside the search, shrunk greedily.
 - `probe`: the capability probe, each feature of the space tried once before the search.
 - `search`: hypothesis draws problems and shrinks each failure to a minimal one.
 - `diagnosis`: why a check failed, in words a learner can act on.
@@ -18,4 +25,5 @@ Modules, in pipeline order:
 - `causes`: failures grouped by root cause.
 - `result`: `Failure`, `VerifyResult`, reproduce snippets.
 - `api`: `verify` and `check_outputs`.
+- `transposed`: `verify_transpose`, a transposed convolution checked as its conv's adjoint.
 """

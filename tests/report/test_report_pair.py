@@ -61,7 +61,10 @@ WRAPPER = textwrap.dedent(
 
 def _start(tmp_path: Path, out: Path, seed: int, count: int, **hooks: str) -> subprocess.Popen:
     script = tmp_path / "wrapper.py"
-    script.write_text(WRAPPER)
+    if not script.exists():
+        # Written once: rewriting it while an earlier run's interpreter reads it can hand that
+        # run an empty script (exit 0), leaving the others waiting at the barrier.
+        script.write_text(WRAPPER)
     barrier = tmp_path / f"barrier-{count}-{hooks.get('group', '')}"
     barrier.mkdir(exist_ok=True)
     env = os.environ | {

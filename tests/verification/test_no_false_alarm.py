@@ -1,7 +1,6 @@
 """A correct implementation passes every check: the reference itself, torch, float16 bounds,
 and data at the ends of float64's range (underflow, overflow)."""
 
-import time
 
 import numpy as np
 import pytest
@@ -112,12 +111,9 @@ def _big_problem(rng):
     return ConvProblem(x, w, None, rng.standard_normal((1, 32, 126, 126)), cg.ConvSpec())
 
 
-def test_fixed_problem_of_realistic_size_is_checked_quickly():
+def test_fixed_problem_of_realistic_size_is_no_false_alarm():
+    # Its time is the benchmark's business (benchmarks/verdict.py), not a unit test's.
     forward, backward = from_torch(torch_conv)
-    problem = _big_problem(np.random.default_rng(0))
-    cg.verify(forward, backward, problems=[problem])  # warm-up: imports, BLAS threads
-    start = time.perf_counter()
-    result = cg.verify(forward, backward, problems=[problem])
-    elapsed = time.perf_counter() - start
-    assert result.ok and result.examples == 1
-    assert elapsed < 2.0, elapsed
+    result = cg.verify(forward, backward, problems=[_big_problem(np.random.default_rng(0))])
+    assert result.ok, str(result)
+    assert result.examples == 1

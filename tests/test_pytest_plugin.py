@@ -256,3 +256,41 @@ def test_report_refuses_to_overwrite_a_file_that_is_not_a_convgrad_report(pytest
     line = next(s for s in result.stdout.lines if "report NOT written" in s)
     assert f"(--convgrad-report={tmp_path}): FileExistsError: path='{foreign}' exists" in line
     assert "is not a convgrad report; refusing to overwrite it" in line
+
+
+XDIST_TESTS = textwrap.dedent(
+    """
+    import numpy as np
+    import pytest
+    import convgrad as cg
+    from convgrad.verification.problem import ConvProblem
+
+    @pytest.mark.parametrize("scale", [1.0, 2.0, 3.0, 4.0])
+    def test_scaled(conv_oracle, scale):
+        x, w, grad_y = np.ones((1, 1, 3)), np.ones((1, 1, 2)), np.ones((1, 1, 2))
+        problem = ConvProblem(scale * x, w, None, grad_y, cg.ConvSpec())
+        conv_oracle.assert_conv_matches(problem, forward=np.full((1, 1, 2), 2.0 * scale))
+    """
+)
+
+
+@pytest.mark.slow
+def test_under_xdist_the_controller_writes_one_report_of_every_workers_records(pytester, tmp_path):
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_scaled=XDIST_TESTS)
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-v", "-n", "2", f"--convgrad-report={tmp_path}"
+    )
+    result.assert_outcomes(passed=4)
+    # Both workers ran tests (xdist's load scheduling hands each two at the start).
+    assert "[gw0]" in result.stdout.str() and "[gw1]" in result.stdout.str()
+    assert "convgrad: 4 checks, 0 failed; report in" in result.stdout.str()
+    data = json.loads((tmp_path / pytest_plugin.REPORT_JSON).read_text())
+    assert data["summary"] == {"checks": 4, "failed": 0}
+    # The records stand in collection order, as without xdist.
+    assert [r["test"] for r in data["records"]] == [
+        f"test_scaled.py::test_scaled[{s}]" for s in ("1.0", "2.0", "3.0", "4.0")
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        {pytest_plugin.REPORT_JSON, pytest_plugin.REPORT_HTML}
+    )

@@ -4,6 +4,8 @@ on integer data, where every correct implementation is bit-exact."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -394,17 +396,130 @@ def test_benchdnn_dilation_counts_from_zero():
     assert y.ravel().tolist() == [6.0, 9.0, 12.0, 15.0, 18.0]  # x[i] + x[i+2] + x[i+4]
 
 
-def test_benchdnn_output_size_fixes_the_back_pad_and_missing_axes_copy_h():
-    found = from_benchdnn('g2_mb1_ic4id3ih7_oc6oh8_kh3_sh1_ph1_dh0_n"net:conv"')
-    assert found.input_shape == (1, 4, 3, 7, 7) and found.weight_shape == (6, 2, 3, 3, 3)
-    assert found.spec.stride == (1, 1, 1) and found.name == "net:conv"
-    # oh8 with ih7, kh3, ph1: back pad (8-1)*1 + 3 - 7 - 1 = 2; d has its own input size, so od
-    # is computed with the back pad equal to the front pad; w copies h entirely (ow = 8 too).
-    assert found.spec.padding == ((1, 1), (1, 2), (1, 2))
-    shape = cg.output_shape(
-        found.input_shape, found.weight_shape, padding=found.spec.padding, groups=2
+# Descriptors from oneDNN's batch files (tests/benchdnn/inputs/conv/shapes_*, commit 515bfba),
+# with the sizes and pads benchdnn's str2desc computes for them (conv_aux.cpp): (descriptor,
+# input shape, weight shape, padding (front, back) per dim, stride, dilation, name).
+BENCHDNN_BATCH = [
+    # shapes_resnet_50: w copies h; oh given with ph: back pad (56-1) + 3 - 56 - 1 = 1.
+    (
+        'mb50ic64ih56oc64oh56kh3ph1n"resnet_50:res2a_branch2b*3"',
+        (50, 64, 56, 56),
+        (64, 64, 3, 3),
+        ((1, 1), (1, 1)),
+        (1, 1),
+        (1, 1),
+        "resnet_50:res2a_branch2b*3",
+    ),
+    # shapes_resnet_50: benchdnn's back pad 27*2 - 56 + 1 - 0 = -1 drops an unreached row.
+    (
+        'g1mb50ic256ih56iw56oc512oh28ow28kh1kw1sh2sw2ph0pw0n"resnet_50:res3a_branch1"',
+        (50, 256, 56, 56),
+        (512, 256, 1, 1),
+        ((0, 0), (0, 0)),
+        (2, 2),
+        (1, 1),
+        "resnet_50:res3a_branch1",
+    ),
+    # shapes_dilated: dh3 is dilation 4, extent 9; back pad 2*2 - 10 + 9 - 2 = 1.
+    (
+        'mb20ic4ih10oc6oh3kh3sh2ph2dh3n"dilated_conv:6"',
+        (20, 4, 10, 10),
+        (6, 4, 3, 3),
+        ((2, 1), (2, 1)),
+        (2, 2),
+        (4, 4),
+        "dilated_conv:6",
+    ),
+    # shapes_regression_dw: oh given, ph missing: ph = (9 - 10 + 3) / 2 = 1 (not 0); the w
+    # axis is named, so it copies nothing from h.
+    (
+        'mb1_g16ic16oc16_ih10oh10kh3_iw15ow8kw1sw2pw0n"dw_regression:conv12"',
+        (1, 16, 10, 15),
+        (16, 1, 3, 1),
+        ((1, 1), (0, 0)),
+        (1, 2),
+        (1, 1),
+        "dw_regression:conv12",
+    ),
+    # shapes_regression_dw: pw missing with ow given: pw = (9 - 10 + 3) / 2 = 1, not ph3;
+    # back pad on h 6*2 - 15 + 6 - 3 = 0.
+    (
+        'mb1_g16ic16oc16_ih15oh7kh6sh2ph3_iw10ow10kw3n"dw_regression:conv9"',
+        (1, 16, 15, 10),
+        (16, 1, 6, 3),
+        ((3, 0), (1, 1)),
+        (2, 1),
+        (1, 1),
+        "dw_regression:conv9",
+    ),
+    # shapes_regression_padding: ph = (15*2 - 33 + 2) / 2 = -1/2, 0 in C's division (toward
+    # zero), where Python's // gives -1; back pad -1 drops an unreached row.
+    (
+        "mb2ic16ih33oc16oh16kh2sh2",
+        (2, 16, 33, 33),
+        (16, 16, 2, 2),
+        ((0, 0), (0, 0)),
+        (2, 2),
+        (1, 1),
+        "",
+    ),
+    # shapes_3d_unet: no o?: od = 116 - 3 + 1 = 114, oh = ow = 130.
+    (
+        'mb1ic3ih132iw132id116oc32kh3kw3kd3ph0pw0pd0sh1sw1sd1n"3d_unet:conv_1"',
+        (1, 3, 116, 132, 132),
+        (32, 3, 3, 3, 3),
+        ((0, 0), (0, 0), (0, 0)),
+        (1, 1, 1),
+        (1, 1, 1),
+        "3d_unet:conv_1",
+    ),
+    # shapes_3d: only d named, so h and w copy d (cubic), mb defaults to 2.
+    (
+        'g2_ic32oc32_id17kd2_n"3d_gconv_channel-block-16"',
+        (2, 32, 17, 17, 17),
+        (32, 16, 2, 2, 2),
+        ((0, 0), (0, 0), (0, 0)),
+        (1, 1, 1),
+        (1, 1, 1),
+        "3d_gconv_channel-block-16",
+    ),
+    # shapes_basic: 1-D (only w named); back pad 3*2 - 8 + 3 - 1 = 0.
+    (
+        'ic3oc17_iw8ow4kw3pw1sw2_n"conv_basic_1d:1st_stride_tail"',
+        (2, 3, 8),
+        (17, 3, 3),
+        ((1, 0),),
+        (2,),
+        (1,),
+        "conv_basic_1d:1st_stride_tail",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "x", "w", "padding", "stride", "dilation", "name"), BENCHDNN_BATCH
+)
+def test_benchdnn_batch_file_descriptors_give_benchdnns_sizes(
+    descriptor, x, w, padding, stride, dilation, name
+):
+    found = from_benchdnn(descriptor)
+    assert (found.input_shape, found.weight_shape, found.name) == (x, w, name)
+    assert found.spec.padding == padding
+    assert (found.spec.stride, found.spec.dilation) == (stride, dilation)
+    # The output benchdnn computes or was given is the one convgrad's spec gives.
+    y = cg.output_shape(
+        x, w, padding=padding, stride=stride, dilation=dilation, groups=found.spec.groups
     )
-    assert shape == (1, 6, 3, 8, 8)
+    fields = dict(re.findall(r"(o[dhw])(\d+)", descriptor))
+    for axis, size in zip("dhw"[3 - len(x) + 2 :], y[2:], strict=True):
+        if f"o{axis}" in fields:
+            assert size == int(fields[f"o{axis}"])
+
+
+def test_benchdnn_2d_descriptor_without_w_copies_hs_derived_output_and_pad():
+    found = from_benchdnn("ic1ih5oc1oh5kh3")
+    # ph missing with oh given: ph = ((5-1) - 5 + 3) / 2 = 1 on h, and w copies it.
+    assert found.spec.padding == ((1, 1), (1, 1)) and found.input_shape == (2, 1, 5, 5)
 
 
 @pytest.mark.parametrize(
@@ -428,10 +543,16 @@ def test_to_benchdnn_round_trips(descriptor):
     ("descriptor", "match"),
     [
         ("mb2ih32oc32kh3", "has no ic"),
-        ("ic3oc3kh3", "no input or kernel size along h"),
+        ("ic3oc3kh3", "names axis h without ih and kh"),
+        ("ic3ih5iw5oc3kh3", "names axis w without iw and kw"),
         ("ic3ih5oc3kh3xx1", "cannot read 'xx1'"),
-        ("ic3ih5oc3oh1kh3", "needs a back pad of -2"),
+        ("ic3ih5oc3oh1kh3", r"oh=1 needs pads \(-1, -1\) along h"),
+        ("ic3ih5oc3oh2kh3", r"oh=2 needs pads \(0, -1\) along h"),
+        ("ic1ih2oc1kh5", "give oh=-2; it must be >= 1"),
         ("g2ic3ih5oc4kh3", "must divide by g=2"),
+        ("g0ic4ih5oc4kh3", "g0 must be >= 1"),
+        ("ic1id4iw4oc1kd2kw2", "names both h and w or neither"),
+        ("ic1oc1", "names no spatial axis"),
     ],
 )
 def test_from_benchdnn_bad_descriptors(descriptor, match):

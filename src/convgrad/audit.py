@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import convgrad
+from convgrad import sharding
 from convgrad.schema import json_float, read_float
 from convgrad.verification.problem import ConvProblem
 
@@ -557,6 +558,7 @@ def run_audit(
     features: Sequence[str] | None = None,
     max_examples: int | None = None,
     seed: int = 0,
+    shard: sharding.Shard | tuple[int, int] | str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict:
     """Run every (feature, configuration) cell; return the JSON-ready report.
@@ -564,11 +566,14 @@ def run_audit(
     quick: the `QUICK_COLUMNS` and `QUICK_FEATURES` only, `QUICK_EXAMPLES` drawn problems
     per cell (for CI), else every configuration and feature and `FULL_EXAMPLES`; max_examples
     overrides both. frameworks: those to audit (absent ones are listed as skipped); features:
-    ids of `FEATURES` to keep (None: all, or the quick rows). progress:
+    ids of `FEATURES` to keep (None: all, or the quick rows). shard: run only shard ``(i, n)``
+    of the cells, taken column by column (`convgrad.sharding`; ``meta["shard"]`` records it,
+    and `merge_audits` joins the n shards into the whole audit). progress:
     ``progress(done, total, cell_name)`` after each cell.
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r} must be an int >= 0")
+    shard = None if shard is None else sharding.check_shard(shard)
     if max_examples is None:
         max_examples = QUICK_EXAMPLES if quick else FULL_EXAMPLES
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
@@ -587,9 +592,11 @@ def run_audit(
     columns, skipped = configurations(frameworks)
     if quick:
         columns = [c for c in columns if c.id in QUICK_COLUMNS]
+    plan = [(config.id, feature.id) for config in columns for feature in rows]
+    mine = set(plan if shard is None else sharding.take(plan, shard))
     start = time.perf_counter()
     cells, findings, column_records = [], [], []
-    total, done = len(rows) * len(columns), 0
+    total, done = len(mine), 0
     for config in columns:
         versions = config.version()
         column_records.append(
@@ -602,8 +609,9 @@ def run_audit(
                 "notes": config.notes,
             }
         )
-        pair = config.make()
-        for feature in rows:
+        chosen = [feature for feature in rows if (config.id, feature.id) in mine]
+        pair = config.make() if chosen else None
+        for feature in chosen:
             cell = run_cell(config, feature, pair, max_examples=max_examples, seed=seed)
             cells.append(cell.record)
             findings += [
@@ -614,23 +622,92 @@ def run_audit(
                 progress(done, total, f"{config.id} x {feature.id}: {cell.status}")
     counts = {s: sum(c["status"] == s for c in cells) for s in ("pass", "fail", "unsupported")}
     command = "convgrad audit" + (" --quick" if quick else "")
+    meta = {
+        **_meta_versions(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": round(time.perf_counter() - start, 2),
+        "quick": quick,
+        "max_examples": max_examples,
+        "seed": seed,
+        "command": command if shard is None else f"{command} --shard {shard}",
+        "skipped": skipped,
+    }
+    if shard is not None:
+        meta["shard"] = shard.record()
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "ok": not findings,
-        "meta": {
-            **_meta_versions(),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-            "seconds": round(time.perf_counter() - start, 2),
-            "quick": quick,
-            "max_examples": max_examples,
-            "seed": seed,
-            "command": command,
-            "skipped": skipped,
-        },
+        "meta": meta,
         "summary": counts,
         "features": [{"id": f.id, "label": f.label} for f in rows],
         "configurations": column_records,
+        "cells": cells,
+        "findings": findings,
+    }
+
+
+_RUN_SPECIFIC = ("date", "seconds", "command", "shard", "platform")
+"""Keys of an audit shard's ``meta`` that may differ between the shards of one run."""
+
+
+def merge_audits(shards: Sequence[tuple[str, dict]]) -> dict:
+    """The audit of the whole run from its shards (``(name, audit.json dict)`` pairs, in any
+    order; ``convgrad audit --shard i/n``): the cells and findings in the whole run's order
+    (configuration by configuration, feature by feature), the summary recounted. ``meta`` is
+    the shards' without ``shard``: ``date`` the latest, ``seconds`` the sum, ``platform`` the
+    shards' joined by `` | `` when they differ, ``command`` without ``--shard``.
+
+    ValueError (one line naming the files and the rule) for a file that is not an audit of
+    this schema version, shards that are not the complete set of one run
+    (`convgrad.sharding.check_complete`; the settings, versions, features and
+    configurations must agree), or a cell in two shards.
+    """
+    sharding.check_layout(shards, SCHEMA, SCHEMA_VERSION, "audit.json")
+    metas = [
+        (
+            name,
+            {
+                **data["meta"],
+                "features": data["features"],
+                "configurations": data["configurations"],
+            },
+        )
+        for name, data in shards
+    ]
+    agree = sorted(set().union(*(meta.keys() for _, meta in metas)) - set(_RUN_SPECIFIC))
+    sharding.check_complete(metas, agree)
+    first = shards[0][1]
+    order = {
+        (config["id"], feature["id"]): j
+        for j, (config, feature) in enumerate(
+            (c, f) for c in first["configurations"] for f in first["features"]
+        )
+    }
+    owner: dict[tuple[str, str], str] = {}
+    cells, findings = [], []
+    for name, data in shards:
+        for cell in data["cells"]:
+            key = (cell["configuration"], cell["feature"])
+            if key in owner:
+                raise ValueError(
+                    f"cell {key[0]} x {key[1]} is in two shards ({owner[key]!r} and {name!r});"
+                    " merge the shards of one run"
+                )
+            owner[key] = name
+            cells.append(cell)
+        findings += data["findings"]
+    cells.sort(key=lambda c: order[(c["configuration"], c["feature"])])
+    findings.sort(key=lambda f: order[(f["configuration"], f["feature"])])
+    meta = sharding.merged_meta([data["meta"] for _, data in shards])
+    meta["command"] = meta["command"].rsplit(" --shard ", 1)[0]
+    return {
+        **first,
+        "ok": not findings,
+        "meta": meta,
+        "summary": {
+            s: sum(c["status"] == s for c in cells) for s in ("pass", "fail", "unsupported")
+        },
         "cells": cells,
         "findings": findings,
     }
@@ -656,6 +733,18 @@ def write_audit(out: str | os.PathLike = "reports", **kwargs: Any) -> AuditFiles
     return AuditFiles(html, json_path, report)
 
 
+def write_merged_audit(out: str | os.PathLike, shards: Sequence[tuple[str, dict]]) -> AuditFiles:
+    """`merge_audits`, then ``out/audit.json`` and ``out/audit.html`` written as
+    `write_audit` writes them."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out={out!r} must be a str or os.PathLike")
+    from convgrad.report.audit_page import write_audit_files
+
+    report = merge_audits(shards)
+    html, json_path = write_audit_files(report, Path(out) / HTML_NAME, Path(out) / JSON_NAME)
+    return AuditFiles(html, json_path, report)
+
+
 __all__ = [
     "FEATURES",
     "FRAMEWORKS",
@@ -666,7 +755,9 @@ __all__ = [
     "Configuration",
     "Feature",
     "configurations",
+    "merge_audits",
     "run_audit",
     "run_cell",
     "write_audit",
+    "write_merged_audit",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from convgrad._version import __version__
 from convgrad.vectors.hashing import committed_summary
 
-COMMANDS: tuple[str, ...] = ("explain", "vectors", "verify", "report", "audit")
+COMMANDS: tuple[str, ...] = ("explain", "vectors", "verify", "report", "audit", "merge")
 """Modules of `convgrad.commands`, each with ``add_parser(subparsers)`` and ``run(args) -> int``."""
 
 

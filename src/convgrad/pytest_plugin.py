@@ -19,7 +19,10 @@ convolution::
 
 ``--convgrad-report=DIR`` collects every ``verify`` and ``assert_conv_matches`` of the session
 into ``DIR/convgrad-report.json`` (and ``DIR/convgrad-report.html`` when `convgrad.report` is
-installed).
+installed). Under pytest-xdist (``-n 2``, ``-n auto``) each worker hands its records to the
+controller (``workeroutput``, read in ``pytest_testnodedown``), which writes the one report, the
+records in the tests' collection order as a run without xdist has them; a worker that crashes
+takes its records with it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from convgrad._version import __version__
 
 REPORT_JSON = "convgrad-report.json"
 REPORT_HTML = "convgrad-report.html"
+_WORKER_RECORDS = "convgrad_records"
+"""The key of an xdist worker's ``workeroutput`` holding its records (JSON text)."""
 _STRATEGIES = ("conv_problems", "conv_specs")
 
 
@@ -56,6 +61,7 @@ class _Session:
     directory: Path | None
     test: str = ""
     records: list[dict] = field(default_factory=list)
+    from_workers: list[tuple[int, dict]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     error: str = ""
 
@@ -89,10 +95,28 @@ def pytest_runtest_call(item: pytest.Item):
     return (yield)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist, on the controller: a worker finished; keep the records it sent."""
+    state = node.config.stash.get(_SESSION, None)
+    sent = getattr(node, "workeroutput", {}).get(_WORKER_RECORDS)
+    if state is not None and sent is not None:
+        state.from_workers += [(position, record) for position, record in json.loads(sent)]
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_SESSION, None)
     if state is None or state.directory is None:
         return
+    if hasattr(session.config, "workeroutput"):
+        # An xdist worker: the controller writes the report. Every worker collects the same
+        # items in the same order, so a record's test position orders the merged records.
+        order = {item.nodeid: j for j, item in enumerate(session.items)}
+        pairs = [[order.get(r["test"], -1), r] for r in state.records]
+        session.config.workeroutput[_WORKER_RECORDS] = json.dumps(pairs, allow_nan=False)
+        return
+    if state.from_workers:
+        state.records += [r for _, r in sorted(state.from_workers, key=lambda pair: pair[0])]
     from convgrad.report import atomic
 
     failed = sum(not r["ok"] for r in state.records)

@@ -594,98 +594,151 @@ def to_jax(spec: SpecLike, *, ndim: int | None = None) -> dict:
 
 # ---------------------------------------------------------------------------------- benchdnn
 
-_BENCHDNN_TOKEN = re.compile(r'(mb|g|i[cdhw]|o[cdhw]|k[dhw]|s[dhw]|p[dhw]|d[dhw])(\d+)|n"([^"]*)"')
+_BENCHDNN_TOKEN = re.compile(r"(mb|g|i[cdhw]|o[cdhw]|k[dhw]|s[dhw]|p[dhw]|d[dhw])(\d+)")
 _AXES = "dhw"
+
+
+def _c_div(a: int, b: int) -> int:
+    """``a / b`` rounded toward zero, as C's integer division (benchdnn's arithmetic)."""
+    quotient = abs(a) // abs(b)
+    return quotient if (a < 0) == (b < 0) else -quotient
+
+
+def _benchdnn_fields(descriptor: str) -> tuple[dict[str, int], str]:
+    """The numeric fields and the name of a descriptor; ``_`` between fields is skipped and
+    ``n`` starts the name, which runs to the end (its quotes, as batch files write it,
+    dropped)."""
+    fields: dict[str, int] = {}
+    at = 0
+    while at < len(descriptor):
+        if descriptor[at] == "_":
+            at += 1
+            continue
+        if descriptor[at] == "n":
+            name = descriptor[at + 1 :]
+            if len(name) >= 2 and name[0] == name[-1] == '"':
+                name = name[1:-1]
+            return fields, name
+        match = _BENCHDNN_TOKEN.match(descriptor, at)
+        if match is None:
+            raise ValueError(
+                f"descriptor={descriptor!r}: cannot read {descriptor[at:]!r} (fields: g, mb, ic,"
+                ' i[dhw], oc, o[dhw], k[dhw], s[dhw], p[dhw], d[dhw], n"name")'
+            )
+        fields[match.group(1)] = int(match.group(2))
+        at = match.end()
+    return fields, ""
+
+
+def _benchdnn_axis(descriptor: str, fields: dict[str, int], axis: str) -> dict[str, int] | None:
+    """One spatial axis as benchdnn's ``str2desc`` completes it (None when the descriptor does
+    not name the axis): o, i, k, s, p (front pad), d (dilation from 0)."""
+    got = {kind: fields.get(kind + axis) for kind in "oiksdp"}
+    s = 1 if got["s"] is None else got["s"]
+    p = -1 if got["p"] is None else got["p"]
+    if not any(got[kind] for kind in "oikd") and s == 1 and p < 1:
+        return None
+    i, k, o, d = (got[kind] or 0 for kind in "ikod")
+    if i == 0 or k == 0:
+        raise ValueError(
+            f"descriptor={descriptor!r} names axis {axis} without i{axis} and k{axis} (both >= 1)"
+        )
+    if s == 0:
+        raise ValueError(f"descriptor={descriptor!r}: s{axis}0 must be >= 1")
+    extent = (k - 1) * (d + 1) + 1
+    if o == 0:
+        p = max(p, 0)
+        o = _c_div(i - extent + 2 * p, s) + 1
+        if o <= 0:
+            raise ValueError(
+                f"descriptor={descriptor!r}: i{axis}={i}, k{axis}={k}, s{axis}={s},"
+                f" p{axis}={p}, d{axis}={d} give o{axis}={o}; it must be >= 1"
+            )
+    elif p < 0:
+        p = _c_div((o - 1) * s - i + extent, 2)
+    return {"o": o, "i": i, "k": k, "s": s, "p": p, "d": d}
 
 
 def from_benchdnn(descriptor: str) -> BenchdnnLayer:
     """A oneDNN benchdnn convolution descriptor, e.g. ``mb2ic16ih32oc32oh32kh3ph1``.
 
-    Fields (``_`` is ignored): ``g`` groups (default 1), ``mb`` batch (default 2, benchdnn's),
-    ``ic``/``oc`` channels (required), ``i?``, ``o?``, ``k?``, ``s?``, ``p?``, ``d?`` per spatial
-    axis d/h/w (input, output, kernel, stride, front pad, dilation), ``n"name"``. The spatial
-    dims are those named: any ``d`` field makes 3-D, else any ``h`` field 2-D, else 1-D (w);
-    a missing field takes the h axis' value (benchdnn's square default), except that the
-    output size of an axis given its own input size is computed. Dilation counts from
-    0: ``dh1`` is convgrad's dilation 2. The front pad is ``p?``; the back pad is what the
-    output size needs, ``(o-1)*s + (k-1)*(d+1) + 1 - i - p`` (so an ``oh`` given fixes it;
-    without ``o?`` the output is computed with the back pad equal to the front pad), and 0
-    where that is negative by less than a stride (trailing rows no window reaches, as in
-    ``ih6kh3sh2``). ValueError for an unknown field, a
-    missing ``ic``, ``oc``, input or kernel size, and an output size no pads >= 0 reach.
+    Read as benchdnn's ``str2desc`` reads it (oneDNN ``tests/benchdnn/conv/conv_aux.cpp`` with
+    ``sanitize_desc`` in ``tests/benchdnn/common.cpp`` and ``init_pad_r`` in
+    ``tests/benchdnn/conv/conv.hpp``, at commit 515bfba of 2025-03-14):
+
+    - fields ``g`` groups (default 1), ``mb`` batch (default 2), ``ic``/``oc`` channels
+      (required), and per spatial axis d/h/w: ``i?`` input, ``o?`` output, ``k?`` kernel,
+      ``s?`` stride (default 1), ``p?`` front pad, ``d?`` dilation counted from 0 (``dh1`` is
+      convgrad's dilation 2); ``_`` between fields is ignored; ``n`` starts the name, which
+      runs to the end (``n"resnet_50:conv1"``; the quotes are dropped).
+    - An axis is named when any of its ``i``, ``k``, ``o``, ``d`` is nonzero, its stride is not
+      1 or its pad is >= 1; it then needs ``i`` and ``k``. Without ``o?`` the output is
+      ``(i - ((k-1)(d+1)+1) + 2p) / s + 1`` (pad default 0; C division, toward zero); with
+      ``o?`` and without ``p?`` the front pad is ``((o-1)s - i + (k-1)(d+1)+1) / 2``.
+    - The axes completed, a 3-D descriptor (d named) naming neither h nor w copies d's
+      values to both (naming one of them only is an error); a 2-D one (h named, d not)
+      without w copies h's values to w (the output and pad as computed for h); else 1-D (w).
+    - The back pad is benchdnn's ``(o-1)s - i + (k-1)(d+1)+1 - p``; where that is negative by
+      less than a stride, the rows it drops lie where no window reaches and convgrad's back
+      pad is 0 (the same outputs, as in ``ih6kh3sh2``).
+
+    Raises ValueError (naming the descriptor and the rule) for an unknown field, a missing
+    ``ic``/``oc``, ``g0`` or ``s?0``, a named axis without its input or kernel size, an
+    output size below 1, groups that do not divide the channels, and a pad convgrad cannot
+    take (a front pad below 0, or a back pad that crops rows a window reads).
     """
     if not isinstance(descriptor, str):
         raise TypeError(f"descriptor={descriptor!r} must be a str")
-    text = descriptor.replace("_", "")
-    fields: dict[str, int] = {}
-    name, at = "", 0
-    for match in _BENCHDNN_TOKEN.finditer(text):
-        if match.start() != at:
-            break
-        at = match.end()
-        if match.group(3) is not None:
-            name = match.group(3)
-        else:
-            fields[match.group(1)] = int(match.group(2))
-    if at != len(text):
-        raise ValueError(
-            f"descriptor={descriptor!r}: cannot read {text[at:]!r} (fields: g, mb, ic, i[dhw], oc,"
-            ' o[dhw], k[dhw], s[dhw], p[dhw], d[dhw], n"name")'
-        )
+    fields, name = _benchdnn_fields(descriptor)
     for required in ("ic", "oc"):
-        if required not in fields:
-            raise ValueError(f"descriptor={descriptor!r} has no {required}")
-    named = {key[1] for key in fields if key[0] in "ioskpd" and len(key) == 2 and key[1] in _AXES}
-    axes = "dhw" if "d" in named else "hw" if "h" in named else "w"
-
-    def value(kind: str, axis: str, default: int | None) -> int | None:
-        # An axis with its own input size gets its output size computed, not copied from h.
-        own = kind == "o" and "i" + axis in fields
-        for key in (kind + axis,) if own else (kind + axis, kind + "h"):
-            if key in fields:
-                return fields[key]
-        return default
-
-    sizes, kernel, stride, dilation, pads, given_out = [], [], [], [], [], []
-    for axis in axes:
-        i, k = value("i", axis, None), value("k", axis, None)
-        if i is None or k is None:
+        if not fields.get(required):
+            raise ValueError(f"descriptor={descriptor!r} has no {required} (it must be >= 1)")
+    groups = fields.get("g", 1)
+    if groups == 0:
+        raise ValueError(f"descriptor={descriptor!r}: g0 must be >= 1")
+    found = {axis: _benchdnn_axis(descriptor, fields, axis) for axis in _AXES}
+    if found["d"] is not None:
+        if found["h"] is None and found["w"] is None:
+            found["h"] = found["w"] = found["d"]
+        elif found["h"] is None or found["w"] is None:
             raise ValueError(
-                f"descriptor={descriptor!r} gives no input or kernel size along {axis}"
+                f"descriptor={descriptor!r}: a 3-D descriptor names both h and w or neither"
             )
-        sizes.append(i)
-        kernel.append(k)
-        stride.append(value("s", axis, 1))
-        dilation.append(value("d", axis, 0) + 1)
-        pads.append(value("p", axis, 0))
-        given_out.append(value("o", axis, None))
+        axes = "dhw"
+    elif found["h"] is not None:
+        if found["w"] is None:
+            found["w"] = found["h"]
+        axes = "hw"
+    elif found["w"] is not None:
+        axes = "w"
+    else:
+        raise ValueError(f"descriptor={descriptor!r} names no spatial axis (i[dhw], k[dhw])")
     pairs = []
-    for j, axis in enumerate(axes):
-        lo, extent = pads[j], (kernel[j] - 1) * dilation[j] + 1
-        out = given_out[j]
-        if out is None:
-            out = (sizes[j] + 2 * lo - extent) // stride[j] + 1
-        hi = (out - 1) * stride[j] + extent - sizes[j] - lo
-        if -stride[j] < hi < 0:
+    for axis in axes:
+        a = found[axis]
+        hi = (a["o"] - 1) * a["s"] - a["i"] + (a["k"] - 1) * (a["d"] + 1) + 1 - a["p"]
+        if -a["s"] < hi < 0:
             # The last -hi rows lie where no window reaches: no back pad gives the same output.
             hi = 0
-        if hi < 0 or out < 1:
+        if a["p"] < 0 or hi < 0:
             raise ValueError(
-                f"descriptor={descriptor!r}: o{axis}={out} needs a back pad of {hi} along {axis};"
-                " convgrad's pads are >= 0"
+                f"descriptor={descriptor!r}: o{axis}={a['o']} needs pads ({a['p']}, {hi}) along"
+                f" {axis}; convgrad's pads are >= 0"
             )
-        pairs.append((lo, hi))
-    groups = fields.get("g", 1)
+        pairs.append((a["p"], hi))
     spec = ConvSpec(
-        padding=tuple(pairs), stride=tuple(stride), dilation=tuple(dilation), groups=groups
+        padding=tuple(pairs),
+        stride=tuple(found[a]["s"] for a in axes),
+        dilation=tuple(found[a]["d"] + 1 for a in axes),
+        groups=groups,
     )
     ic, oc = fields["ic"], fields["oc"]
     if ic % groups or oc % groups:
         raise ValueError(
             f"descriptor={descriptor!r}: ic={ic} and oc={oc} must divide by g={groups}"
         )
-    input_shape = (fields.get("mb", 2), ic, *sizes)
-    weight_shape = (oc, ic // groups, *kernel)
+    input_shape = (fields.get("mb", 2), ic, *(found[a]["i"] for a in axes))
+    weight_shape = (oc, ic // groups, *(found[a]["k"] for a in axes))
     output_shape(
         input_shape,
         weight_shape,

@@ -68,3 +68,15 @@ def pads(flag: str, text: str) -> int | tuple:
             )
         pairs.append((int(match.group(1)), int(match.group(2))))
     return tuple(pairs)
+
+
+def shard(flag: str, text: str):
+    """``2/4``: shard 2 of 4, as a `convgrad.sharding.Shard` (1 <= i <= n)."""
+    from convgrad.sharding import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError:
+        raise UsageError(
+            f"{flag} {text!r}: write i/n with 1 <= i <= n (shard i of n), e.g. 1/4"
+        ) from None

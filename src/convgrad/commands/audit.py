@@ -5,6 +5,7 @@ OUT/audit.json.
     convgrad audit                         # every configuration, into reports/
     convgrad audit --quick                 # one configuration per framework, for CI
     convgrad audit --frameworks torch,jax --features valid,stride --out site/
+    convgrad audit --shard 1/2 --out s1    # half the cells; `convgrad merge site s1 s2` joins
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-examples", default=None, metavar="N", help="drawn problems per cell")
     parser.add_argument("--seed", default="0", metavar="S", help="the search's seed (default 0)")
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only shard I of N of the cells (cell j goes to shard j %% N + 1); join the"
+        " N folders with convgrad merge OUT DIR...",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -72,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         else _parse.ints("--max-examples", args.max_examples, 1)[0]
     )
     seed = _parse.one_int("--seed", args.seed, 0)
+    shard = None if args.shard is None else _parse.shard("--shard", args.shard)
 
     def progress(done: int, total: int, name: str) -> None:
         sys.stderr.write(f"convgrad audit: {done}/{total} {name}\n")
@@ -85,10 +94,16 @@ def run(args: argparse.Namespace) -> int:
             features=features,
             max_examples=max_examples,
             seed=seed,
+            shard=shard,
             progress=progress,
         )
     except (FileExistsError, IsADirectoryError, PermissionError, NotADirectoryError) as err:
         raise UsageError(str(err)) from err
+    return print_audit(files)
+
+
+def print_audit(files) -> int:
+    """Print the counts, where the files are and the findings; 1 when there is a finding."""
     summary, findings = files.report["summary"], files.report["findings"]
     print(
         f"convgrad audit: {summary['pass']} pass, {summary['fail']} fail,"

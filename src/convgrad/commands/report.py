@@ -6,6 +6,7 @@ report.json.
     convgrad report --ndim 2 --dtype float32,integer
     convgrad report --case P0017          # one case again, as a failure's reproduce line says
     convgrad report --bench bench.json    # the Performance section from this benchmark file
+    convgrad report --shard 1/2 --out s1  # half the cases; `convgrad merge site s1 s2` joins
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="benchmark results (bench.json of python -m benchmarks.run) for the Performance"
         " section; default OUT/bench.json when it exists",
     )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="check only shard I of N of the cases (case j goes to shard j %% N + 1); join the"
+        " N folders with convgrad merge OUT DIR...",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -111,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
     """Run the sweep, write the report, print where it is; 0 pass, 1 fail, 2 usage error."""
     try:
         from convgrad.report import write_report
-        from convgrad.report.performance import BENCH_COMMAND
     except ImportError as err:
         raise UsageError(
             f"convgrad report needs the report extra ({err.name} is missing): pip install"
@@ -120,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
     ndim = _parse.ints("--ndim", args.ndim, 1)
     dtype = _parse.words("--dtype", args.dtype, _DATA)
     seed = _parse.one_int("--seed", args.seed, 0)
+    shard = None if args.shard is None else _parse.shard("--shard", args.shard)
     progress = Progress(sys.stderr)
-    progress.stage(f"profile {args.profile}, seed {seed}: building the sweep")
+    part = "" if shard is None else f", shard {shard}"
+    progress.stage(f"profile {args.profile}, seed {seed}{part}: building the sweep")
     files = write_report(
         args.out,
         profile=args.profile,
@@ -130,8 +139,16 @@ def run(args: argparse.Namespace) -> int:
         seed=seed,
         cases=args.case,
         bench=args.bench,
+        shard=shard,
         progress=progress,
     )
+    return print_report(files)
+
+
+def print_report(files) -> int:
+    """Print where a report's files are and its verdict; 0 all passed, 1 a check failed."""
+    from convgrad.report.performance import BENCH_COMMAND
+
     summary = files.report["summary"]
     verdict = "all passed" if files.report["ok"] else f"{summary['failed']} FAILED"
     bench = files.report["meta"]["bench"]

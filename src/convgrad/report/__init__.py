@@ -14,7 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
+from convgrad import sharding
 from convgrad.report import atomic
+from convgrad.report.merge import merge_sweeps
 from convgrad.report.model import build_report
 from convgrad.report.performance import BENCH_NAME, load_performance
 from convgrad.report.render import render, render_html
@@ -53,6 +55,7 @@ def _command(
     cases: Sequence[str],
     out: Path,
     bench: str | os.PathLike | None,
+    shard: sharding.Shard | None = None,
 ) -> str:
     parts = ["convgrad report", f"--out {out}", f"--profile {profile}"]
     if tuple(ndim) != NDIMS:
@@ -63,7 +66,16 @@ def _command(
     parts += [f"--case {case}" for case in cases]
     if bench is not None:
         parts.append(f"--bench {bench}")
+    if shard is not None:
+        parts.append(f"--shard {shard}")
     return " ".join(parts)
+
+
+def _write(out: Path, report: dict) -> ReportFiles:
+    data = json.dumps(report, indent=1, allow_nan=False) + "\n"
+    page = render(report, atomic.sha256_text(data))
+    json_path, html_path = atomic.write_pair(out, {JSON_NAME: data, HTML_NAME: page}, _OWNERS)
+    return ReportFiles(html_path, json_path, report)
 
 
 def write_report(
@@ -75,6 +87,7 @@ def write_report(
     seed: int = 0,
     cases: Sequence[str] = (),
     bench: str | os.PathLike | None = None,
+    shard: sharding.Shard | tuple[int, int] | str | None = None,
     progress: Callable[[int, int, Case], None] | None = None,
 ) -> ReportFiles:
     """Verify the reference over the default sweep and write ``out/index.html`` and
@@ -90,7 +103,10 @@ def write_report(
     case ids (e.g. "P0017", as a failure's reproduce command names them); bench: the
     benchmark's results (``python -m benchmarks.run``) for the Performance section, validated
     before the sweep runs (ValueError for a bad or missing file); None: ``out/bench.json`` when
-    it exists; progress: ``progress(done, total, case)`` before each case.
+    it exists; shard: check only shard ``(i, n)`` of the selected cases (`convgrad.sharding`:
+    case j goes to shard j % n + 1; ``meta["shard"]`` records it, and `write_merged_report`
+    joins the n shards' report.json into the whole run's); progress: ``progress(done, total,
+    case)`` before each case.
     """
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out={out!r} must be a str or os.PathLike")
@@ -98,10 +114,13 @@ def write_report(
         raise TypeError(f"seed={seed!r} must be an int")
     if seed < 0:
         raise ValueError(f"seed={seed!r} must be >= 0")
+    shard = None if shard is None else sharding.check_shard(shard)
     out = atomic.check_pair(out, _OWNERS)
     bench_path = out / BENCH_NAME if bench is None else bench
     performance = load_performance(bench_path, required=bench is not None)
     chosen = select_cases(default_cases(profile), ndim=ndim, data=dtype, ids=cases)
+    if shard is not None:
+        chosen = sharding.take(chosen, shard)
     problems, records, seconds = run_sweep(chosen, seed=seed, progress=progress)
     meta = {
         **versions(),
@@ -112,14 +131,37 @@ def write_report(
         "cases": list(cases),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         "seconds": round(seconds, 2),
-        "command": _command(profile, ndim, dtype, seed, cases, out, bench),
+        "command": _command(profile, ndim, dtype, seed, cases, out, bench, shard),
         "bench": str(bench_path),
     }
-    report = build_report(problems, records, meta, performance)
-    data = json.dumps(report, indent=1, allow_nan=False) + "\n"
-    page = render(report, atomic.sha256_text(data))
-    json_path, html_path = atomic.write_pair(out, {JSON_NAME: data, HTML_NAME: page}, _OWNERS)
-    return ReportFiles(html_path, json_path, report)
+    if shard is not None:
+        meta["shard"] = shard.record()
+    return _write(out, build_report(problems, records, meta, performance))
+
+
+def write_merged_report(out: str | os.PathLike, shards: Sequence[tuple[str, dict]]) -> ReportFiles:
+    """Join the report.json of every shard of one ``convgrad report --shard i/n`` run into
+    the report of the whole run, written as `write_report` writes it into ``out``: the same
+    problems, records, failures and tables as an unsharded run with the same settings
+    (`convgrad.report.merge.merge_sweeps`; ``date`` is the last shard's, ``seconds`` their
+    sum; the Performance section and ``meta["bench"]`` come from ``out/bench.json``).
+
+    shards: ``(name, report dict)`` pairs (name: the file, for messages). ValueError naming
+    the rule when they are not the complete set of one run (`convgrad.sharding`); the
+    file errors of `write_report`.
+    """
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out={out!r} must be a str or os.PathLike")
+    out = atomic.check_pair(out, _OWNERS)
+    report = merge_sweeps(shards)
+    meta = report["meta"]
+    bench_path = out / BENCH_NAME
+    meta["command"] = _command(
+        meta["profile"], meta["ndim"], meta["dtype"], meta["seed"], meta["cases"], out, None
+    )
+    meta["bench"] = str(bench_path)
+    report["performance"] = load_performance(bench_path, required=False)
+    return _write(out, report)
 
 
 __all__ = [
@@ -132,5 +174,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "ReportFiles",
     "render_html",
+    "write_merged_report",
     "write_report",
 ]

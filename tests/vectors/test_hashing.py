@@ -32,7 +32,7 @@ def test_regenerating_a_set_reproduces_the_committed_hashes(set_name):
 def test_committed_core_hash_is_the_one_version_prints():
     core = hashing.committed_summary("core")
     assert core["set_hash"].startswith("sha256:") and len(core["set_hash"]) == 7 + 64
-    assert _version_text().endswith(f"(vectors core v1 {core['set_hash']})")
+    assert _version_text().endswith(f"(vectors core v2 {core['set_hash']})")
 
 
 def test_committed_summary_of_an_unshipped_set_is_none():

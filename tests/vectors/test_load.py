@@ -28,7 +28,7 @@ def test_load_gives_cases_with_specs_and_arrays(core_npz):
     assert case.spec.padding == ((0, 1), (2, 0)) and case.spec.stride == (2, 3)
     assert case.spec.flip is True and case.spec.groups == 2
     assert case.b.shape == (4,) and case.arrays["grad_weight"].shape == (4, 2, 3, 2)
-    assert vector_set.label.startswith("core v1 sha256:")
+    assert vector_set.label.startswith("core v2 sha256:")
     assert next(c for c in vector_set.cases if c.id == "1d-valid").b is None
 
 
@@ -96,7 +96,7 @@ def test_a_missing_case_file_or_array_names_the_case(core_npz, copy_set):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format_version": 2}, "format_version=2, but this convgrad reads version 1"),
+        ({"format_version": 1}, "format_version=1, but this convgrad reads version 2"),
         ({"format": "other"}, "not a manifest of format 'convgrad-vectors'"),
         ({"set": "../x"}, r"field 'set' must be one of \('core', 'full'\), got str '../x'"),
         ({"file_format": "csv"}, r"field 'file_format' must be one of \('npz', 'json'\)"),

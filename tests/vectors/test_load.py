@@ -30,6 +30,18 @@ def test_load_gives_cases_with_specs_and_arrays(core_npz):
     assert case.b.shape == (4,) and case.arrays["grad_weight"].shape == (4, 2, 3, 2)
     assert vector_set.label.startswith("core v2 sha256:")
     assert next(c for c in vector_set.cases if c.id == "1d-valid").b is None
+    assert (case.op, case.output_padding, case.spec.padding_mode) == ("conv", (), "zeros")
+
+
+def test_load_reads_the_padding_mode_and_the_transpose(core_json):
+    cases = {c.id: c for c in load(core_json).cases}
+    assert cases["1d-circular-full"].spec.padding_mode == "circular"
+    assert cases["1d-circular-full"].spec.padding == ((2, 2),)
+    transposed = cases["t2d-groups-dilation"]
+    assert (transposed.op, transposed.output_padding) == ("conv_transpose", (1, 0))
+    assert transposed.spec.groups == 2 and transposed.spec.dilation == (1, 2)
+    assert transposed.arrays["x"].shape == (2, 4, 3, 4)
+    assert transposed.arrays["y"].shape == (2, 2, 6, 5) == transposed.arrays["grad_y"].shape
 
 
 @pytest.mark.parametrize("fixture", ["core_npz", "core_json"])

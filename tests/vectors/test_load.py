@@ -184,6 +184,25 @@ def test_a_malformed_spec_object_names_the_keys_it_needs(core_npz, copy_set):
         load(directory)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"op": "deconv"}, r"spec 'op' must be one of \('conv', 'conv_transpose'\), got 'deconv'"),
+        ({"output_padding": None}, r"need mode, .*\(and output_padding for a conv_transpose\)"),
+    ],
+)
+def test_a_rehashed_transpose_spec_it_cannot_read_is_refused(core_npz, copy_set, change, message):
+    directory = copy_set(core_npz)
+    manifest = _manifest(directory)
+    entry = next(e for e in manifest["cases"] if e["id"] == "t1d-stride2-outpad1")
+    entry["spec"] = {k: v for k, v in {**entry["spec"], **change}.items() if v is not None}
+    arrays = read_arrays(directory / entry["file"])
+    entry["hash"] = case_hash(entry["id"], entry["kind"], entry["spec"], arrays)
+    _write_manifest(directory, manifest)
+    with pytest.raises(VectorsError, match=rf"case 't1d-stride2-outpad1': .*{message}"):
+        load(directory)
+
+
 @pytest.mark.parametrize("case_id", ["../../outside", "../cases/1d-valid", "a/b", "..", ".hidden"])
 def test_a_case_id_that_is_not_a_plain_name_is_refused_before_any_file_is_opened(
     core_npz, copy_set, case_id, monkeypatch

@@ -62,7 +62,8 @@ COPY_MODES = ("reflect", "replicate", "circular")
 OPS = ("conv", "conv_transpose")
 
 SOURCES = {
-    "torch.autograd": "PyTorch conv{1,2,3}d and autograd in the data's dtype vs the reference,"
+    "torch.autograd": "PyTorch conv{1,2,3}d (padded by F.pad in the padding mode) and"
+    " conv_transpose{1,2,3}d, and autograd, in the data's dtype vs the reference,"
     " within the rigorous error bound (bit-exact on integer data)",
     "direct vs fast": "the reference's definition-by-summation vs its BLAS arithmetic, within"
     " the error bound",

@@ -188,6 +188,26 @@ def test_a_padding_mode_the_conv_does_not_implement_is_left_out_with_a_hint():
     assert sum(mode == "zeros" for mode, _ in modes) > 50
 
 
+def test_a_padding_mode_row_without_pads_in_the_space_is_probed_unpadded():
+    result = cg.verify(
+        ref_forward,
+        padding="valid",
+        padding_mode=("replicate", "circular"),
+        ndim=1,
+        stride=1,
+        dilation=1,
+        groups=1,
+        layers=(),
+        max_examples=3,
+    )
+    assert _table(result) == [
+        ("baseline: 1-D, padding='valid', stride 1, float64", SUPPORTED),
+        ("padding_mode='circular'", SUPPORTED),
+    ]
+    assert result.capabilities[1]["problem"]["spec"]["padding"] == [[0, 0]]
+    assert result.capabilities[0]["problem"]["spec"]["padding_mode"] == "replicate"
+
+
 def _symmetric_for_reflect(x, w, spec):
     """A NumPy conv whose reflect pads repeat the edge (numpy.pad "symmetric", not "reflect")."""
     numpy_mode = {"reflect": "symmetric", "replicate": "edge", "circular": "wrap"}

@@ -7,7 +7,8 @@
  *   ./vectors_c vectors results && convgrad vectors check vectors --results results
  *
  * The convolution is written for 3 spatial dims; a 1-D or 2-D case is the same loops with
- * leading size-1 dims (kernel 1, no pad, stride 1, dilation 1). The JSON reader handles exactly
+ * leading size-1 dims (kernel 1, no pad, stride 1, dilation 1). Padding modes pick the input
+ * entry each pad copies; a conv_transpose case runs the same loops as the adjoint. The JSON reader handles exactly
  * what the vector files use: objects, arrays, numbers, strings, true/false/null.
  */
 #include <stdio.h>
@@ -168,43 +169,84 @@ static void ints3(const Json *list, int fill, int *out, int column) {
 
 #define AT(S, a, b, c) ((((a) * (S)[1]) + (b)) * (S)[2] + (c))
 
-static void run_case(const Json *spec, const Json *arrays, Array out[4]) {
-    Array x = array_of(arrays, "x"), w = array_of(arrays, "w"), gy = array_of(arrays, "grad_y");
-    Json *bj = get(arrays, "b");
-    Array b = bj ? array_of(arrays, "b") : (Array){0};
-    int S[3], K[3], O[3], lo[3], st[3], dl[3];
-    spatial3(&x, S); spatial3(&w, K); spatial3(&gy, O);
-    ints3(need(spec, "padding"), 0, lo, 0);
-    ints3(need(spec, "stride"), 1, st, -1);
-    ints3(need(spec, "dilation"), 1, dl, -1);
-    int groups = (int)need(spec, "groups")->num, flip = (int)need(spec, "flip")->num;
-    int N = x.shape[0], Cin = x.shape[1], Cout = w.shape[0], Cg = w.shape[1];
+enum { PAD_ZEROS, PAD_REFLECT, PAD_REPLICATE, PAD_CIRCULAR };
+
+typedef struct { int lo[3], st[3], dl[3], groups, flip, mode; } Conv;
+
+/* The input index that padded position i copies along a dim of size n; -1 for a zero pad. */
+static int source(int i, int n, int mode) {
+    if (i >= 0 && i < n) return i;
+    switch (mode) {
+    case PAD_REFLECT: return i < 0 ? -i : 2 * (n - 1) - i;
+    case PAD_REPLICATE: return i < 0 ? 0 : n - 1;
+    case PAD_CIRCULAR: return ((i % n) + n) % n;
+    default: return -1;
+    }
+}
+
+/* y = conv(x, w) without bias, and the gradients of sum(gy * y) added into gx and gw (zeroed by
+ * the caller). A pad that copies an input entry sends its gradient to that entry. */
+static void conv_loops(const Conv *cv, const Array *x, const Array *w, const Array *gy, Array *y,
+                       Array *gx, Array *gw) {
+    int S[3], K[3], O[3];
+    spatial3(x, S); spatial3(w, K); spatial3(gy, O);
+    int N = x->shape[0], Cin = x->shape[1], Cout = w->shape[0], Cg = w->shape[1];
     long xs = (long)S[0] * S[1] * S[2], ks = (long)K[0] * K[1] * K[2], os = (long)O[0] * O[1] * O[2];
-    out[0] = zeros_like(gy.shape, gy.ndim);
-    out[1] = zeros_like(x.shape, x.ndim);
-    out[2] = zeros_like(w.shape, w.ndim);
-    out[3] = zeros_like(&w.shape[0], 1);
     for (int n = 0; n < N; n++)
     for (int o = 0; o < Cout; o++) {
-        int g = o / (Cout / groups);
+        int g = o / (Cout / cv->groups);
         for (int p0 = 0; p0 < O[0]; p0++) for (int p1 = 0; p1 < O[1]; p1++) for (int p2 = 0; p2 < O[2]; p2++) {
             long yi = ((long)n * Cout + o) * os + AT(O, p0, p1, p2);
-            double acc = 0.0, grad = gy.data[yi];
+            double acc = 0.0, grad = gy->data[yi];
             for (int c = 0; c < Cg; c++)
             for (int k0 = 0; k0 < K[0]; k0++) for (int k1 = 0; k1 < K[1]; k1++) for (int k2 = 0; k2 < K[2]; k2++) {
-                int i0 = p0 * st[0] + k0 * dl[0] - lo[0], i1 = p1 * st[1] + k1 * dl[1] - lo[1];
-                int i2 = p2 * st[2] + k2 * dl[2] - lo[2];
-                if (i0 < 0 || i0 >= S[0] || i1 < 0 || i1 >= S[1] || i2 < 0 || i2 >= S[2]) continue;
-                long wi = ((long)o * Cg + c) * ks + (flip ? AT(K, K[0] - 1 - k0, K[1] - 1 - k1, K[2] - 1 - k2)
-                                                          : AT(K, k0, k1, k2));
+                int i0 = source(p0 * cv->st[0] + k0 * cv->dl[0] - cv->lo[0], S[0], cv->mode);
+                int i1 = source(p1 * cv->st[1] + k1 * cv->dl[1] - cv->lo[1], S[1], cv->mode);
+                int i2 = source(p2 * cv->st[2] + k2 * cv->dl[2] - cv->lo[2], S[2], cv->mode);
+                if (i0 < 0 || i1 < 0 || i2 < 0) continue;
+                long wi = ((long)o * Cg + c) * ks + (cv->flip ? AT(K, K[0] - 1 - k0, K[1] - 1 - k1, K[2] - 1 - k2)
+                                                              : AT(K, k0, k1, k2));
                 long xi = ((long)n * Cin + g * Cg + c) * xs + AT(S, i0, i1, i2);
-                acc += w.data[wi] * x.data[xi];
-                out[1].data[xi] += w.data[wi] * grad;
-                out[2].data[wi] += x.data[xi] * grad;
+                acc += w->data[wi] * x->data[xi];
+                gx->data[xi] += w->data[wi] * grad;
+                gw->data[wi] += x->data[xi] * grad;
             }
-            out[0].data[yi] = bj ? acc + b.data[o] : acc;
-            out[3].data[o] += grad;
+            y->data[yi] = acc;
         }
+    }
+}
+
+static void run_case(const Json *spec, const Json *arrays, Array out[4]) {
+    Array x = array_of(arrays, "x"), w = array_of(arrays, "w"), gy = array_of(arrays, "grad_y");
+    Json *bj = get(arrays, "b"), *op = get(spec, "op"), *pm = get(spec, "padding_mode");
+    Array b = bj ? array_of(arrays, "b") : (Array){0};
+    Conv cv;
+    ints3(need(spec, "padding"), 0, cv.lo, 0);
+    ints3(need(spec, "stride"), 1, cv.st, -1);
+    ints3(need(spec, "dilation"), 1, cv.dl, -1);
+    cv.groups = (int)need(spec, "groups")->num;
+    cv.flip = (int)need(spec, "flip")->num;
+    cv.mode = !pm ? PAD_ZEROS : !strcmp(pm->str, "reflect") ? PAD_REFLECT
+            : !strcmp(pm->str, "replicate") ? PAD_REPLICATE : !strcmp(pm->str, "circular") ? PAD_CIRCULAR
+            : PAD_ZEROS;
+    /* A conv_transpose case is the adjoint of the conv its spec describes: that conv's input is
+     * the case's grad_y and its output gradient the case's x, so the conv's input gradient is
+     * the case's y and the conv's output the case's grad_input. */
+    int transposed = op && !strcmp(op->str, "conv_transpose");
+    const Array *cx = transposed ? &gy : &x, *cgy = transposed ? &x : &gy;
+    Array cy = zeros_like(cgy->shape, cgy->ndim), cgx = zeros_like(cx->shape, cx->ndim);
+    out[2] = zeros_like(w.shape, w.ndim);
+    conv_loops(&cv, cx, &w, cgy, &cy, &cgx, &out[2]);
+    out[0] = transposed ? cgx : cy;
+    out[1] = transposed ? cy : cgx;
+    /* grad_bias: grad_y summed over batch and space; y's channels are grad_y's. */
+    int C = gy.shape[1];
+    long gs = gy.size / ((long)gy.shape[0] * C);
+    out[3] = zeros_like(&gy.shape[1], 1);
+    for (long i = 0; i < gy.size; i++) {
+        int ch = (int)((i / gs) % C);
+        out[3].data[ch] += gy.data[i];
+        if (bj) out[0].data[i] += b.data[ch];
     }
 }
 

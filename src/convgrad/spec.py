@@ -122,22 +122,27 @@ def _per_dim(name: str, value: int | tuple, ndim: int) -> tuple:
 
 
 def check_padding_mode(
-    padding_mode: str, padding: Sequence[tuple[int, int]], input_spatial: Sequence[int]
+    padding_mode: str,
+    padding: Sequence[tuple[int, int]],
+    input_spatial: Sequence[int],
+    mode: str = "explicit",
 ) -> None:
     """ValueError where ``padding_mode`` cannot fill these pads from this input, as
     ``torch.nn.functional.pad`` refuses: a "reflect" pad must be smaller than the input side
     (the mirror image excludes the edge), a "circular" pad at most the input side (it wraps
-    once)."""
+    once). ``mode``: the padding argument the pads were resolved from ("full", "same", ...),
+    named in the message when the pads were not written explicitly."""
     rules = {"reflect": ("smaller than", lt), "circular": ("at most", le)}
     if padding_mode not in rules:
         return
     words, fits = rules[padding_mode]
+    source = "" if mode == "explicit" else f" (from padding={mode!r})"
     for j, ((lo, hi), size) in enumerate(zip(padding, input_spatial, strict=True)):
         if not (fits(lo, size) and fits(hi, size)):
             raise ValueError(
-                f"padding_mode={padding_mode!r} with pads ({lo}, {hi}) along spatial dim {j} of"
-                f" input size {size}: each {padding_mode} pad must be {words} the input size"
-                " (as torch.nn.functional.pad); use smaller pads, a larger input or"
+                f"padding_mode={padding_mode!r} with pads ({lo}, {hi}){source} along spatial dim"
+                f" {j} of input size {size}: each {padding_mode} pad must be {words} the input"
+                " size (as torch.nn.functional.pad); use smaller pads, a larger input or"
                 " padding_mode='replicate'"
             )
 
@@ -274,7 +279,7 @@ class ConvSpec:
         stride = _per_dim("stride", self.stride, ndim)
         dilation = _per_dim("dilation", self.dilation, ndim)
         padding = self._resolve_padding(input_spatial, kernel_spatial, stride, dilation)
-        check_padding_mode(self.padding_mode, padding, input_spatial)
+        check_padding_mode(self.padding_mode, padding, input_spatial, self.mode)
         return ResolvedSpec(
             self.mode, padding, stride, dilation, self.groups, self.flip, self.padding_mode
         )

@@ -201,6 +201,27 @@ def test_full_padding_takes_a_mode_under_the_same_rule():
 
 
 @pytest.mark.parametrize(
+    ("padding", "mode", "kernel", "size", "pads", "rule"),
+    [
+        ("full", "reflect", 5, 4, (4, 4), "smaller than"),
+        ("full", "circular", 5, 3, (4, 4), "at most"),
+        ("same", "reflect", 3, 1, (1, 1), "smaller than"),
+        ("same_lower", "circular", 6, 2, (3, 2), "at most"),
+    ],
+)
+def test_pads_of_a_named_padding_the_mode_cannot_fill_name_that_padding(
+    padding, mode, kernel, size, pads, rule
+):
+    message = (
+        rf"padding_mode='{mode}' with pads \({pads[0]}, {pads[1]}\) \(from padding='{padding}'\)"
+        rf" along spatial dim 0 of input size {size}: each {mode} pad must be {rule} the input"
+        " size"
+    )
+    with pytest.raises(ValueError, match=message):
+        cg.conv(np.ones((1, 1, size)), np.ones((1, 1, kernel)), padding=padding, padding_mode=mode)
+
+
+@pytest.mark.parametrize(
     ("value", "error", "message"),
     [
         ("mirror", ValueError, r"padding_mode='mirror' must be one of \('zeros', 'reflect'"),

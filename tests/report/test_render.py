@@ -43,11 +43,11 @@ def test_summary_matches_report_json(page):
     root, report = page
     s = report["summary"]
     assert report["ok"] and s["failed"] == 0
-    assert s["problems"] == 61 and s["checks"] > 2000
+    assert s["problems"] == 66 and s["checks"] > 2000
     cards = {
         e.attrs["data-key"]: e.text for e in root.find(class_="value") if "data-key" in e.attrs
     }
-    assert cards == {"problems": "61", "checks": f"{s['checks']:,}", "failed": "0"}
+    assert cards == {"problems": "66", "checks": f"{s['checks']:,}", "failed": "0"}
     assert root.by_id("verdict").text.startswith("PASS All")
     rows = root.by_id("by-source").find("tr")[1:]
     assert [r.find("strong")[0].text for r in rows] == [b["name"] for b in s["by_source"]]
@@ -120,6 +120,39 @@ def test_every_checked_problem_is_listed_under_its_mode(page):
         for row in table.find("tr")[1:]:
             listed[row.find("td")[0].text] = table.attrs["data-mode"]
     assert listed == {p["id"]: p["spec"]["mode"] for p in report["problems"]}
+
+
+def test_padding_modes_and_transposes_are_listed_with_their_settings(page):
+    root, report = page
+    rows = {
+        row.find("td")[0].text: row
+        for table in root.find("table", class_="problems")
+        for row in table.find("tr")[1:]
+    }
+    modes = {p["id"]: p["spec"].get("padding_mode") for p in report["problems"]}
+    copying = {i: m for i, m in modes.items() if m}
+    assert sorted(copying.values()) == ["circular", "reflect", "replicate"]
+    for problem_id, mode in copying.items():
+        assert rows[problem_id].find(class_="padding-mode")[0].text == mode
+    transposed = [p for p in report["problems"] if p["spec"]["mode"] == "conv_transpose"]
+    assert [p["ndim"] for p in transposed] == [1, 2]
+    # The transpose's own shapes: x (N, C_in_t, *I_t), y (N, C_out_t, *O_t).
+    one = transposed[0]
+    assert (one["x"], one["w"], one["y"], one["grad_bias"]) == (
+        [2, 3, 4],
+        [3, 2, 2],
+        [2, 2, 11],
+        [2],
+    )
+    assert one["spec"]["output_padding"] == [2]
+    cell = rows[one["id"]].find(class_="output-padding")[0]
+    assert cell.text == "output_padding 2"
+    table = next(
+        t for t in root.find("table", class_="problems") if t.attrs["data-mode"] == "conv_transpose"
+    )
+    assert len(table.find("tr")) == 1 + 2
+    outputs = {r["output"] for r in report["records"] if r["problem"] == one["id"]}
+    assert outputs == {"forward", "grad_input", "grad_weight", "grad_bias"}
 
 
 def test_accuracy_table_numbers_equal_report_json(page):

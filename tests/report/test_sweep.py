@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+import convgrad as cg
 from convgrad.report import sweep
 from convgrad.report.sweep import Case, check_case, default_cases, select_cases
+from convgrad.verification.transposed import transpose_spec_of
 
 
 def _first(cases, **want) -> Case:
@@ -29,8 +33,62 @@ def test_every_profile_covers_every_mode_rank_data_kind_and_variant(profile):
 
 
 def test_quick_profile_is_small_and_thorough_is_the_full_product():
-    assert len(default_cases("quick")) == 1 + 3 * 5 * 4
-    assert len(default_cases("thorough")) == 2 + 3 * 5 * 2**5 * 3
+    assert len(default_cases("quick")) == 1 + 3 * 5 * 4 + 3 + 2
+    # The grid, then every copying padding mode and the transpose in every rank and data kind.
+    assert len(default_cases("thorough")) == 2 + 3 * 5 * 2**5 * 3 + 3 * 4 * 3
+
+
+@pytest.mark.parametrize("profile", sweep.PROFILES)
+def test_every_profile_covers_the_copying_padding_modes_and_the_transpose(profile):
+    cases = default_cases(profile)
+    assert {c.padding_mode for c in cases} == {"zeros", *sweep.COPY_MODES}
+    assert {c.op for c in cases} == set(sweep.OPS)
+    transposed = [c for c in cases if c.op == "conv_transpose"]
+    assert {c.ndim for c in transposed} >= {1, 2}
+    for case in transposed:
+        assert case.padding_mode == "zeros" and not case.flip
+        problem = case.problem(0)
+        spec = transpose_spec_of(problem.resolved, problem.x.shape[2:], problem.w.shape[2:])
+        assert all(op > 0 for op in spec.output_padding)  # rows the conv leaves unreached
+
+
+def test_transposed_case_passes_every_source_exactly_and_names_the_transposes_outputs():
+    case = _first(default_cases("quick"), op="conv_transpose", data="integer")
+    records = check_case(case, seed=0)
+    assert {r["source"] for r in records} == set(sweep.SOURCES)
+    assert all(r["passed"] for r in records), [r["message"] for r in records if not r["passed"]]
+    torch_exact = {r["output"] for r in records if r["source"] == "torch.autograd"}
+    assert torch_exact == {"forward", "grad_input", "grad_weight"}  # torch's pair has no bias
+    assert sweep.describe_case(case, 0)["spec"]["output_padding"] == [2]
+
+
+def test_a_wrong_torch_transpose_fails_on_the_transposes_forward(monkeypatch):
+    torch_impl, direct_impl = sweep.transpose_implementations()
+
+    def doubled(x, w, grad_y, spec):
+        grad_x, grad_w = torch_impl.backward(x, w, grad_y, spec)
+        return 2 * grad_x, grad_w
+
+    broken = sweep.Implementation("torch", torch_impl.forward, doubled, torch_impl.source)
+    monkeypatch.setattr(sweep, "transpose_implementations", lambda: (broken, direct_impl))
+    case = _first(default_cases("quick"), op="conv_transpose", data="float64")
+    failed = {
+        (r["source"], r["check"], r["output"]) for r in check_case(case, 0) if not r["passed"]
+    }
+    assert ("torch.autograd", "value", "forward") in failed
+    assert all(output == "forward" for _, _, output in failed)
+
+
+@pytest.mark.parametrize("padding_mode", sweep.COPY_MODES)
+def test_copying_padding_mode_case_passes_and_torch_pads_in_that_mode(padding_mode):
+    case = _first(default_cases("quick"), padding_mode=padding_mode)
+    records = check_case(case, seed=0)
+    assert all(r["passed"] for r in records)
+    assert case.problem(0).resolved.padding_mode == padding_mode
+    zeros = replace(case, padding_mode="zeros").problem(0)
+    grads = cg.conv_backward(zeros.x, zeros.w, zeros.grad_y, **zeros.kwargs)
+    copied = cg.conv_backward(zeros.x, zeros.w, zeros.grad_y, **case.problem(0).kwargs)
+    assert not np.array_equal(grads.input, copied.input)  # the mode changes the gradient
 
 
 def test_learners_layer_is_the_first_case():

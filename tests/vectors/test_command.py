@@ -15,17 +15,17 @@ def test_version_prints_the_core_vector_hash(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     core = committed_summary("core")["set_hash"]
-    assert capsys.readouterr().out == f"convgrad 0.1.0 (vectors core v1 {core})\n"
+    assert capsys.readouterr().out == f"convgrad 0.1.0 (vectors core v2 {core})\n"
 
 
 def test_export_then_check_the_reference_passes_with_exit_0(tmp_path, capsys, reference):
     assert main(["vectors", "export", str(tmp_path / "v"), "--format", "json"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"wrote 31 cases to {tmp_path / 'v'}: core v1 sha256:")
+    assert out.startswith(f"wrote 44 cases to {tmp_path / 'v'}: core v2 sha256:")
     assert load(tmp_path / "v").manifest["file_format"] == "json"
     write_results(tmp_path / "r", reference, "json")
     assert main(["vectors", "check", str(tmp_path / "v"), "--results", str(tmp_path / "r")]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "31 cases: 31 passed, 0 failed"
+    assert capsys.readouterr().out.splitlines()[-1] == "44 cases: 44 passed, 0 failed"
 
 
 def test_check_a_corrupted_results_file_exits_1_naming_the_case(core_npz, results_dir, capsys):
@@ -35,7 +35,7 @@ def test_check_a_corrupted_results_file_exits_1_naming_the_case(core_npz, result
     assert main(["vectors", "check", str(core_npz), "--results", str(results_dir)]) == 1
     out = capsys.readouterr().out
     assert "2d-same-even: grad_bias: 1 of 2 elements differ" in out
-    assert out.splitlines()[-1] == "31 cases: 30 passed, 1 failed (2d-same-even)"
+    assert out.splitlines()[-1] == "44 cases: 43 passed, 1 failed (2d-same-even)"
 
 
 def test_check_a_tampered_set_exits_2_naming_the_case(core_npz, copy_set, results_dir, capsys):
@@ -93,7 +93,7 @@ def test_check_a_malformed_results_file_exits_1_with_a_line_naming_it(
     assert "Traceback" not in captured.err
     line = f"1d-valid: {results_dir / '1d-valid.json'}: array 'y': a value too large for float64"
     assert line in captured.out
-    assert captured.out.splitlines()[-1] == "31 cases: 30 passed, 1 failed (1d-valid)"
+    assert captured.out.splitlines()[-1] == "44 cases: 43 passed, 1 failed (1d-valid)"
 
 
 def test_check_a_set_whose_case_id_leaves_the_folder_exits_2_before_opening_it(

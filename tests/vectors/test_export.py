@@ -18,7 +18,7 @@ export_module = importlib.import_module("convgrad.vectors.export")
 
 def test_manifest_names_version_hashes_and_layout(core_npz):
     manifest = json.loads((core_npz / "manifest.json").read_text())
-    assert manifest["format"] == "convgrad-vectors" and manifest["format_version"] == 1
+    assert manifest["format"] == "convgrad-vectors" and manifest["format_version"] == 2
     assert manifest["convgrad_version"] == convgrad.__version__
     assert manifest["set"] == "core" and manifest["file_format"] == "npz"
     assert manifest["set_hash"] == committed_summary("core")["set_hash"]
@@ -38,6 +38,13 @@ def test_manifest_names_version_hashes_and_layout(core_npz):
         "flip": False,
     }
     assert entry["shapes"]["y"] == [1, 1, 6] and entry["terms"]["y"] == 4
+    transposed = next(e for e in manifest["cases"] if e["id"] == "t1d-stride2-outpad1")
+    assert transposed["spec"]["op"] == "conv_transpose"
+    assert transposed["spec"]["output_padding"] == [1]
+    assert transposed["shapes"]["x"] == [1, 2, 4] and transposed["shapes"]["y"] == [1, 3, 8]
+    reflect = next(e for e in manifest["cases"] if e["id"] == "1d-reflect")
+    assert reflect["spec"]["padding_mode"] == "reflect" and "op" not in reflect["spec"]
+    assert "conv_transpose" in manifest["description"] and "reflect" in manifest["description"]
     assert sorted(p.name for p in core_npz.iterdir()) == ["cases", "manifest.json"]
     assert len(list((core_npz / "cases").iterdir())) == len(cases("core"))
 
@@ -147,7 +154,7 @@ def test_export_over_a_set_whose_cases_is_a_link_is_refused(tmp_path):
     (target / "cases").symlink_to(elsewhere)
     with pytest.raises(ValueError, match=r"cases' is not a plain folder"):
         export(target)
-    assert (target / "cases").is_symlink() and len(list(elsewhere.iterdir())) == 31
+    assert (target / "cases").is_symlink() and len(list(elsewhere.iterdir())) == 44
 
 
 def test_an_exported_folder_has_the_permissions_mkdir_gives(tmp_path):

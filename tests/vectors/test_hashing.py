@@ -32,7 +32,7 @@ def test_regenerating_a_set_reproduces_the_committed_hashes(set_name):
 def test_committed_core_hash_is_the_one_version_prints():
     core = hashing.committed_summary("core")
     assert core["set_hash"].startswith("sha256:") and len(core["set_hash"]) == 7 + 64
-    assert _version_text().endswith(f"(vectors core v1 {core['set_hash']})")
+    assert _version_text().endswith(f"(vectors core v2 {core['set_hash']})")
 
 
 def test_committed_summary_of_an_unshipped_set_is_none():
@@ -110,3 +110,47 @@ def test_citation_and_changelog_name_this_version_and_the_committed_hashes():
             in changelog
         )
         assert f"`{summary_['set_hash']}`" in changelog
+
+
+@pytest.mark.parametrize(
+    ("set_name", "v1_cases", "v1_hash"),
+    [
+        ("core", 31, "sha256:d0e38aee460447e55c1b967c355dfbc57d4bada97025564ee803901882e96bc9"),
+        ("full", 391, "sha256:f016d881f615996bd51f02dd71278e997129aa6ae70527598f8943bdfd17f7d6"),
+    ],
+)
+def test_version_2_keeps_every_version_1_case_so_the_v1_set_hash_is_reproduced(
+    set_name, v1_cases, v1_hash
+):
+    """Version 2 only adds cases: its first cases (core's 31, then full's grid) carry their
+    version-1 ids and content hashes, so the version-1 set hash published in CHANGELOG.md is
+    recomputed from the version-2 manifest with format_version 1."""
+    committed = hashing.committed_summary(set_name)
+    assert set(committed["cases"]) >= _V2_CASES
+    pairs = [pair for pair in committed["cases"].items() if pair[0] not in _V2_CASES]
+    assert len(pairs) == v1_cases
+    document = {
+        "format": hashing.FORMAT,
+        "format_version": 1,
+        "set": set_name,
+        "cases": [list(pair) for pair in pairs],
+    }
+    assert hashing._digest(document) == v1_hash
+
+
+_V2_CASES = {
+    "1d-reflect",
+    "1d-replicate-stride2",
+    "1d-circular-full",
+    "2d-reflect-same-dilation",
+    "2d-circular-groups",
+    "3d-replicate",
+    "float-2d-reflect-stride2",
+    "t1d-stride2-outpad1",
+    "t1d-stride3-outpad2",
+    "t2d-groups-dilation",
+    "t2d-full-stride2",
+    "t3d-stride2",
+    "float-t2d-stride2",
+}
+"""The cases format version 2 added (7 padding-mode, 6 transposed)."""

@@ -28,8 +28,20 @@ def test_load_gives_cases_with_specs_and_arrays(core_npz):
     assert case.spec.padding == ((0, 1), (2, 0)) and case.spec.stride == (2, 3)
     assert case.spec.flip is True and case.spec.groups == 2
     assert case.b.shape == (4,) and case.arrays["grad_weight"].shape == (4, 2, 3, 2)
-    assert vector_set.label.startswith("core v1 sha256:")
+    assert vector_set.label.startswith("core v2 sha256:")
     assert next(c for c in vector_set.cases if c.id == "1d-valid").b is None
+    assert (case.op, case.output_padding, case.spec.padding_mode) == ("conv", (), "zeros")
+
+
+def test_load_reads_the_padding_mode_and_the_transpose(core_json):
+    cases = {c.id: c for c in load(core_json).cases}
+    assert cases["1d-circular-full"].spec.padding_mode == "circular"
+    assert cases["1d-circular-full"].spec.padding == ((2, 2),)
+    transposed = cases["t2d-groups-dilation"]
+    assert (transposed.op, transposed.output_padding) == ("conv_transpose", (1, 0))
+    assert transposed.spec.groups == 2 and transposed.spec.dilation == (1, 2)
+    assert transposed.arrays["x"].shape == (2, 4, 3, 4)
+    assert transposed.arrays["y"].shape == (2, 2, 6, 5) == transposed.arrays["grad_y"].shape
 
 
 @pytest.mark.parametrize("fixture", ["core_npz", "core_json"])
@@ -96,7 +108,7 @@ def test_a_missing_case_file_or_array_names_the_case(core_npz, copy_set):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format_version": 2}, "format_version=2, but this convgrad reads version 1"),
+        ({"format_version": 1}, "format_version=1, but this convgrad reads version 2"),
         ({"format": "other"}, "not a manifest of format 'convgrad-vectors'"),
         ({"set": "../x"}, r"field 'set' must be one of \('core', 'full'\), got str '../x'"),
         ({"file_format": "csv"}, r"field 'file_format' must be one of \('npz', 'json'\)"),
@@ -169,6 +181,25 @@ def test_a_malformed_spec_object_names_the_keys_it_needs(core_npz, copy_set):
     manifest["cases"][0]["spec"] = {"mode": "valid"}
     _write_manifest(directory, manifest)
     with pytest.raises(VectorsError, match=r"case '1d-valid': "):
+        load(directory)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"op": "deconv"}, r"spec 'op' must be one of \('conv', 'conv_transpose'\), got 'deconv'"),
+        ({"output_padding": None}, r"need mode, .*\(and output_padding for a conv_transpose\)"),
+    ],
+)
+def test_a_rehashed_transpose_spec_it_cannot_read_is_refused(core_npz, copy_set, change, message):
+    directory = copy_set(core_npz)
+    manifest = _manifest(directory)
+    entry = next(e for e in manifest["cases"] if e["id"] == "t1d-stride2-outpad1")
+    entry["spec"] = {k: v for k, v in {**entry["spec"], **change}.items() if v is not None}
+    arrays = read_arrays(directory / entry["file"])
+    entry["hash"] = case_hash(entry["id"], entry["kind"], entry["spec"], arrays)
+    _write_manifest(directory, manifest)
+    with pytest.raises(VectorsError, match=rf"case 't1d-stride2-outpad1': .*{message}"):
         load(directory)
 
 

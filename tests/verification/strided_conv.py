@@ -1,6 +1,7 @@
-"""A hand-written NumPy convolution that supports stride and padding only, as most first convs
-do: dilation, groups and flip raise NotImplementedError. The fixture of the capability probe's
-tests (and the README's example): every padding mode, every stride, 1-3 spatial dims.
+"""A hand-written NumPy convolution that supports stride and zero padding only, as most first
+convs do: dilation, groups, flip and a padding_mode other than "zeros" raise NotImplementedError.
+The fixture of the capability probe's tests (and the README's example): every padding, every
+stride, 1-3 spatial dims.
 
 ``forward(x, w, spec) -> y`` with x ``(N, C_in, *S)``, w ``(C_out, C_in, *K)``, y
 ``(N, C_out, *O)``; ``backward(x, w, grad_y, spec) -> (grad_x, grad_w)``.
@@ -20,6 +21,8 @@ def _supported(spec) -> None:
         raise NotImplementedError(f"groups={spec.groups} is not supported")
     if spec.flip:
         raise NotImplementedError("flip=True is not supported")
+    if spec.padding_mode != "zeros":
+        raise NotImplementedError(f"padding_mode={spec.padding_mode!r} is not supported")
 
 
 def _windows(x, w, spec):

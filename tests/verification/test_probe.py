@@ -2,6 +2,8 @@
 (NotImplementedError, or the user's own ValueError/TypeError) or wrong (ran, wrong values, or
 crashed otherwise); unsupported features left out of the search unless strict."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -151,6 +153,92 @@ def test_every_requested_axis_gets_a_row():
     assert result.capabilities[2]["problem"]["spec"]["padding"] == [[1, 2], [1, 2]]
     assert len(result.capabilities[7]["problem"]["x"]) == 5
     assert result.capabilities[0]["problem"]["dtype"] == "float32"
+
+
+def test_a_padding_mode_the_conv_does_not_implement_is_left_out_with_a_hint():
+    modes = []
+
+    def forward(x, w, spec):
+        modes.append((spec.padding_mode, x.shape))
+        return strided_conv.forward(x, w, spec)
+
+    result = cg.verify(
+        forward,
+        strided_conv.backward,
+        dilation=1,
+        groups=1,
+        padding_mode=("zeros", "reflect", "circular"),
+        **FAST,
+    )
+    rows = {row["feature"]: row for row in result.capabilities}
+    reflect = rows["padding_mode='reflect' (padding='same')"]
+    assert reflect["status"] == UNSUPPORTED
+    assert reflect["detail"] == (
+        "forward raised NotImplementedError: padding_mode='reflect' is not supported"
+    )
+    assert reflect["problem"]["spec"]["padding_mode"] == "reflect"
+    assert rows["padding_mode='circular' (padding='same')"]["status"] == UNSUPPORTED
+    assert result.ok, str(result)
+    assert (
+        "left out of the search (unsupported): padding_mode='reflect' (padding='same'),"
+        " padding_mode='circular' (padding='same'); strict=True (CLI --strict)"
+    ) in str(result)
+    # The search called the conv with zero padding only; the other modes once each, probed.
+    assert [mode for mode, _ in modes].count("reflect") <= 3
+    assert sum(mode == "zeros" for mode, _ in modes) > 50
+
+
+def test_a_padding_mode_row_without_pads_in_the_space_is_probed_unpadded():
+    result = cg.verify(
+        ref_forward,
+        padding="valid",
+        padding_mode=("replicate", "circular"),
+        ndim=1,
+        stride=1,
+        dilation=1,
+        groups=1,
+        layers=(),
+        max_examples=3,
+    )
+    assert _table(result) == [
+        ("baseline: 1-D, padding='valid', stride 1, float64", SUPPORTED),
+        ("padding_mode='circular'", SUPPORTED),
+    ]
+    assert result.capabilities[1]["problem"]["spec"]["padding"] == [[0, 0]]
+    assert result.capabilities[0]["problem"]["spec"]["padding_mode"] == "replicate"
+
+
+def _symmetric_for_reflect(x, w, spec):
+    """A NumPy conv whose reflect pads repeat the edge (numpy.pad "symmetric", not "reflect")."""
+    numpy_mode = {"reflect": "symmetric", "replicate": "edge", "circular": "wrap"}
+    if spec.padding_mode == "zeros":
+        return strided_conv.forward(x, w, spec)
+    padded = np.pad(x, ((0, 0), (0, 0), *spec.padding), mode=numpy_mode[spec.padding_mode])
+    valid = replace(spec, padding=((0, 0),) * spec.ndim, padding_mode="zeros")
+    return strided_conv.forward(padded, w, valid)
+
+
+def test_a_padding_mode_computed_wrong_is_searched_and_its_failure_reported():
+    result = cg.verify(
+        _symmetric_for_reflect,
+        dilation=1,
+        groups=1,
+        padding=("valid", "explicit"),
+        padding_mode=("zeros", "replicate", "reflect"),
+        ndim=1,
+        layers=(),
+        max_examples=10,
+        max_failures=1,
+    )
+    row = dict(_table(result))
+    assert row["padding_mode='replicate' (padding='explicit')"] == SUPPORTED
+    assert row["padding_mode='reflect' (padding='explicit')"] == WRONG
+    reflect = result.capabilities[-1]
+    assert reflect["detail"].startswith("failed: exact on forward")
+    assert not result.ok
+    failure = next(f for f in result.failures if (f.check, f.output) == ("exact", "forward"))
+    assert failure.problem["spec"]["padding_mode"] == "reflect"  # found by the search
+    assert "padding_mode='reflect'" in failure.reproduce
 
 
 def test_fixed_problems_skip_the_probe():

@@ -466,6 +466,79 @@ def bw_zeroes_grad_y(x, w, grad_y, spec):
     return grads
 
 
+# --- padding-mode mistakes ----------------------------------------------------------------------
+
+
+def _sources_by_dim(source_1d: Callable) -> Callable:
+    """A `correct.pad_sources` built from one dim's map ``source_1d(n, lo, hi, mode)``: the
+    input index each padded position of that dim holds (-1: a zero)."""
+
+    def sources(spatial, pads, padding_mode):
+        maps = [
+            source_1d(n, lo, hi, padding_mode) for n, (lo, hi) in zip(spatial, pads, strict=True)
+        ]
+        grids = np.meshgrid(*maps, indexing="ij")
+        flat = np.ravel_multi_index(tuple(np.maximum(g, 0) for g in grids), tuple(spatial))
+        return np.where(np.any([g < 0 for g in grids], axis=0), -1, flat)
+
+    return sources
+
+
+def _numpy_1d(n, lo, hi, padding_mode, modes=correct.NUMPY_PAD_MODES):
+    if padding_mode == "zeros":
+        return np.pad(np.arange(n), (lo, hi), constant_values=-1)
+    return np.pad(np.arange(n), (lo, hi), mode=modes[padding_mode])
+
+
+def _symmetric_1d(n, lo, hi, padding_mode):
+    # Mirrors about the edge *including* it (numpy "symmetric"): [x1 x0 | x0 x1 ...].
+    return _numpy_1d(n, lo, hi, padding_mode, {**correct.NUMPY_PAD_MODES, "reflect": "symmetric"})
+
+
+def _circular_wrong_side_1d(n, lo, hi, padding_mode):
+    # Fills the start pad with the first lo entries and the end pad with the last hi ones:
+    # the wrap taken from the wrong side ([x0 x1 | x0 ... x4 | x3 x4]).
+    if padding_mode != "circular":
+        return _numpy_1d(n, lo, hi, padding_mode)
+    return np.concatenate([np.arange(lo), np.arange(n), np.arange(n - hi, n)])
+
+
+def _replicate_one_side_1d(n, lo, hi, padding_mode):
+    # Repeats the first entry into the start pad but leaves the end pad zero.
+    if padding_mode != "replicate":
+        return _numpy_1d(n, lo, hi, padding_mode)
+    return np.concatenate([np.zeros(lo, int), np.arange(n), np.full(hi, -1)])
+
+
+def _valid(spec):
+    return dataclasses.replace(spec, padding=((0, 0),) * len(spec.padding), padding_mode="zeros")
+
+
+def layer_with_pads(sources: Callable, fold_sources: Callable | None = None):
+    """(forward, backward): the correct layer with x's pads filled by ``sources`` (a
+    `correct.pad_sources`) and the padded input's gradient folded back by ``fold_sources``
+    (default: the same map, the exact adjoint)."""
+    fold_sources = fold_sources or sources
+
+    def forward(x, w, spec):
+        xp = correct.fill_pads(_floats(x)[0], spec.padding, spec.padding_mode, sources)
+        return correct.forward(xp, w, _valid(spec))
+
+    def backward(x, w, grad_y, spec):
+        x = _floats(x)[0]
+        xp = correct.fill_pads(x, spec.padding, spec.padding_mode, sources)
+        gxp = correct.grad_input(xp, w, grad_y, _valid(spec))
+        gx = correct.fold_pads(gxp, x.shape[2:], spec.padding, spec.padding_mode, fold_sources)
+        return gx, correct.grad_weight(xp, w, grad_y, _valid(spec)), correct.grad_bias(grad_y)
+
+    return forward, backward
+
+
+def _zeros_only(spatial, pads, padding_mode):
+    # The pads hold zeros whatever the spec's padding_mode says.
+    return correct.pad_sources(spatial, pads, "zeros")
+
+
 BACKWARD = backward_with()
 GX, GW, GB = frozenset({"grad_input"}), frozenset({"grad_weight"}), frozenset({"grad_bias"})
 FW = frozenset({"forward"})
@@ -763,6 +836,54 @@ BUGS: tuple[Bug, ...] = (
         Witness((1, 1, 5, 5), (1, 1, 2, 2), {"flip": True}),
         {"flip": (True,)},
         cause="grad_weight needs the kernel flip of the forward",
+    ),
+    Bug(
+        "reflect_repeats_the_edge",
+        "reflect padding mirrors about the edge including it (numpy 'symmetric')",
+        *layer_with_pads(_sources_by_dim(_symmetric_1d)),
+        FW | GX | GW,  # the backward is the wrong forward's exact adjoint: wrong as well
+        "value",
+        Witness((1, 1, 5, 5), (1, 1, 3, 3), {"padding": 2, "padding_mode": "reflect"}),
+        {"padding_mode": ("reflect",)},
+    ),
+    Bug(
+        "circular_wraps_from_the_wrong_side",
+        "circular padding fills the start pad from the start and the end pad from the end",
+        *layer_with_pads(_sources_by_dim(_circular_wrong_side_1d)),
+        FW | GX | GW,
+        "value",
+        Witness((1, 1, 5, 5), (1, 1, 3, 3), {"padding": 2, "padding_mode": "circular"}),
+        {"padding_mode": ("circular",)},
+    ),
+    Bug(
+        "replicate_on_one_side_only",
+        "replicate padding repeats the first entry but leaves the end pad zero",
+        *layer_with_pads(_sources_by_dim(_replicate_one_side_1d)),
+        FW | GX | GW,
+        "value",
+        Witness((1, 1, 5, 5), (1, 1, 3, 3), {"padding": 1, "padding_mode": "replicate"}),
+        {"padding_mode": ("replicate",)},
+    ),
+    Bug(
+        "grad_input_crops_reflect_pads",
+        "grad_input crops the pads' gradient instead of adding it to the entries they copy",
+        correct.forward,
+        layer_with_pads(correct.pad_sources, _zeros_only)[1],
+        GX,
+        "value",
+        Witness((1, 1, 5, 5), (1, 1, 3, 3), {"padding": 1, "padding_mode": "reflect"}),
+        {"padding_mode": ("reflect",)},
+        cause="border's gradient was cropped instead of folded back",
+    ),
+    Bug(
+        "padding_mode_ignored",
+        "spec.padding_mode never read: zeros in the pads",
+        *layer_with_pads(_zeros_only),
+        FW | GX | GW,
+        "value",
+        Witness((1, 1, 5, 5), (1, 1, 3, 3), {"padding": 1, "padding_mode": "circular"}),
+        {"padding_mode": ("circular",)},
+        cause="padding_mode='zeros' puts there",
     ),
     Bug(
         "grad_input_overwrites_overlaps",

@@ -5,8 +5,10 @@ three NumPy steps that the bug zoo reuses and gets wrong one at a time:
 
 - forward: pad x, then the valid correlation of the padded x with w (stride s, dilation d).
 - grad_input: dilate grad_y by the stride, pad it "full" (d*(K-1) each side), correlate it with
-  the 180°-rotated, in/out-swapped kernel (dilation d), then crop the pads; the ``r`` trailing
-  input rows that no window reaches (stride not dividing) get zeros.
+  the 180°-rotated, in/out-swapped kernel (dilation d): the padded input's gradient, whose ``r``
+  trailing rows that no window reaches (stride not dividing) get zeros; then fold the pads back:
+  crop them (zero padding) or add each pad's gradient onto the input entry it holds (the other
+  padding modes: numpy.pad's "reflect", "edge", "wrap" say which entry, `pad_sources`).
 - grad_weight: the valid correlation of the padded x with the stride-dilated grad_y, sampled every
   d rows, first K rows kept.
 
@@ -34,6 +36,37 @@ def rot180(w: np.ndarray) -> np.ndarray:
 def pad(a: np.ndarray, pads) -> np.ndarray:
     """(N, C, *S) -> (N, C, *(S + lo + hi)), zeros around, a new array."""
     return np.pad(a, ((0, 0), (0, 0), *(tuple(p) for p in pads)))
+
+
+NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+"""spec.padding_mode -> numpy.pad's mode (torch.nn.Conv2d(padding_mode=...) pads the same way)."""
+
+
+def pad_sources(spatial, pads, padding_mode: str) -> np.ndarray:
+    """For each position of the padded spatial grid (S + lo + hi), the flat index of the input
+    entry it holds, or -1 for a zero: numpy.pad applied to the grid of indices."""
+    index = np.arange(int(np.prod(spatial))).reshape(spatial)
+    widths = tuple(tuple(p) for p in pads)
+    if padding_mode == "zeros":
+        return np.pad(index, widths, constant_values=-1)
+    return np.pad(index, widths, mode=NUMPY_PAD_MODES[padding_mode])
+
+
+def fill_pads(a: np.ndarray, pads, padding_mode: str, sources=pad_sources) -> np.ndarray:
+    """(N, C, *S) -> (N, C, *(S + lo + hi)): each position takes the entry ``sources`` names."""
+    src = sources(a.shape[2:], pads, padding_mode)
+    flat = np.concatenate([a.reshape(*a.shape[:2], -1), np.zeros((*a.shape[:2], 1))], axis=-1)
+    return flat[..., src]  # -1 reads the zero appended last
+
+
+def fold_pads(grad_padded: np.ndarray, spatial, pads, padding_mode: str, sources=pad_sources):
+    """The adjoint of `fill_pads`: (N, C, *(S + lo + hi)) -> (N, C, *S), each position's
+    gradient added onto the entry it holds (a zero's dropped)."""
+    src = sources(tuple(spatial), pads, padding_mode)
+    n, c = grad_padded.shape[:2]
+    out = np.zeros((n, c, int(np.prod(spatial)) + 1))
+    np.add.at(out, (slice(None), slice(None), src.ravel()), grad_padded.reshape(n, c, -1))
+    return out[..., :-1].reshape(n, c, *spatial)
 
 
 def dilate(a: np.ndarray, factors) -> np.ndarray:
@@ -86,9 +119,8 @@ def effective_kernel(w: np.ndarray, spec) -> np.ndarray:
 def forward(x, w, spec) -> np.ndarray:
     """y: (N, C_out, *O) = correlate(pad(x), w) (w rotated first when ``spec.flip``)."""
     x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
-    return correlate(
-        pad(x, spec.padding), effective_kernel(w, spec), spec.stride, spec.dilation, spec.groups
-    )
+    xp = fill_pads(x, spec.padding, spec.padding_mode)
+    return correlate(xp, effective_kernel(w, spec), spec.stride, spec.dilation, spec.groups)
 
 
 def crop_to_input(full: np.ndarray, in_spatial, pads) -> np.ndarray:
@@ -112,7 +144,9 @@ def grad_input(x, w, grad_y, spec) -> np.ndarray:
     gyp = pad(dilate(gy, spec.stride), full_pads)
     kt = rot180(swap_in_out(k, spec.groups))
     full = correlate(gyp, kt, (1,) * len(spec.stride), spec.dilation, spec.groups)
-    return crop_to_input(full, x.shape[2:], spec.padding)
+    padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], spec.padding, strict=True))
+    grad_padded = crop_to_input(full, padded, ((0, 0),) * len(padded))
+    return fold_pads(grad_padded, x.shape[2:], spec.padding, spec.padding_mode)
 
 
 def grad_weight(x, w, grad_y, spec) -> np.ndarray:
@@ -121,7 +155,7 @@ def grad_weight(x, w, grad_y, spec) -> np.ndarray:
     x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
     gy = np.asarray(grad_y, dtype=np.float64)
     g = spec.groups
-    xp, gyd = pad(x, spec.padding), dilate(gy, spec.stride)
+    xp, gyd = fill_pads(x, spec.padding, spec.padding_mode), dilate(gy, spec.stride)
     c_group, o_group = x.shape[1] // g, gy.shape[1] // g
     blocks = []
     for j in range(g):

@@ -23,7 +23,9 @@ def witness_problem(witness: Witness, seed: int = 0) -> ConvProblem:
         x[0, 0] = 0.0
     w = rng.standard_normal(witness.w)
     y_shape = cg.output_shape(
-        witness.x, witness.w, **{k: v for k, v in witness.spec.items() if k != "flip"}
+        witness.x,
+        witness.w,
+        **{k: v for k, v in witness.spec.items() if k not in ("flip", "padding_mode")},
     )
     return ConvProblem(x, w, None, rng.standard_normal(y_shape), spec)
 

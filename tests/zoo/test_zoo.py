@@ -38,6 +38,12 @@ def test_the_zoo_has_at_least_22_distinct_mistakes():
     assert all(bug.outputs and bug.mistake for bug in BUGS)
 
 
+def test_the_zoo_has_padding_mode_mistakes_for_every_copying_mode():
+    modes = [bug.witness.spec.get("padding_mode") for bug in BUGS]
+    assert {"reflect", "replicate", "circular"} <= set(modes)
+    assert sum(mode is not None for mode in modes) >= 4
+
+
 @pytest.mark.parametrize("bug", BUGS, ids=IDS)
 def test_the_correct_layer_matches_the_oracle_on_each_witness(bug: Bug):
     assert symptoms(correct.forward, correct.backward, witness_problem(bug.witness)) == set()
@@ -86,6 +92,7 @@ WIDE_SPACE = {
     "padding": PADDINGS,
     "stride": (1, 2, 3),
     "flip": (False, True),
+    "padding_mode": ("zeros", "reflect", "replicate", "circular"),
 }
 
 

@@ -1,17 +1,23 @@
 """The conformance cases: shapes, spec and kind of every case of the ``core`` and ``full`` sets.
 
 A case is pure data (no arrays): its id, x's and w's shapes, the user-level `ConvSpec`, whether
-it has a bias, and its kind. ``"exact"`` cases hold small integer-valued data, so every correct
-float64 implementation reproduces them bit for bit; ``"float"`` cases hold general float64 data
-and are compared within a stored per-element error bound. The data themselves are drawn by
+it has a bias, its kind, and its op: ``"conv"`` (the default) or ``"conv_transpose"`` (with its
+``output_padding``, each smaller than the stride as torch.nn.ConvTranspose requires; the spec is
+that of the convolution the transpose is the adjoint of). ``"exact"`` cases hold small
+integer-valued data, so every correct float64 implementation reproduces them bit for bit;
+``"float"`` cases hold general float64 data and are compared within a stored per-element error
+bound. The data themselves are drawn by
 `convgrad.vectors.generate` from the case id alone, so a case's content depends on nothing but
 this table and the oracle.
 
 ``core`` covers, with tens of small cases: every padding mode and the shape identities
 (``O = I - K + 1`` valid, ``I`` same, ``I + K - 1`` full, grad_weight of size ``K``), even
 kernels, strides and dilations that leave rows unreached, groups (including depthwise),
-1-, 2- and 3-D, output size 1, batch > 1, ``C_in != C_out``, flip, bias and 1x1 kernels.
-``full`` adds a grid over mode x stride x dilation x groups x flip in every dimension.
+1-, 2- and 3-D, output size 1, batch > 1, ``C_in != C_out``, flip, bias and 1x1 kernels; since
+format version 2 also each padding_mode (reflect, replicate, circular: the pads copy input
+entries and grad_input folds them back) and transposed convolutions (output_padding, stride,
+dilation, groups, bias). ``full`` adds a grid over mode x stride x dilation x groups x flip in
+every dimension.
 """
 
 from __future__ import annotations
@@ -19,16 +25,19 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from convgrad.shapes import resolve
-from convgrad.spec import ConvSpec
+from convgrad.shapes import resolve, transpose_output_size
+from convgrad.spec import ConvSpec, ResolvedSpec
 
 KINDS = ("exact", "float")
 SETS = ("core", "full")
+OPS = ("conv", "conv_transpose")
 
 
 @dataclass(frozen=True)
 class Case:
-    """One conformance case. x: (N, C_in, *S); w: (C_out, C_in // groups, *K)."""
+    """One conformance case. conv: x (N, C_in, *S), w (C_out, C_in // groups, *K).
+    conv_transpose: x (N, C_in_t, *S), w (C_in_t, C_out_t // groups, *K) (the weight of the
+    conv it transposes, torch.nn.ConvTranspose's layout), ``output_padding`` one int per dim."""
 
     id: str
     x_shape: tuple[int, ...]
@@ -37,15 +46,103 @@ class Case:
     bias: bool
     kind: str
     note: str
+    op: str = "conv"
+    output_padding: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind={self.kind!r} must be one of {KINDS}")
-        resolve(self.x_shape, self.w_shape, self.spec)
+        if self.op not in OPS:
+            raise ValueError(f"op={self.op!r} must be one of {OPS}")
+        if self.op == "conv":
+            if self.output_padding:
+                raise ValueError(
+                    f"output_padding={self.output_padding!r}: only a conv_transpose case has one"
+                )
+            resolve(self.x_shape, self.w_shape, self.spec)
+            return
+        self._check_transpose()
+
+    def _check_transpose(self) -> None:
+        spec, ndim = self.spec, len(self.x_shape) - 2
+        if spec.mode in ("same", "same_lower") or spec.flip or spec.padding_mode != "zeros":
+            raise ValueError(
+                f"case {self.id!r}: a conv_transpose case takes explicit, 'valid' or 'full' pads,"
+                f" flip=False and padding_mode='zeros'; got {spec!r}"
+            )
+        if len(self.output_padding) != ndim:
+            raise ValueError(
+                f"output_padding={self.output_padding!r} must hold one int per spatial dim ({ndim})"
+            )
+        x_shape, _, y_shape = conv_shapes(self)
+        resolved, dims = resolve(x_shape, self.w_shape, spec)
+        for j, (op, s) in enumerate(zip(self.output_padding, resolved.stride, strict=True)):
+            if not 0 <= op < s:
+                raise ValueError(
+                    f"output_padding={self.output_padding!r}: along spatial dim {j} it is {op};"
+                    f" it must be >= 0 and smaller than the stride ({s})"
+                )
+        if tuple(a.output for a in dims) != tuple(y_shape[2:]):
+            raise ValueError(f"case {self.id!r}: the conv it transposes does not map back")
+
+
+def conv_shapes(case: Case) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """``(x, w, y)`` shapes of the convolution a case computes or, for a transposed case, the
+    convolution it is the adjoint of: its input has the transpose's output shape ``O_t =
+    (S - 1)*s - lo - hi + d*(K-1) + output_padding + 1`` and its output the transpose's input
+    shape."""
+    if case.op == "conv":
+        _, dims = resolve(case.x_shape, case.w_shape, case.spec)
+        return (
+            case.x_shape,
+            case.w_shape,
+            (*case.x_shape[:1], case.w_shape[0], *(a.output for a in dims)),
+        )
+    spatial, kernel = case.x_shape[2:], case.w_shape[2:]
+    # Explicit, valid and full pads do not depend on the input size.
+    resolved = case.spec.resolve(spatial, kernel)
+    out = tuple(
+        transpose_output_size(i, k, lo, hi, s, d, op)
+        for i, k, (lo, hi), s, d, op in zip(
+            spatial,
+            kernel,
+            resolved.padding,
+            resolved.stride,
+            resolved.dilation,
+            case.output_padding,
+            strict=True,
+        )
+    )
+    c_out_t = case.w_shape[1] * case.spec.groups
+    return (case.x_shape[0], c_out_t, *out), case.w_shape, case.x_shape
+
+
+def resolved_spec(case: Case) -> ResolvedSpec:
+    """The resolved spec of the convolution of `conv_shapes`."""
+    x_shape, w_shape, _ = conv_shapes(case)
+    return resolve(x_shape, w_shape, case.spec)[0]
+
+
+def spec_record(case: Case) -> dict:
+    """The case's spec as the manifest and the hashes hold it: the resolved spec's
+    ``to_dict``, and for a transposed case ``"op": "conv_transpose"`` and its
+    ``"output_padding"`` (a conv case's record is that of format version 1)."""
+    record = resolved_spec(case).to_dict()
+    if case.op == "conv_transpose":
+        record["op"] = case.op
+        record["output_padding"] = list(case.output_padding)
+    return record
 
 
 def _case(id_, x_shape, w_shape, note, *, bias=False, kind="exact", **spec) -> Case:
     return Case(id_, x_shape, w_shape, ConvSpec(**spec), bias, kind, note)
+
+
+def _transpose(id_, x_shape, w_shape, output_padding, note, *, bias=False, kind="exact", **spec):
+    """A conv_transpose case: x (N, C_in_t, *S), w (C_in_t, C_out_t // groups, *K)."""
+    return Case(
+        id_, x_shape, w_shape, ConvSpec(**spec), bias, kind, note, "conv_transpose", output_padding
+    )
 
 
 _CORE: tuple[Case, ...] = (
@@ -206,6 +303,128 @@ _CORE: tuple[Case, ...] = (
         "float64 data, 3-D full",
         kind="float",
         padding="full",
+    ),
+    _case(
+        "1d-reflect",
+        (1, 1, 7),
+        (1, 1, 3),
+        "reflect pads (2, 1): mirrored about the edge, the edge not repeated (numpy 'reflect');"
+        " grad_input folds each pad's gradient back onto the entry it copies",
+        padding=((2, 1),),
+        padding_mode="reflect",
+    ),
+    _case(
+        "1d-replicate-stride2",
+        (1, 2, 9),
+        (2, 2, 3),
+        "replicate pads 2: the edge repeated (numpy 'edge'), stride 2",
+        padding=2,
+        stride=2,
+        padding_mode="replicate",
+    ),
+    _case(
+        "1d-circular-full",
+        (1, 1, 5),
+        (1, 1, 3),
+        "circular full pads: wrapped around (numpy 'wrap')",
+        padding="full",
+        padding_mode="circular",
+    ),
+    _case(
+        "2d-reflect-same-dilation",
+        (1, 2, 6, 7),
+        (3, 2, 3, 2),
+        "reflect with same pads ((2, 2), (0, 1)), dilation (2, 1)",
+        padding="same",
+        dilation=(2, 1),
+        padding_mode="reflect",
+    ),
+    _case(
+        "2d-circular-groups",
+        (2, 4, 5, 6),
+        (4, 2, 3, 3),
+        "circular pads ((1, 2), (2, 0)), groups 2, bias",
+        padding=((1, 2), (2, 0)),
+        groups=2,
+        bias=True,
+        padding_mode="circular",
+    ),
+    _case(
+        "3d-replicate",
+        (1, 1, 3, 4, 4),
+        (2, 1, 2, 3, 2),
+        "3-D replicate pads ((1, 1), (2, 0), (0, 1))",
+        padding=((1, 1), (2, 0), (0, 1)),
+        padding_mode="replicate",
+    ),
+    _case(
+        "float-2d-reflect-stride2",
+        (1, 2, 5, 6),
+        (2, 2, 3, 3),
+        "float64 data, reflect pads 1, stride 2",
+        kind="float",
+        padding=1,
+        stride=2,
+        padding_mode="reflect",
+    ),
+    _transpose(
+        "t1d-stride2-outpad1",
+        (1, 2, 4),
+        (2, 3, 3),
+        (1,),
+        "conv_transpose, pads 1, stride 2, output_padding 1: O_t = (4-1)*2 - 2 + 2 + 1 + 1 = 8",
+        padding=1,
+        stride=2,
+    ),
+    _transpose(
+        "t1d-stride3-outpad2",
+        (1, 1, 3),
+        (1, 1, 2),
+        (2,),
+        "conv_transpose, stride 3 > K, output_padding 2: the last rows only output_padding adds",
+        stride=3,
+    ),
+    _transpose(
+        "t2d-groups-dilation",
+        (2, 4, 3, 4),
+        (4, 1, 2, 3),
+        (1, 0),
+        "conv_transpose, groups 2, pads ((0, 1), (2, 1)), stride (2, 1), dilation (1, 2),"
+        " output_padding (1, 0), bias",
+        padding=((0, 1), (2, 1)),
+        stride=(2, 1),
+        dilation=(1, 2),
+        groups=2,
+        bias=True,
+    ),
+    _transpose(
+        "t2d-full-stride2",
+        (1, 2, 3, 3),
+        (2, 2, 3, 3),
+        (1, 1),
+        "conv_transpose of a full-padded conv, stride 2, output_padding 1",
+        padding="full",
+        stride=2,
+    ),
+    _transpose(
+        "t3d-stride2",
+        (1, 2, 2, 3, 2),
+        (2, 2, 2, 2, 3),
+        (1, 0, 1),
+        "3-D conv_transpose, pads ((1, 0), (0, 0), (1, 1)), stride 2, output_padding (1, 0, 1)",
+        padding=((1, 0), (0, 0), (1, 1)),
+        stride=2,
+    ),
+    _transpose(
+        "float-t2d-stride2",
+        (1, 2, 3, 4),
+        (2, 2, 3, 2),
+        (1, 1),
+        "float64 data, conv_transpose, pads ((1, 1), (0, 1)), stride 2, output_padding 1, bias",
+        kind="float",
+        padding=((1, 1), (0, 1)),
+        stride=2,
+        bias=True,
     ),
 )
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from convgrad import __version__
-from convgrad.shapes import resolve
-from convgrad.vectors.cases import Case, cases
+from convgrad.vectors.cases import Case, cases, spec_record
 from convgrad.vectors.formats import check_format, write_arrays
 from convgrad.vectors.generate import generate, term_counts
 from convgrad.vectors.hashing import FORMAT, FORMAT_VERSION, case_hash, set_hash
@@ -37,7 +36,15 @@ DESCRIPTION = (
     " group of o; spec.flip = true rotates w by 180 degrees in every spatial dim first (true"
     " convolution). spec.mode names the padding rule that produced the pads (valid, same,"
     " same_lower, full, explicit); the pads, stride and dilation are given explicitly, so an"
-    " implementation needs no mode logic. Gradients are those of L = sum(grad_y * y): grad_bias"
+    " implementation needs no mode logic. spec.padding_mode, when present, says what the pads"
+    " hold instead of zeros: 'reflect' (xp[-p] = x[p], the edge not repeated), 'replicate' (the"
+    " edge entry) or 'circular' (x wrapped around); grad_input then adds each pad's gradient onto"
+    " the entry it copies. A case with spec.op = 'conv_transpose' is a transposed convolution,"
+    " the adjoint of the conv its spec describes with respect to that conv's input: x (N, C_in_t,"
+    " *S), w (C_in_t, C_out_t/groups, *K) (torch.nn.ConvTranspose's layout, the conv's weight),"
+    " b (C_out_t,), y and grad_y (N, C_out_t, *O_t), O_t = (S-1)*s - lo - hi + d*(K-1) +"
+    " output_padding + 1 per spatial dim, spec.output_padding smaller than the stride (rows added"
+    " at the end). Gradients are those of L = sum(grad_y * y): grad_bias"
     " is grad_y summed over batch and space, and it is given whether or not the case has a bias."
     " Kind 'exact': integer-valued data whose every partial sum is an integer below 2**53, so"
     " a correct float64 implementation must reproduce y, grad_input, grad_weight and grad_bias"
@@ -59,8 +66,7 @@ def build(set_name: str) -> list[tuple[Case, dict[str, np.ndarray], str]]:
     built = []
     for case in cases(set_name):
         arrays = generate(case)
-        spec = resolve(case.x_shape, case.w_shape, case.spec)[0].to_dict()
-        built.append((case, arrays, case_hash(case.id, case.kind, spec, arrays)))
+        built.append((case, arrays, case_hash(case.id, case.kind, spec_record(case), arrays)))
     return built
 
 
@@ -77,13 +83,12 @@ def summary(set_name: str) -> dict:
 
 
 def _entry(case: Case, arrays: dict[str, np.ndarray], digest: str, file_format: str) -> dict:
-    resolved = resolve(case.x_shape, case.w_shape, case.spec)[0]
     return {
         "id": case.id,
         "kind": case.kind,
         "note": case.note,
         "file": f"{CASES_DIR}/{case.id}.{file_format}",
-        "spec": resolved.to_dict(),
+        "spec": spec_record(case),
         "bias": case.bias,
         "shapes": {name: list(a.shape) for name, a in arrays.items()},
         "terms": term_counts(case),

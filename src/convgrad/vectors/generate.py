@@ -26,9 +26,9 @@ from math import nextafter, prod
 
 import numpy as np
 
-from convgrad.reference import conv, conv_backward
-from convgrad.shapes import resolve
-from convgrad.vectors.cases import Case
+from convgrad.reference import conv, conv_backward, conv_transpose
+from convgrad.reference.padding import fold_count
+from convgrad.vectors.cases import Case, conv_shapes, resolved_spec
 from convgrad.verification.bounds import forward_terms, gradient_terms
 
 INPUTS = ("x", "w", "b", "grad_y")
@@ -90,28 +90,55 @@ def _rounded(values: np.ndarray, scale_bits: int) -> np.ndarray:
 def term_counts(case: Case) -> dict[str, int]:
     """Terms summed into each element of each output, as `convgrad.verification.bounds` counts
     them (an upper bound where padding zeros stand in for some): forward ``C_in/g * prod(K)``
-    (+1 with a bias), grad_input ``C_out/g * prod(K)``, grad_weight and grad_bias
-    ``N * prod(O)``."""
-    _, dims = resolve(case.x_shape, case.w_shape, case.spec)
-    grad_y_shape = (case.x_shape[0], case.w_shape[0], *(a.output for a in dims))
-    gradients = gradient_terms(case.w_shape, grad_y_shape, case.spec.groups)
-    counts = (forward_terms(case.w_shape, case.bias), *gradients)
+    (+1 with a bias), grad_input ``C_out/g * prod(K)`` times the most pads that copy one input
+    entry (padding modes), grad_weight and grad_bias ``N * prod(O)``. A transposed case's
+    forward is its conv's grad_input (+1 with a bias), its grad_input its conv's forward, its
+    grad_weight its conv's, its grad_bias ``N * prod(O_t)``."""
+    x_shape, w_shape, y_shape = conv_shapes(case)
+    copies = fold_count(case.spec.padding_mode, resolved_spec(case).padding, x_shape[2:])
+    n_input, n_weight, n_bias = gradient_terms(w_shape, y_shape, case.spec.groups, copies)
+    if case.op == "conv_transpose":
+        counts = (
+            n_input + int(case.bias),
+            forward_terms(w_shape, False),
+            n_weight,
+            x_shape[0] * prod(x_shape[2:]),
+        )
+    else:
+        counts = (forward_terms(w_shape, case.bias), n_input, n_weight, n_bias)
     return dict(zip(OUTPUTS, counts, strict=True))
+
+
+def case_outputs(
+    arrays: dict[str, np.ndarray], op: str, output_padding: tuple[int, ...], kwargs: dict
+) -> dict[str, np.ndarray]:
+    """y, grad_input, grad_weight and grad_bias of a case by the oracle, from its x, w,
+    grad_y and optional b; ``kwargs``: the reference's keyword arguments (for a transposed case
+    padding, stride, dilation, groups and method only). A transposed case's gradients of
+    ``sum(grad_y * y)``: grad_input is the conv of grad_y (the transpose's adjoint), grad_weight
+    the conv's weight gradient with grad_y as its input and x as its output gradient."""
+    x, w, b, grad_y = arrays["x"], arrays["w"], arrays.get("b"), arrays["grad_y"]
+    if op == "conv_transpose":
+        y = conv_transpose(x, w, b, output_padding=output_padding, **kwargs)
+        grad_input = conv(grad_y, w, **kwargs)
+        grad_weight = conv_backward(grad_y, w, x, **kwargs).weight
+        grad_bias = grad_y.sum(axis=(0, *range(2, grad_y.ndim)))
+        return dict(zip(OUTPUTS, (y, grad_input, grad_weight, grad_bias), strict=True))
+    y = conv(x, w, b, **kwargs)
+    grads = conv_backward(x, w, grad_y, **kwargs)
+    return dict(zip(OUTPUTS, (y, grads.input, grads.weight, grads.bias), strict=True))
 
 
 def _outputs(ints: dict[str, np.ndarray], case: Case) -> dict[str, np.ndarray]:
     """The four outputs computed exactly by the oracle on integer operands; ``b`` is already
     at the product scale."""
-    kwargs = {
-        "padding": case.spec.padding,
-        "stride": case.spec.stride,
-        "dilation": case.spec.dilation,
-        "groups": case.spec.groups,
-        "flip": case.spec.flip,
-    }
-    y = conv(ints["x"], ints["w"], ints.get("b"), **kwargs)
-    grads = conv_backward(ints["x"], ints["w"], ints["grad_y"], **kwargs)
-    return dict(zip(OUTPUTS, (y, grads.input, grads.weight, grads.bias), strict=True))
+    spec = case.spec
+    kwargs = {"stride": spec.stride, "dilation": spec.dilation, "groups": spec.groups}
+    if case.op == "conv_transpose":
+        kwargs["padding"] = resolved_spec(case).padding
+    else:
+        kwargs.update(padding=spec.padding, flip=spec.flip, padding_mode=spec.padding_mode)
+    return case_outputs(ints, case.op, case.output_padding, kwargs)
 
 
 def generate(case: Case) -> dict[str, np.ndarray]:
@@ -119,14 +146,12 @@ def generate(case: Case) -> dict[str, np.ndarray]:
     expected y, grad_input, grad_weight, grad_bias, and for float cases ``<output>_bound``.
 
     x: (N, C_in, *S); w: (C_out, C_in // groups, *K); b: (C_out,); grad_y, y: (N, C_out, *O).
+    A transposed case: x (N, C_in_t, *S), w (C_in_t, C_out_t // groups, *K), b (C_out_t,),
+    grad_y and y (N, C_out_t, *O_t) (`convgrad.vectors.cases.conv_shapes`).
     """
-    _, dims = resolve(case.x_shape, case.w_shape, case.spec)
-    shapes = {
-        "x": case.x_shape,
-        "w": case.w_shape,
-        "b": (case.w_shape[0],),
-        "grad_y": (case.x_shape[0], case.w_shape[0], *(a.output for a in dims)),
-    }
+    conv_x, w_shape, conv_y = conv_shapes(case)
+    out = conv_y if case.op == "conv" else conv_x
+    shapes = {"x": case.x_shape, "w": w_shape, "b": (out[1],), "grad_y": out}
     names = [n for n in INPUTS if n != "b" or case.bias]
     ints = {n: _draw_integers(case.id, n, shapes[n], case.kind) for n in names}
     scale = 0 if case.kind == "exact" else _FLOAT_SCALE_BITS

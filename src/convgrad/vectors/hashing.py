@@ -20,7 +20,9 @@ from importlib.resources import files
 import numpy as np
 
 FORMAT = "convgrad-vectors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""1: conv cases with zero padding. 2: adds padding_mode (the spec's "padding_mode") and
+conv_transpose cases (the spec's "op" and "output_padding"); a version 1 case keeps its hash."""
 PREFIX = "sha256:"
 
 

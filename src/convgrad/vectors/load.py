@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from convgrad.spec import ResolvedSpec
-from convgrad.vectors.cases import KINDS, SETS
+from convgrad.vectors.cases import KINDS, OPS, SETS
 from convgrad.vectors.export import CASES_DIR, MANIFEST
 from convgrad.vectors.formats import FORMATS, FormatError, read_arrays
 from convgrad.vectors.generate import OUTPUTS
@@ -34,13 +34,16 @@ class VectorsError(ValueError):
 @dataclass(frozen=True)
 class VectorCase:
     """One loaded case: its spec and float64 arrays (see `convgrad.vectors.export.DESCRIPTION`
-    for the names and shapes)."""
+    for the names and shapes); ``op`` "conv" or "conv_transpose" (then ``spec`` is that of the
+    conv it transposes, and ``output_padding`` holds one int per spatial dim)."""
 
     id: str
     kind: str
     note: str
     spec: ResolvedSpec
     arrays: dict[str, np.ndarray]
+    op: str = "conv"
+    output_padding: tuple[int, ...] = ()
 
     @property
     def b(self) -> np.ndarray | None:
@@ -158,20 +161,28 @@ def _entry(path: Path, index: int, entry: object, file_format: str) -> dict[str,
     return _shapes(where, entry.get("shapes"))
 
 
-def _spec(case_id: str, spec: dict) -> ResolvedSpec:
+def _spec(case_id: str, spec: dict) -> tuple[ResolvedSpec, str, tuple[int, ...]]:
+    """The resolved spec, the op and its output_padding (``()`` for a conv)."""
+    op = spec.get("op", "conv")
+    if op not in OPS:
+        raise VectorsError(f"case {case_id!r}: spec 'op' must be one of {OPS}, got {op!r}")
     try:
-        return ResolvedSpec(
+        resolved = ResolvedSpec(
             spec["mode"],
             tuple((int(lo), int(hi)) for lo, hi in spec["padding"]),
             tuple(int(s) for s in spec["stride"]),
             tuple(int(d) for d in spec["dilation"]),
             int(spec["groups"]),
             bool(spec["flip"]),
+            str(spec.get("padding_mode", "zeros")),
         )
+        output_padding = tuple(int(p) for p in spec["output_padding"]) if op != "conv" else ()
     except (KeyError, TypeError, ValueError) as error:
         raise VectorsError(
             f"case {case_id!r}: malformed spec {spec!r}: need {', '.join(_SPEC_KEYS)}"
+            " (and output_padding for a conv_transpose)"
         ) from error
+    return resolved, op, output_padding
 
 
 def _case(directory: Path, entry: dict, sizes: dict[str, int], file_format: str) -> VectorCase:
@@ -200,9 +211,8 @@ def _case(directory: Path, entry: dict, sizes: dict[str, int], file_format: str)
             f"case {case_id!r}: content hash {digest} does not match the manifest's"
             f" {entry['hash']}; the vectors were modified"
         )
-    return VectorCase(
-        case_id, kind, str(entry.get("note", "")), _spec(case_id, entry["spec"]), arrays
-    )
+    spec, op, output_padding = _spec(case_id, entry["spec"])
+    return VectorCase(case_id, kind, str(entry.get("note", "")), spec, arrays, op, output_padding)
 
 
 def load(directory: str | Path) -> VectorSet:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convgrad.reference import conv, conv_backward
 from convgrad.vectors.formats import FORMATS, check_format, write_arrays
-from convgrad.vectors.generate import OUTPUTS
+from convgrad.vectors.generate import OUTPUTS, case_outputs
 from convgrad.vectors.load import VectorCase, VectorSet
 
 
@@ -49,20 +48,18 @@ def write_results(
 
 def reference_case(case: VectorCase, method: str = "fast") -> dict[str, np.ndarray]:
     """convgrad's float64 outputs on a case's inputs (``method`` as in `convgrad.conv`), called
-    with the explicit pads of the case's spec."""
+    with the explicit pads of the case's spec (`convgrad.vectors.generate.case_outputs`)."""
     s = case.spec
     kwargs = {
         "padding": s.padding,
         "stride": s.stride,
         "dilation": s.dilation,
         "groups": s.groups,
-        "flip": s.flip,
         "method": method,
     }
-    x, w = case.arrays["x"], case.arrays["w"]
-    y = conv(x, w, case.b, **kwargs)
-    grads = conv_backward(x, w, case.arrays["grad_y"], **kwargs)
-    return dict(zip(OUTPUTS, (y, grads.input, grads.weight, grads.bias), strict=True))
+    if case.op == "conv":
+        kwargs.update(flip=s.flip, padding_mode=s.padding_mode)
+    return case_outputs(case.arrays, case.op, case.output_padding, kwargs)
 
 
 def reference_results(vectors: VectorSet, method: str = "fast") -> dict[str, dict[str, np.ndarray]]:

@@ -376,13 +376,9 @@ def verify(
         if problems is not None:
             found, examples, ratios = check_given(problems, check)
         else:
-            space = dict(zip(AXES, (padding, stride, dilation, groups, ndim, flip), strict=True))
-            draw = {
-                "dtype": dtype,
-                "data": data,
-                "bias": DEFAULT_SPACE["bias"],
-                "padding_mode": padding_mode,
-            }
+            axes = (padding, stride, dilation, groups, ndim, flip, padding_mode)
+            space = dict(zip(AXES, axes, strict=True))
+            draw = {"dtype": dtype, "data": data, "bias": DEFAULT_SPACE["bias"]}
             # Building the strategy validates the space before the probe calls user code.
             strategy = problem_strategy(branches, **space, **draw)
             space = {

@@ -8,12 +8,14 @@ classified.
   implementation says it does not do this;
 - **wrong**: it ran and a check failed (or it crashed otherwise): a bug, searched like any other.
 
-The rows are a baseline (the simplest problem of the space: first ndim, first padding mode,
-stride, dilation and groups 1 when allowed, flip False when allowed, the requested dtype) and one
-row per other allowed value of each axis, changing only that axis: each padding mode (even
-kernel, so 'same' and 'same_lower' differ), each stride > 1 with a remainder (the last rows
-reached by no window), each dilation, each group count and its depthwise form (one input channel
-per group), each ndim, flip. verify leaves unsupported values out of the search (`Capabilities.
+The rows are a baseline (the simplest problem of the space: first ndim, first padding, first
+padding_mode, stride, dilation and groups 1 when allowed, flip False when allowed, the requested
+dtype) and one
+row per other allowed value of each axis, changing only that axis: each padding (even kernel,
+so 'same' and 'same_lower' differ), each stride > 1 with a remainder (the last rows reached by no
+window), each dilation, each group count and its depthwise form (one input channel per group),
+each ndim, flip, each padding_mode (on the first padding of the space that pads, so the pads
+hold what the mode copies). verify leaves unsupported values out of the search (`Capabilities.
 restrict`) unless ``strict=True``, which counts them as failures.
 """
 
@@ -36,7 +38,7 @@ from convgrad.verification.runner import ProblemChecks, ProblemReport
 from convgrad.verification.source import raised_by_user
 
 SUPPORTED, UNSUPPORTED, WRONG = "supported", "unsupported", "wrong"
-AXES = ("padding", "stride", "dilation", "groups", "ndim", "flip")
+AXES = ("padding", "stride", "dilation", "groups", "ndim", "flip", "padding_mode")
 """The axes of the space the probe varies (verify's keyword arguments of the same names)."""
 
 _VALUES = (-3, -2, -1, 1, 2, 3)
@@ -95,13 +97,19 @@ def _features(space: dict[str, tuple]) -> list[tuple[str, object, dict]]:
         "dilation": 1 if 1 in space["dilation"] else space["dilation"][0],
         "groups": 1 if 1 in space["groups"] else space["groups"][0],
         "flip": False if False in space["flip"] else space["flip"][0],
+        "padding_mode": space["padding_mode"][0],
         "depthwise": False,
     }
+    # A padding mode is seen only where there are pads: "valid" would pass any mode.
+    pads = next((p for p in (base["padding"], *space["padding"]) if p != "valid"), "valid")
     rows = [("baseline", None, base)]
     for axis in AXES:
         for value in space[axis]:
             if value != base[axis]:
-                rows.append((axis, value, {**base, axis: value}))
+                changed = (
+                    {axis: value, "padding": pads} if axis == "padding_mode" else {axis: value}
+                )
+                rows.append((axis, value, {**base, **changed}))
             if axis == "groups" and value > 1:
                 rows.append(("depthwise", value, {**base, "groups": value, "depthwise": True}))
     return rows
@@ -117,6 +125,7 @@ def _spec(settings: dict) -> ConvSpec:
         dilation=(settings["dilation"],) * rank,
         groups=settings["groups"],
         flip=settings["flip"],
+        padding_mode=settings["padding_mode"],
     )
 
 
@@ -161,6 +170,10 @@ def _feature(axis: str, value: object, settings: dict, dtype: str, note: str) ->
         return f"{value}-D"
     if axis in ("padding", "flip"):
         return f"{axis}={value!r}"
+    if axis == "padding_mode":
+        return f"padding_mode={value!r}" + (
+            "" if settings["padding"] == "valid" else f" (padding={settings['padding']!r})"
+        )
     return f"{axis} {value}" + (f" {note}" if note else "")
 
 

@@ -228,3 +228,27 @@ def transpose_output_size(
     """``O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1`` (as
     ``torch.nn.ConvTranspose*d``; Dumoulin & Visin relationship 14)."""
     return (i - 1) * s - lo - hi + d * (k - 1) + output_padding + 1
+
+
+def transpose_output_range(i: int, k: int, lo: int, hi: int, s: int, d: int) -> range:
+    """The output sizes a transposed convolution reaches along one dim: `transpose_output_size`
+    for ``0 <= output_padding < max(s, d)`` (PyTorch's bound on output_padding;
+    ``nn.ConvTranspose*d(output_size=...)`` accepts only up to ``stride - 1`` of it)."""
+    smallest = transpose_output_size(i, k, lo, hi, s, d, 0)
+    return range(smallest, smallest + max(s, d))
+
+
+def transpose_as_conv(lo: int, hi: int, s: int, output_padding: int) -> tuple[int, int]:
+    """Along one dim, the conv a transposed convolution is the adjoint of: ``(hi_c, tail)``.
+
+    The conv has pads ``(lo, hi_c)`` with ``hi_c = hi - min(hi, max(0, output_padding - s +
+    1))`` and reads an input of ``O_t - tail`` rows; it leaves ``output_padding - (hi - hi_c) -
+    tail < s`` of them unreached, and T's last ``tail = max(0, output_padding - hi - s + 1)``
+    rows are past every input's reach (zero). With ``output_padding < s``: ``(hi, 0)``.
+
+    >>> transpose_as_conv(0, 0, 1, 1)  # dilation 2 allows output_padding 1 at stride 1
+    (0, 1)
+    >>> transpose_as_conv(0, 3, 1, 1)
+    (2, 0)
+    """
+    return hi - min(hi, max(0, output_padding - s + 1)), max(0, output_padding - hi - s + 1)

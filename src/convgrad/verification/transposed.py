@@ -17,13 +17,32 @@ grad_y=x)``: the user's transpose, wrapped as a conv (`_AsConv`), runs through e
 shrinking and diagnosis), and the failures come back with the outputs, shapes, spec and
 reproduce snippet of the transpose (`_translate`).
 
-output_padding: C's output size is T's input size exactly when ``output_padding < stride``
-(the conv's windows leave the last ``output_padding`` input rows unreached); a drawn conv
-problem gives every such value (``r = (O_t + lo + hi - d(K-1) - 1) mod s``). PyTorch also
-accepts ``stride <= output_padding < dilation`` (its rule is ``< max(stride, dilation)``);
-such a transpose is the adjoint of a conv whose output is cropped, which this mapping does not
-express: `TransposeSpec` refuses it with the rule. ONNX ConvTranspose states no bound on
-output_padding (onnx/onnx#2333): any value reachable through ``output_shape`` is allowed there.
+output_padding: ``O_t`` depends on it through ``output_padding - hi`` only, and T's output rows
+past ``(I_t - 1)*s - lo + d(K-1)`` (the transposed "full" result) are zero. PyTorch accepts
+``0 <= output_padding < max(stride, dilation)`` (``torch.nn.ConvTranspose*d``; with a dilation
+above the stride, output_padding may exceed it). ONNX ConvTranspose (onnx/defs/nn/defs.cc,
+opset 11 on) says "Each padding value in output_padding must be less than the corresponding
+stride/dilation dimension", which readers take as stride alone or as PyTorch's max (onnx/onnx#2333,
+#4299), adds it to ``output_shape[i] = stride[i] * (input_size[i] - 1) + output_padding[i] +
+((kernel_shape[i] - 1) * dilations[i] + 1) - pads[start_i] - pads[end_i]``, and, given an
+explicit ``output_shape``, uses it only to derive the pads. convgrad follows PyTorch's bound, the
+wider reading, which every ONNX model exported from PyTorch meets.
+`TransposeSpec.conv_spec` is the conv whose adjoint T is: its pads ``(lo, hi - m)`` with ``m =
+max(0, output_padding - s + 1)`` leave ``output_padding - m < s`` input rows unreached; where hi
+is smaller than m the conv has ``hi = 0`` and T's last ``tail = output_padding - hi - s + 1``
+rows (zero rows no input reaches) are left out of the conv's input: the wrapper appends them to
+grad_y and checks that the user's forward gives zeros there.
+
+output_size: ``TransposeSpec(output_size=...)`` (as ``nn.ConvTranspose2d(...)(x,
+output_size=...)``) fixes output_padding once the input and kernel sizes are known
+(`TransposeSpec.resolve`); a size outside `convgrad.shapes.transpose_output_range` is a
+ValueError naming the reachable range.
+
+Drawn problems: the search draws the conv and presents it as a transpose: where the conv's
+input sizes sum to an even number the output_padding is the unreached rows r; where odd it is
+raised to ``max(s, d) - 1``, with the conv's hi when hi > 0 (the same O_t) and with zero rows
+appended (tail) when hi = 0. Problems drawn with "full" or explicit pads carry ``output_size``
+too. grad_y's tail rows (which no output of T reads back) hold ones.
 """
 
 from __future__ import annotations
@@ -34,12 +53,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from convgrad.shapes import output_sizes, transpose_output_size
+from convgrad.shapes import transpose_as_conv, transpose_output_range, transpose_output_size
 from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
-from convgrad.verification.api import verify
+from convgrad.verification.api import check_outputs, verify
 from convgrad.verification.calls import split_gradients
 from convgrad.verification.problem import ConvProblem
-from convgrad.verification.result import Failure, VerifyResult
+from convgrad.verification.result import Failure, VerifyResult, reproduce_snippet
 
 TRANSPOSED_OUTPUTS = {
     "forward": "grad_input",
@@ -56,17 +75,26 @@ class TransposeSpec:
     """What an implementation of a transposed convolution under test receives.
 
     padding: one ``(lo, hi)`` per spatial dim (the pads of the conv it transposes, cropped from
-    T's output); stride, dilation, output_padding: one int per spatial dim; groups: an int.
-    ``O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1`` (torch.nn.ConvTranspose).
-    Construction validates every field (ValueError/TypeError naming it, its value and the rule):
-    ``0 <= output_padding < stride`` (see the module docstring for PyTorch's and ONNX's rules).
+    T's output); stride, dilation, output_padding: one int per spatial dim; groups: an int;
+    output_size: None, or T's output spatial size (as ``nn.ConvTranspose2d(...)(x,
+    output_size=...)``), which fixes output_padding once x and w are known (`resolve`; leave
+    output_padding None). ``O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1``
+    (torch.nn.ConvTranspose). Construction validates every field (ValueError/TypeError naming
+    it, its value and the rule): ``0 <= output_padding < max(stride, dilation)`` (PyTorch's
+    rule; the module docstring gives ONNX's).
+
+    >>> TransposeSpec(((1, 1),), (2,), (1,), 1, (1,)).conv_spec.padding
+    ((1, 1),)
+    >>> TransposeSpec(((0, 0),), (1,), (2,), 1, (1,)).tail
+    (1,)
     """
 
     padding: tuple[tuple[int, int], ...]
     stride: tuple[int, ...]
     dilation: tuple[int, ...]
     groups: int
-    output_padding: tuple[int, ...]
+    output_padding: tuple[int, ...] | None = 0
+    output_size: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.padding, str) or not isinstance(self.padding, Sequence):
@@ -77,24 +105,26 @@ class TransposeSpec:
         conv = ConvSpec(self.padding, self.stride, self.dilation, self.groups)
         pads = tuple(p if isinstance(p, tuple) else (p, p) for p in conv.padding)
         object.__setattr__(self, "padding", pads)
-        for name, minimum in (("stride", 1), ("dilation", 1), ("output_padding", 0)):
-            object.__setattr__(self, name, per_dim_ints(name, getattr(self, name), ndim, minimum))
+        for name in ("stride", "dilation"):
+            object.__setattr__(self, name, per_dim_ints(name, getattr(self, name), ndim, 1))
         object.__setattr__(self, "groups", conv.groups)
-        for j, (op, s, d) in enumerate(
-            zip(self.output_padding, self.stride, self.dilation, strict=True)
-        ):
+        if self.output_size is not None:
+            sizes = per_dim_ints("output_size", self.output_size, ndim, 1)
+            object.__setattr__(self, "output_size", sizes)
+        elif self.output_padding is None:
+            raise ValueError(
+                "output_padding=None needs an output_size to derive it from; give one of them"
+            )
+        if self.output_padding is None:
+            return
+        extra = per_dim_ints("output_padding", self.output_padding, ndim, 0)
+        object.__setattr__(self, "output_padding", extra)
+        for j, (op, s, d) in enumerate(zip(extra, self.stride, self.dilation, strict=True)):
             if op >= max(s, d):
                 raise ValueError(
-                    f"output_padding={self.output_padding!r}: along spatial dim {j} it is {op},"
-                    f" but it must be smaller than stride ({s}) or dilation ({d}) (as"
-                    " torch.nn.ConvTranspose)"
-                )
-            if op >= s:
-                raise ValueError(
-                    f"output_padding={self.output_padding!r}: along spatial dim {j} it is {op} >="
-                    f" stride ({s}); PyTorch accepts it below dilation ({d}), but such a"
-                    " transpose is the adjoint of a cropped conv, which verify_transpose does"
-                    " not check: use output_padding < stride"
+                    f"output_padding={extra!r}: along spatial dim {j} it is {op}, but it must"
+                    f" be smaller than stride ({s}) or dilation ({d}) (as"
+                    " torch.nn.ConvTranspose: 0 <= output_padding < max(stride, dilation))"
                 )
 
     @property
@@ -102,22 +132,88 @@ class TransposeSpec:
         """The number of spatial dims."""
         return len(self.padding)
 
+    def _extra(self) -> tuple[int, ...]:
+        if self.output_padding is None:
+            raise ValueError(
+                f"output_size={self.output_size!r} fixes output_padding only with x's and w's"
+                " sizes: call spec.resolve(input_spatial, kernel_spatial) (a TransposeProblem"
+                " does)"
+            )
+        return self.output_padding
+
     @property
     def conv_spec(self) -> ConvSpec:
-        """The spec of the convolution this transposes."""
-        return ConvSpec(self.padding, self.stride, self.dilation, self.groups)
+        """The spec of the convolution this transposes (`convgrad.shapes.transpose_as_conv`)."""
+        pads = tuple(
+            (lo, transpose_as_conv(lo, hi, s, op)[0])
+            for (lo, hi), s, op in zip(self.padding, self.stride, self._extra(), strict=True)
+        )
+        return ConvSpec(pads, self.stride, self.dilation, self.groups)
+
+    @property
+    def tail(self) -> tuple[int, ...]:
+        """Per dim, T's last output rows that no input reaches and the conv leaves out
+        (`convgrad.shapes.transpose_as_conv`)."""
+        return tuple(
+            transpose_as_conv(lo, hi, s, op)[1]
+            for (lo, hi), s, op in zip(self.padding, self.stride, self._extra(), strict=True)
+        )
+
+    def resolve(self, input_spatial: Sequence[int], kernel_spatial: Sequence[int]) -> TransposeSpec:
+        """This spec with output_padding derived from output_size for x's spatial sizes
+        ``input_spatial`` and w's ``kernel_spatial`` (itself when output_size is None).
+
+        Raises:
+            ValueError: output_size is not reachable (outside
+                `convgrad.shapes.transpose_output_range`; the message gives the range), or
+                output_padding was also given and disagrees with it.
+        """
+        if self.output_size is None:
+            return self
+        extra = []
+        for j, (size, i, k, (lo, hi), s, d) in enumerate(
+            zip(
+                self.output_size,
+                input_spatial,
+                kernel_spatial,
+                self.padding,
+                self.stride,
+                self.dilation,
+                strict=True,
+            )
+        ):
+            reach = transpose_output_range(i, k, lo, hi, s, d)
+            if size not in reach:
+                raise ValueError(
+                    f"output_size={self.output_size!r}: along spatial dim {j} it is {size}, but"
+                    f" from input size {i}, kernel {k}, pads ({lo}, {hi}), stride {s} and"
+                    f" dilation {d} a transposed convolution reaches {reach.start} to"
+                    f" {reach.stop - 1} (O_t = (I_t - 1)*s - lo - hi + d*(K-1) +"
+                    " output_padding + 1, 0 <= output_padding < max(stride, dilation))"
+                )
+            extra.append(size - reach.start)
+        if self.output_padding is not None and tuple(extra) != self.output_padding:
+            raise ValueError(
+                f"output_padding={self.output_padding!r} disagrees with"
+                f" output_size={self.output_size!r}, which needs output_padding={tuple(extra)!r};"
+                " give one of them"
+            )
+        return replace(self, output_padding=tuple(extra))
 
     def to_dict(self) -> dict:
         """A JSON-ready description (mode "explicit" and flip False, as a conv's record)."""
-        return {
+        record = {
             "mode": "explicit",
             "padding": [list(p) for p in self.padding],
             "stride": list(self.stride),
             "dilation": list(self.dilation),
             "groups": self.groups,
             "flip": False,
-            "output_padding": list(self.output_padding),
+            "output_padding": None if self.output_padding is None else list(self.output_padding),
         }
+        if self.output_size is not None:
+            record["output_size"] = list(self.output_size)
+        return record
 
 
 def _unreached(input_spatial, kernel_spatial, padding, stride, dilation) -> tuple[int, ...]:
@@ -143,10 +239,48 @@ def transpose_spec_of(resolved: ResolvedSpec, conv_input_spatial, kernel_spatial
     )
 
 
+def _presented(mode: str, padding, stride, dilation, groups, a_spatial, k_spatial) -> TransposeSpec:
+    """The transpose a drawn conv is presented as (module docstring, "Drawn problems")."""
+    unreached = _unreached(a_spatial, k_spatial, padding, stride, dilation)
+    pads, extra = [], []
+    raise_it = sum(a_spatial) % 2 == 1
+    for (lo, hi), s, d, r in zip(padding, stride, dilation, unreached, strict=True):
+        room = max(s, d) - 1 - r if raise_it else 0
+        pads.append((lo, hi + room if hi else 0))
+        extra.append(r + room)
+    spec = TransposeSpec(tuple(pads), stride, dilation, groups, tuple(extra))
+    if mode not in ("full", "explicit"):
+        return spec
+    sizes = (
+        transpose_output_size(i, k, lo, hi, s, d, op)
+        for i, k, (lo, hi), s, d, op in zip(
+            output_sizes_of(a_spatial, k_spatial, padding, stride, dilation),
+            k_spatial,
+            spec.padding,
+            stride,
+            dilation,
+            extra,
+            strict=True,
+        )
+    )
+    return replace(spec, output_size=tuple(sizes))
+
+
+def output_sizes_of(a_spatial, k_spatial, padding, stride, dilation) -> tuple[int, ...]:
+    """The conv's output spatial sizes (T's input sizes)."""
+    return tuple(
+        (i + lo + hi - d * (k - 1) - 1) // s + 1
+        for i, k, (lo, hi), s, d in zip(
+            a_spatial, k_spatial, padding, stride, dilation, strict=True
+        )
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class TransposeProblem:
     """One transposed-convolution problem: x ``(N, C_in, *S)``, w ``(C_in, C_out // groups,
-    *K)``, grad_y ``(N, C_out, *O_t)`` (the transpose's output shape), spec a `TransposeSpec`.
+    *K)``, grad_y ``(N, C_out, *O_t)`` (the transpose's output shape), spec a `TransposeSpec`
+    (an output_size in it is resolved to output_padding on construction).
 
     `as_conv` is the conv problem it is the adjoint of; construction validates it (ValueError
     where grad_y's shape is not the transpose's output shape)."""
@@ -168,19 +302,9 @@ class TransposeProblem:
                 f"x has shape {x.shape} and w {w.shape} for a spec of {s.ndim} spatial dims;"
                 " expected x (N, C_in, *S) and w (C_in, C_out // groups, *K)"
             )
-        spatial = tuple(
-            transpose_output_size(i, k, lo, hi, st, d, op)
-            for i, k, (lo, hi), st, d, op in zip(
-                x.shape[2:],
-                w.shape[2:],
-                s.padding,
-                s.stride,
-                s.dilation,
-                s.output_padding,
-                strict=True,
-            )
-        )
-        expected = (x.shape[0], w.shape[1] * s.groups, *spatial)
+        s = s.resolve(x.shape[2:], w.shape[2:])
+        object.__setattr__(self, "spec", s)
+        expected = (x.shape[0], w.shape[1] * s.groups, *_output_spatial(s, x.shape, w.shape))
         if self.grad_y.shape != expected:
             raise ValueError(
                 f"grad_y has shape {self.grad_y.shape}; it must have the transpose's output"
@@ -189,32 +313,156 @@ class TransposeProblem:
         self.as_conv()
 
     def as_conv(self) -> ConvProblem:
-        """The conv problem ``(x=grad_y, w=w, grad_y=x)`` this transposes."""
-        return ConvProblem(self.grad_y, self.w, None, self.x, self.spec.conv_spec)
+        """The conv problem ``(x=grad_y, w=w, grad_y=x)`` this transposes; grad_y's last
+        ``spec.tail`` rows, which no output of the conv reads, are left out."""
+        crop = tuple(
+            slice(0, n - e) for n, e in zip(self.grad_y.shape[2:], self.spec.tail, strict=True)
+        )
+        a = np.ascontiguousarray(self.grad_y[(..., *crop)])
+        return ConvProblem(a, self.w, None, self.x, self.spec.conv_spec)
+
+
+def _output_spatial(spec: TransposeSpec, x_shape, w_shape) -> tuple[int, ...]:
+    return tuple(
+        transpose_output_size(i, k, lo, hi, st, d, op)
+        for i, k, (lo, hi), st, d, op in zip(
+            x_shape[2:],
+            w_shape[2:],
+            spec.padding,
+            spec.stride,
+            spec.dilation,
+            spec.output_padding,
+            strict=True,
+        )
+    )
+
+
+def _key(padding, stride, dilation, groups, a_shape, w_shape) -> tuple:
+    return (
+        tuple(tuple(int(v) for v in p) for p in padding),
+        tuple(stride),
+        tuple(dilation),
+        int(groups),
+        tuple(a_shape),
+        tuple(w_shape),
+    )
+
+
+def _conv_key(problem: ConvProblem) -> tuple:
+    r = problem.resolved
+    return _key(r.padding, r.stride, r.dilation, r.groups, problem.x.shape, problem.w.shape)
 
 
 class _AsConv:
     """A transpose's ``forward(x, w, spec)`` and ``backward(x, w, grad_y, spec)`` as the conv
-    protocol (module docstring): ``forward_c(a, w) = backward_t(zeros, w, a)[0]`` (the
+    protocol (module docstring): ``forward_c(a, w) = backward_t(zeros, w, a')[0]`` (the
     transpose's grad_input does not depend on its x, which gets zeros) and ``backward_c(a, w, b)
-    = (forward_t(b, w), backward_t(b, w, a)[1])``."""
+    = (forward_t(b, w) without its tail, backward_t(b, w, a')[1])``, where ``a'`` is a with the
+    tail rows appended (the given problem's, else ones). A grad_b the backward returns is
+    judged against grad_y summed over batch and space (`check_outputs`); the failure on the
+    smallest grad_y is kept in ``bias_failure``."""
 
-    def __init__(self, forward: Callable, backward: Callable) -> None:
-        self.forward_t, self.backward_t = forward, backward
+    def __init__(self, forward: Callable, backward: Callable, safety: float) -> None:
+        self.forward_t, self.backward_t, self.safety = forward, backward, safety
+        self.given: dict[tuple, tuple[TransposeSpec, np.ndarray]] = {}
+        self.bias_failure: Failure | None = None
 
-    @staticmethod
-    def _spec(a: np.ndarray, w: np.ndarray, spec: ResolvedSpec) -> TransposeSpec:
-        return transpose_spec_of(spec, a.shape[2:], w.shape[2:])
+    def add(self, problem: TransposeProblem) -> ConvProblem:
+        """Register a given problem (its spec and grad_y's tail) and return its conv problem."""
+        conv = problem.as_conv()
+        self.given.setdefault(_conv_key(conv), (problem.spec, problem.grad_y))
+        return conv
+
+    def transpose(self, padding, stride, dilation, groups, mode, a_shape, w_shape):
+        """The TransposeSpec and grad_y template (tail rows) of a conv problem."""
+        key = _key(padding, stride, dilation, groups, a_shape, w_shape)
+        if key in self.given:
+            return self.given[key]
+        tspec = _presented(mode, padding, stride, dilation, groups, a_shape[2:], w_shape[2:])
+        shape = (
+            a_shape[0],
+            w_shape[1] * groups,
+            *_output_spatial(
+                tspec, _x_shape(a_shape, w_shape, padding, stride, dilation, groups), w_shape
+            ),
+        )
+        return tspec, np.ones(shape)
+
+    def _operands(self, a: np.ndarray, w: np.ndarray, spec: ResolvedSpec):
+        tspec, template = self.transpose(
+            spec.padding, spec.stride, spec.dilation, spec.groups, spec.mode, a.shape, w.shape
+        )
+        grad_y = template.astype(a.dtype, copy=True)
+        grad_y[(..., *(slice(0, n) for n in a.shape[2:]))] = a
+        return tspec, grad_y
 
     def forward(self, a: np.ndarray, w: np.ndarray, spec: ResolvedSpec):
-        x_t = np.zeros((a.shape[0], w.shape[0], *output_sizes(a.shape, w.shape, spec)), a.dtype)
-        grads = _call("backward", self.backward_t, x_t, w, a, self._spec(a, w, spec))
-        return split_gradients(grads)[0]
+        tspec, grad_y = self._operands(a, w, spec)
+        x_t = np.zeros(
+            _x_shape(a.shape, w.shape, spec.padding, spec.stride, spec.dilation, spec.groups),
+            a.dtype,
+        )
+        grads = split_gradients(_call("backward", self.backward_t, x_t, w, grad_y, tspec))
+        if len(grads) == 3:
+            self._check_bias(grads[2], x_t, w, grad_y, tspec)
+        return grads[0]
 
     def backward(self, a: np.ndarray, w: np.ndarray, b: np.ndarray, spec: ResolvedSpec):
-        tspec = self._spec(a, w, spec)
+        tspec, grad_y = self._operands(a, w, spec)
         y_t = _call("forward", self.forward_t, b, w, tspec)
-        return y_t, split_gradients(_call("backward", self.backward_t, b, w, a, tspec))[1]
+        grads = split_gradients(_call("backward", self.backward_t, b, w, grad_y, tspec))
+        return _without_tail(y_t, grad_y.shape, a.shape), grads[1]
+
+    def _check_bias(self, grad_b, x_t, w, grad_y, tspec: TransposeSpec) -> None:
+        if self.bias_failure is not None and grad_y.size >= _size(self.bias_failure):
+            return
+        ones = (1,) * tspec.ndim
+        carrier = ConvProblem(
+            np.zeros((grad_y.shape[0], 1, *grad_y.shape[2:]), grad_y.dtype),
+            np.zeros((grad_y.shape[1], 1, *ones), grad_y.dtype),
+            None,
+            grad_y,
+            ConvSpec(),
+        )
+        result = check_outputs(carrier, grad_bias=grad_b, safety=self.safety)
+        if result.failures:
+            self.bias_failure = _bias_failure(result.failures[0], x_t, w, grad_y, tspec)
+
+
+def _size(failure: Failure) -> int:
+    return int(np.prod(failure.problem["y"]))
+
+
+def _x_shape(a_shape, w_shape, padding, stride, dilation, groups) -> tuple[int, ...]:
+    """T's input shape (the conv's output shape) for the conv input shape a_shape."""
+    return (
+        a_shape[0],
+        w_shape[0],
+        *output_sizes_of(a_shape[2:], w_shape[2:], padding, stride, dilation),
+    )
+
+
+def _without_tail(y_t, expected: tuple[int, ...], conv_shape: tuple[int, ...]):
+    """The user's forward without its tail rows, which must be zero; a wrong shape raises where
+    the conv's shape check could not see it (the tail would hide an ignored output_padding)."""
+    if expected == conv_shape:
+        return y_t
+    got = np.asarray(y_t)
+    if got.shape != expected:
+        raise TransposeCallError(
+            f"your transposed forward returned shape {got.shape}; expected {expected} (O_t ="
+            " (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1)"
+        )
+    box = tuple(slice(0, n) for n in conv_shape[2:])
+    tail = got.copy()
+    tail[(..., *box)] = 0
+    if np.any(tail):
+        index = tuple(int(i) for i in np.argwhere(tail)[0])
+        raise TransposeCallError(
+            f"your transposed forward has {got[index]} at index {index}, in the output_padding"
+            f" rows past every input's reach (spatial sizes {conv_shape[2:]} on): they must be 0"
+        )
+    return got[(..., *box)]
 
 
 class TransposeCallError(Exception):
@@ -234,50 +482,92 @@ def _call(name: str, fn: Callable, *args):
 _SWAP_LINES = {"x = ": "grad_y = ", "grad_y = ": "x = "}
 
 
-def _translate(failure: Failure) -> Failure:
-    """A conv failure in the transpose's terms: output names, shapes, spec, message, snippet."""
-    p = failure.problem
-    spec = p["spec"]
-    tspec = TransposeSpec(
-        tuple(tuple(pair) for pair in spec["padding"]),
-        tuple(spec["stride"]),
-        tuple(spec["dilation"]),
-        spec["groups"],
-        _unreached(p["x"][2:], p["w"][2:], spec["padding"], spec["stride"], spec["dilation"]),
+def _spec_source(tspec: TransposeSpec) -> str:
+    size = "" if tspec.output_size is None else f", output_size={tspec.output_size!r}"
+    return (
+        f"cg.TransposeSpec(padding={tspec.padding!r}, stride={tspec.stride!r},"
+        f" dilation={tspec.dilation!r}, groups={tspec.groups!r},"
+        f" output_padding={tspec.output_padding!r}{size})"
     )
-    output = TRANSPOSED_OUTPUTS[failure.output]
-    problem = {"x": p["y"], "w": p["w"], "b": None, "y": p["x"], "dtype": p["dtype"]}
-    problem["spec"] = tspec.to_dict()
-    message = re.sub(r"^\w+ raised TransposeCallError: your transposed", "your", failure.message)
-    message = re.sub(r"^(forward|grad_input)\b", lambda m: TRANSPOSED_OUTPUTS[m.group(1)], message)
-    diagnosis = (
-        f"(conv_transpose with output_padding={tspec.output_padding}; the diagnosis speaks of the"
-        " convolution it transposes, whose forward is your grad_input and whose grad_input is"
-        f" your forward) {failure.diagnosis}"
-    )
+
+
+def _snippet(conv_snippet: str, tspec: TransposeSpec) -> str:
+    """A conv problem's reproduce snippet rewritten for its transpose: x and grad_y swapped, the
+    tail rows appended to grad_y (ones), the TransposeSpec, verify_transpose."""
     lines = []
-    for line in failure.reproduce.splitlines():
+    for line in conv_snippet.splitlines():
         prefix = next((k for k in _SWAP_LINES if line.startswith(k)), None)
         if prefix is not None:
             line = _SWAP_LINES[prefix] + line[len(prefix) :]
+            if prefix == "x = " and any(tspec.tail):
+                widths = [(0, 0), (0, 0), *((0, e) for e in tspec.tail)]
+                line += f"\ngrad_y = np.pad(grad_y, {widths!r}, constant_values=1)"
         elif line.startswith("spec = "):
-            line = (
-                f"spec = cg.TransposeSpec(padding={tspec.padding!r}, stride={tspec.stride!r},"
-                f" dilation={tspec.dilation!r}, groups={tspec.groups!r},"
-                f" output_padding={tspec.output_padding!r})"
-            )
+            line = f"spec = {_spec_source(tspec)}"
         elif line.startswith("problem = "):
             line = "problem = cg.TransposeProblem(x, w, grad_y, spec)"
         elif line.startswith("print("):
             line = "print(cg.verify_transpose(forward, backward, problems=[problem]))"
         lines.append(line)
+    return "\n".join(lines)
+
+
+def _described(x_shape, w_shape, y_shape, dtype: str, tspec: TransposeSpec) -> dict:
+    return {
+        "x": list(x_shape),
+        "w": list(w_shape),
+        "b": None,
+        "y": list(y_shape),
+        "dtype": dtype,
+        "spec": tspec.to_dict(),
+    }
+
+
+def _note(tspec: TransposeSpec) -> str:
+    return (
+        f"(conv_transpose with output_padding={tspec.output_padding}; the diagnosis speaks of the"
+        " convolution it transposes, whose forward is your grad_input and whose grad_input is"
+        " your forward)"
+    )
+
+
+def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
+    """A conv failure in the transpose's terms: output names, shapes, spec, message, snippet."""
+    p = failure.problem
+    spec = p["spec"]
+    tspec, template = wrapped.transpose(
+        spec["padding"],
+        spec["stride"],
+        spec["dilation"],
+        spec["groups"],
+        spec["mode"],
+        p["x"],
+        p["w"],
+    )
+    message = re.sub(r"^\w+ raised TransposeCallError: your transposed", "your", failure.message)
+    message = re.sub(r"^(forward|grad_input)\b", lambda m: TRANSPOSED_OUTPUTS[m.group(1)], message)
     return replace(
         failure,
-        output=output,
-        problem=problem,
+        output=TRANSPOSED_OUTPUTS[failure.output],
+        problem=_described(p["y"], p["w"], template.shape, p["dtype"], tspec),
         message=message,
-        diagnosis=diagnosis,
-        reproduce="\n".join(lines),
+        diagnosis=f"{_note(tspec)} {failure.diagnosis}",
+        reproduce=_snippet(failure.reproduce, tspec),
+    )
+
+
+def _bias_failure(carried: Failure, x_t, w, grad_y, tspec: TransposeSpec) -> Failure:
+    """check_outputs' grad_bias failure (on a 1x1 conv carrying grad_y) in the transpose's
+    terms."""
+    conv = TransposeProblem(x_t, w, grad_y, tspec).as_conv()
+    return replace(
+        carried,
+        problem=_described(x_t.shape, w.shape, grad_y.shape, str(grad_y.dtype), tspec),
+        diagnosis=(
+            "(conv_transpose's bias gradient: grad_y (N, C_out, *O_t) summed over the batch and"
+            f" every spatial dim, one value per output channel) {carried.diagnosis}"
+        ),
+        reproduce=_snippet(reproduce_snippet(conv, True), tspec),
     )
 
 
@@ -308,18 +598,21 @@ def verify_transpose(
             *K)`` (torch.nn.ConvTranspose's layout), y ``(N, C_out, *O_t)`` with ``O_t = (S -
             1)*s - lo - hi + d*(K-1) + output_padding + 1``; spec a `TransposeSpec`.
         backward: ``backward(x, w, grad_y, spec) -> (grad_x, grad_w)`` or ``(grad_x, grad_w,
-            grad_b)`` (a grad_b is not checked yet), the gradients of ``sum(grad_y * y)``.
+            grad_b)``, the gradients of ``sum(grad_y * y)``; a grad_b ``(C_out,)`` (the
+            gradient of a bias added per output channel: grad_y summed over the batch and every
+            spatial dim) is checked as `convgrad.check_outputs` checks a conv's.
         ndim, stride, dilation, groups, dtype, max_examples, seed, safety, accumulate, data,
             timeout, exact, max_failures: as `convgrad.verify`.
         padding: the padding of the conv each drawn transpose is the adjoint of ("valid",
             "same", "same_lower", "full", "explicit"); the spec always holds explicit pads.
-            output_padding is drawn from 0 to stride - 1 with the input sizes.
+            output_padding ranges over ``0 .. max(stride, dilation) - 1`` (module docstring,
+            "Drawn problems"), and problems drawn with pads carry the output_size.
         problems: check these `TransposeProblem` instead of drawing (no shrinking).
 
     Returns:
         A `convgrad.VerifyResult` whose failures name the transpose's outputs (forward,
-        grad_input, grad_weight), shapes (x, w, y of the transpose) and `TransposeSpec`, with a
-        reproduce snippet calling verify_transpose.
+        grad_input, grad_weight, grad_bias), shapes (x, w, y of the transpose) and
+        `TransposeSpec`, with a reproduce snippet calling verify_transpose.
 
     Raises:
         TypeError, ValueError: as `convgrad.verify`; a backward that is None.
@@ -338,7 +631,7 @@ def verify_transpose(
                 raise TypeError(
                     f"problems holds a {type(problem).__name__}; expected TransposeProblem"
                 )
-    wrapped = _AsConv(forward, backward)
+    wrapped = _AsConv(forward, backward, safety)
     result = verify(
         wrapped.forward,
         wrapped.backward,
@@ -354,7 +647,7 @@ def verify_transpose(
         safety=safety,
         accumulate=accumulate,
         data=data,
-        problems=None if problems is None else [p.as_conv() for p in problems],
+        problems=None if problems is None else [wrapped.add(p) for p in problems],
         timeout=timeout,
         exact=exact,
         max_failures=max_failures,
@@ -365,13 +658,10 @@ def verify_transpose(
         {**r, "output": TRANSPOSED_OUTPUTS[r["output"]], "x": r["y"], "y": r["x"]}
         for r in result.ratios
     )
-    return VerifyResult(
-        tuple(_translate(f) for f in result.failures),
-        result.examples,
-        ratios,
-        settings,
-        notes=result.notes,
-    )
+    failures = tuple(_translate(f, wrapped) for f in result.failures)
+    if wrapped.bias_failure is not None:
+        failures += (wrapped.bias_failure,)
+    return VerifyResult(failures, result.examples, ratios, settings, notes=result.notes)
 
 
 __all__ = [

@@ -4,10 +4,12 @@ output_size targets resolved to output_padding, and the transpose's bias gradien
 pinned against torch and against a transpose that gets it wrong."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import convgrad as cg
 from convgrad.adapters.torch import from_torch, torch_conv_transpose
@@ -20,6 +22,15 @@ from convgrad.verification.transposed import (
 )
 
 from .implementations import failure_keys
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # torch's thread pool on a shared 2-core machine makes each small call ~100x slower
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _kw(spec):
@@ -177,6 +188,7 @@ def test_a_returned_bias_gradient_is_checked_and_a_right_one_passes():
         assert "expected" in failure.message
 
 
+@pytest.mark.slow
 def test_a_wrong_bias_gradient_is_found_by_the_search_and_its_snippet_fails_again():
     result = cg.verify_transpose(ref_forward, _bias_mean, ndim=1, max_examples=5)
     assert failure_keys(result) == {("exact", "grad_bias")}, str(result)
@@ -256,3 +268,110 @@ def test_output_size_bad_input_raises_naming_the_argument():
         _ = unresolved.conv_spec
     assert unresolved.to_dict()["output_size"] == [4]
     assert unresolved.resolve((2,), (2,)).output_padding == (0,)
+
+
+def _readme_snippet() -> str:
+    """The README's "Verify a transposed convolution" code, read so the code tested is the
+    code shown."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    start = text.index("```python\n", text.index("### Verify a transposed convolution")) + 10
+    return text[start : text.index("```", start)]
+
+
+def test_readme_verifies_a_conv_transpose2d_module_in_ten_lines():
+    code = _readme_snippet()
+    assert len(code.strip().splitlines()) <= 10
+    namespace = {}
+    exec(code, namespace)
+    result = namespace["result"]
+    assert result.ok and result.examples == 2
+    assert {r["output"] for r in result.ratios} >= {"forward", "grad_input", "grad_weight"}
+
+
+def test_a_module_refuses_a_problem_of_another_spec_and_its_wrong_bias_is_caught():
+    layer = torch.nn.ConvTranspose1d(2, 2, 3, stride=2, padding=1, dtype=torch.float64)
+    spec = TransposeSpec.from_torch(layer)
+    assert spec == TransposeSpec(((1, 1),), (2,), (1,), 1, (0,))
+    other = TransposeProblem.random(
+        TransposeSpec(((0, 0),), (2,), (1,), 1, (0,)), (1, 2, 3), (2, 2, 3)
+    )
+    result = cg.verify_transpose(*from_torch(layer), problems=[other])
+    assert ("raised", "forward") in failure_keys(result)
+    assert "the problem's spec has padding=((0, 0),) but the module ((1, 1),)" in str(result)
+    forward, backward = from_torch(layer)
+
+    def bias_doubled(x, w, grad_y, spec):
+        grad_x, grad_w, grad_b = backward(x, w, grad_y, spec)
+        return grad_x, grad_w, 2 * grad_b
+
+    problem = TransposeProblem.random(spec, (1, 2, 3), (2, 2, 3), seed=1)
+    result = cg.verify_transpose(forward, bias_doubled, problems=[problem])
+    assert failure_keys(result) == {("exact", "grad_bias")}, str(result)
+
+
+@pytest.mark.parametrize("ndim", [1, 2, pytest.param(3, marks=pytest.mark.slow)])
+def test_torch_conv_transpose_passes_20_seeds_with_output_padding_size_groups_dilation(ndim):
+    """torch.nn.functional.conv_transpose{1,2,3}d on 20 seeded problems: output_padding up to
+    max(stride, dilation) - 1, output_size targets, groups and dilation, no false alarm."""
+    transpose = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[ndim]
+    problems = []
+    rng = np.random.default_rng(ndim)
+    while len(problems) < 20:
+        seed = len(problems)
+        stride = tuple(int(v) for v in rng.integers(1, 4, ndim))
+        dilation = tuple(int(v) for v in rng.integers(1, 4, ndim))
+        groups = int(rng.integers(1, 3))
+        kernel = tuple(int(v) for v in rng.integers(1, 4, ndim))
+        sizes = tuple(int(v) for v in rng.integers(1, 4, ndim))
+        pads = tuple((p, p) for p in rng.integers(0, 2, ndim).tolist())
+        extra = tuple(
+            int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation, strict=True)
+        )
+        spec = TransposeSpec(pads, stride, dilation, groups, extra)
+        try:
+            y = ref_forward(np.ones((1, groups, *sizes)), np.ones((groups, 1, *kernel)), spec)
+        except ValueError:
+            continue  # the pads crop the whole output
+        if any(n <= t for n, t in zip(y.shape[2:], spec.tail, strict=True)):
+            continue  # nothing reached: no conv is its adjoint (TransposeProblem refuses it)
+        if seed % 2:  # the same transpose asked for by its output size
+            spec = TransposeSpec(pads, stride, dilation, groups, None, y.shape[2:])
+        data = "integer" if seed % 3 else "real"
+        x_shape, w_shape = (1, 2 * groups, *sizes), (2 * groups, 2, *kernel)
+        problems.append(TransposeProblem.random(spec, x_shape, w_shape, seed=seed, data=data))
+    assert any(
+        op >= s
+        for p in problems
+        for op, s in zip(p.spec.output_padding, p.spec.stride, strict=True)
+    )
+    result = cg.verify_transpose(*from_torch(transpose), problems=problems)
+    assert result.ok, str(result)
+    assert result.examples == 20
+
+
+def test_a_transpose_whose_pads_crop_every_reached_row_is_refused():
+    spec = TransposeSpec(((1, 1),), (1,), (3,), 1, (2,))  # y = [0]: no input reaches it
+    assert cg.conv_transpose(np.ones((1, 1, 1)), np.ones((1, 1, 1)), **_kw(spec)).tolist() == [
+        [[0.0]]
+    ]
+    with pytest.raises(
+        ValueError,
+        match=r"padding=\(\(1, 1\),\) crops along spatial dim 0 every"
+        r" row an input reaches: the 1 output rows are all output_padding zeros",
+    ):
+        TransposeProblem(np.ones((1, 1, 1)), np.ones((1, 1, 1)), np.ones((1, 1, 1)), spec)
+
+
+def test_transpose_spec_from_torch_keywords_and_bad_input():
+    spec = TransposeSpec.from_torch(stride=(2, 1), padding=1, output_padding=(1, 0), dilation=1)
+    assert spec == TransposeSpec(((1, 1), (1, 1)), (2, 1), (1, 1), 1, (1, 0))
+    with pytest.raises(ValueError, match=r"is a forward convolution; TransposeSpec.from_torch"):
+        TransposeSpec.from_torch(torch.nn.Conv2d(1, 1, 3))
+    with pytest.raises(ValueError, match=r"convgrad.TransposeSpec.from_torch builds its spec"):
+        cg.ConvSpec.from_torch(torch.nn.ConvTranspose2d(1, 1, 3))
+    with pytest.raises(ValueError, match=r"give the number of spatial dims through a tuple"):
+        TransposeSpec.from_torch(stride=2)
+    with pytest.raises(TypeError, match=r"fn=Conv2d: from_torch takes a function"):
+        from_torch(torch.nn.Conv2d(1, 1, 3))
+    with pytest.raises(ValueError, match=r"data='ints' must be 'integer' or 'real'"):
+        TransposeProblem.random(spec, (1, 1, 2, 2), (1, 1, 2, 2), data="ints")

@@ -127,6 +127,46 @@ class TransposeSpec:
                     " torch.nn.ConvTranspose: 0 <= output_padding < max(stride, dilation))"
                 )
 
+    @classmethod
+    def from_torch(cls, module: object = None, /, **kwargs) -> TransposeSpec:
+        """The spec of an ``nn.ConvTranspose{1,2,3}d`` module, or of
+        ``torch.nn.functional.conv_transpose{1,2,3}d``'s keywords (padding, stride, dilation,
+        groups, output_padding; `convgrad.translate.from_torch` reads them).
+
+        Raises:
+            ValueError: a module or keywords of a forward (not transposed) convolution.
+        """
+        from convgrad import translate  # translate builds on verification: imported here
+
+        if module is None:
+            kwargs = {**kwargs, "transposed": True}
+        translation = translate.from_torch(module, **kwargs)
+        if not translation.transposed:
+            raise ValueError(
+                f"module={module!r} is a forward convolution; TransposeSpec.from_torch takes an"
+                " nn.ConvTranspose1d/2d/3d (use ConvSpec.from_torch)"
+            )
+        conv = translation.spec
+        ndim = len(conv.stride) if isinstance(conv.stride, tuple) else None
+        padding = conv.padding
+        if ndim is None:
+            for value in (conv.padding, conv.dilation, translation.output_padding):
+                if isinstance(value, tuple):
+                    ndim = len(value)
+        if ndim is None:
+            raise ValueError(
+                "TransposeSpec.from_torch: give the number of spatial dims through a tuple"
+                " (stride=(2, 2)) or pass the module"
+            )
+        padding = per_dim_ints("padding", padding, ndim, 0)
+        return cls(
+            tuple((p, p) for p in padding),
+            conv.stride,
+            conv.dilation,
+            conv.groups,
+            translation.output_padding,
+        )
+
     @property
     def ndim(self) -> int:
         """The number of spatial dims."""
@@ -310,7 +350,52 @@ class TransposeProblem:
                 f"grad_y has shape {self.grad_y.shape}; it must have the transpose's output"
                 f" shape {expected} (O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1)"
             )
+        for j, (size, tail) in enumerate(zip(expected[2:], s.tail, strict=True)):
+            if size <= tail:
+                raise ValueError(
+                    f"padding={s.padding!r} crops along spatial dim {j} every row an input"
+                    f" reaches: the {size} output rows are all output_padding zeros, which no"
+                    " conv is the adjoint of; verify_transpose needs at least one reached row"
+                )
         self.as_conv()
+
+    @classmethod
+    def random(
+        cls,
+        spec: TransposeSpec,
+        x_shape: Sequence[int],
+        w_shape: Sequence[int],
+        *,
+        seed: int = 0,
+        data: str = "integer",
+    ) -> TransposeProblem:
+        """A problem of this spec and these shapes with random data: x ``(N, C_in, *S)``, w
+        ``(C_in, C_out // groups, *K)``, grad_y of the transpose's output shape; float64
+        integers in [-3, 3] (data="integer": every correct implementation is exact) or standard
+        normal ("real").
+
+        >>> spec = TransposeSpec(((1, 1),), 2, 1, 1, 1)
+        >>> TransposeProblem.random(spec, (1, 2, 4), (2, 3, 3)).grad_y.shape
+        (1, 3, 8)
+        """
+        if data not in ("integer", "real"):
+            raise ValueError(f"data={data!r} must be 'integer' or 'real'")
+        rng = np.random.default_rng(seed)
+
+        def draw(shape) -> np.ndarray:
+            if data == "integer":
+                return rng.integers(-3, 4, shape).astype(np.float64)
+            return rng.standard_normal(shape)
+
+        x, w = draw(tuple(x_shape)), draw(tuple(w_shape))
+        if x.ndim != spec.ndim + 2 or w.ndim != spec.ndim + 2:
+            raise ValueError(
+                f"x_shape={tuple(x_shape)!r} and w_shape={tuple(w_shape)!r} must have"
+                f" {spec.ndim + 2} dims for a spec of {spec.ndim} spatial dims"
+            )
+        resolved = spec.resolve(x.shape[2:], w.shape[2:])
+        out = (x.shape[0], w.shape[1] * spec.groups, *_output_spatial(resolved, x.shape, w.shape))
+        return cls(x, w, draw(out), spec)
 
     def as_conv(self) -> ConvProblem:
         """The conv problem ``(x=grad_y, w=w, grad_y=x)`` this transposes; grad_y's last

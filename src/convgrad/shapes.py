@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from convgrad.spec import ConvSpec, ResolvedSpec, _is_int
+from convgrad.spec import ConvSpec, ResolvedSpec, _is_int, per_dim_ints
 
 
 @dataclass(frozen=True)
@@ -252,3 +252,50 @@ def transpose_as_conv(lo: int, hi: int, s: int, output_padding: int) -> tuple[in
     (2, 0)
     """
     return hi - min(hi, max(0, output_padding - s + 1)), max(0, output_padding - hi - s + 1)
+
+
+def check_output_padding(
+    output_padding: object, stride: Sequence[int], dilation: Sequence[int]
+) -> tuple[int, ...]:
+    """output_padding (an int or one per dim) as one int per dim, each ``0 <= op < max(s, d)``
+    (PyTorch's rule for ``nn.ConvTranspose*d``); ValueError/TypeError naming it otherwise."""
+    extra = per_dim_ints("output_padding", output_padding, len(stride), 0)
+    for j, (op, s, d) in enumerate(zip(extra, stride, dilation, strict=True)):
+        if op >= max(s, d):
+            raise ValueError(
+                f"output_padding={output_padding!r}: along spatial dim {j} it is {op}, but it must"
+                f" be smaller than stride ({s}) or dilation ({d}) (as torch.nn.ConvTranspose:"
+                " 0 <= output_padding < max(stride, dilation))"
+            )
+    return extra
+
+
+def output_padding_for(
+    output_size: Sequence[int],
+    input_spatial: Sequence[int],
+    kernel_spatial: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple[int, ...]:
+    """The output_padding that gives a transposed convolution this spatial ``output_size``;
+    ValueError naming the reachable range (`transpose_output_range`) where there is none.
+
+    >>> output_padding_for((10,), (5,), (3,), ((1, 1),), (2,), (1,))
+    (1,)
+    """
+    extra = []
+    for j, (size, i, k, (lo, hi), s, d) in enumerate(
+        zip(output_size, input_spatial, kernel_spatial, padding, stride, dilation, strict=True)
+    ):
+        reach = transpose_output_range(i, k, lo, hi, s, d)
+        if size not in reach:
+            raise ValueError(
+                f"output_size={tuple(output_size)!r}: along spatial dim {j} it is {size}, but"
+                f" from input size {i}, kernel {k}, pads ({lo}, {hi}), stride {s} and dilation"
+                f" {d} a transposed convolution reaches {reach.start} to {reach.stop - 1} (O_t ="
+                " (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1, 0 <= output_padding <"
+                " max(stride, dilation))"
+            )
+        extra.append(size - reach.start)
+    return tuple(extra)

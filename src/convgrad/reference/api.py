@@ -21,7 +21,13 @@ import numpy as np
 from convgrad.reference import direct, fast
 from convgrad.reference import operands as _operands
 from convgrad.reference import padding as _padding
-from convgrad.shapes import check_channels, output_sizes, transpose_as_conv, transpose_output_size
+from convgrad.shapes import (
+    check_channels,
+    check_output_padding,
+    output_sizes,
+    transpose_as_conv,
+    transpose_output_size,
+)
 from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
 
 METHODS = ("auto", "direct", "fast")
@@ -310,13 +316,7 @@ def _transpose_spec(
             " forward input's size, which a strided transposed convolution does not fix; pass"
             " explicit pads (ConvSpec(...).resolve(input_spatial, kernel_spatial).padding)"
         )
-    extra = per_dim_ints("output_padding", output_padding, len(x_spatial), 0)
-    for j, (op, s, d) in enumerate(zip(extra, resolved.stride, resolved.dilation, strict=True)):
-        if op >= max(s, d):
-            raise ValueError(
-                f"output_padding={output_padding!r}: along spatial dim {j} it is {op}, but it must"
-                f" be smaller than stride ({s}) or dilation ({d}) (as torch.nn.ConvTranspose)"
-            )
+    extra = check_output_padding(output_padding, resolved.stride, resolved.dilation)
     out_spatial = tuple(
         transpose_output_size(i, k, lo, hi, s, d, op)
         for i, k, (lo, hi), s, d, op in zip(

@@ -53,7 +53,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from convgrad.shapes import transpose_as_conv, transpose_output_range, transpose_output_size
+from convgrad.shapes import (
+    check_output_padding,
+    output_padding_for,
+    transpose_as_conv,
+    transpose_output_size,
+)
 from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
 from convgrad.verification.api import check_outputs, verify
 from convgrad.verification.calls import split_gradients
@@ -117,15 +122,8 @@ class TransposeSpec:
             )
         if self.output_padding is None:
             return
-        extra = per_dim_ints("output_padding", self.output_padding, ndim, 0)
+        extra = check_output_padding(self.output_padding, self.stride, self.dilation)
         object.__setattr__(self, "output_padding", extra)
-        for j, (op, s, d) in enumerate(zip(extra, self.stride, self.dilation, strict=True)):
-            if op >= max(s, d):
-                raise ValueError(
-                    f"output_padding={extra!r}: along spatial dim {j} it is {op}, but it must"
-                    f" be smaller than stride ({s}) or dilation ({d}) (as"
-                    " torch.nn.ConvTranspose: 0 <= output_padding < max(stride, dilation))"
-                )
 
     @classmethod
     def from_torch(cls, module: object = None, /, **kwargs) -> TransposeSpec:
@@ -210,28 +208,14 @@ class TransposeSpec:
         """
         if self.output_size is None:
             return self
-        extra = []
-        for j, (size, i, k, (lo, hi), s, d) in enumerate(
-            zip(
-                self.output_size,
-                input_spatial,
-                kernel_spatial,
-                self.padding,
-                self.stride,
-                self.dilation,
-                strict=True,
-            )
-        ):
-            reach = transpose_output_range(i, k, lo, hi, s, d)
-            if size not in reach:
-                raise ValueError(
-                    f"output_size={self.output_size!r}: along spatial dim {j} it is {size}, but"
-                    f" from input size {i}, kernel {k}, pads ({lo}, {hi}), stride {s} and"
-                    f" dilation {d} a transposed convolution reaches {reach.start} to"
-                    f" {reach.stop - 1} (O_t = (I_t - 1)*s - lo - hi + d*(K-1) +"
-                    " output_padding + 1, 0 <= output_padding < max(stride, dilation))"
-                )
-            extra.append(size - reach.start)
+        extra = output_padding_for(
+            self.output_size,
+            input_spatial,
+            kernel_spatial,
+            self.padding,
+            self.stride,
+            self.dilation,
+        )
         if self.output_padding is not None and tuple(extra) != self.output_padding:
             raise ValueError(
                 f"output_padding={self.output_padding!r} disagrees with"

@@ -31,7 +31,9 @@ def ref_forward(x, w, spec):
 
 
 def ref_backward(x, w, grad_y, spec):
-    grads = cg.conv_transpose_backward(x, w, grad_y, output_padding=spec.output_padding, **_kw(spec))
+    grads = cg.conv_transpose_backward(
+        x, w, grad_y, output_padding=spec.output_padding, **_kw(spec)
+    )
     return grads.input, grads.weight
 
 

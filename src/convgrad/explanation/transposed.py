@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from convgrad.explanation.derivation import Record, Step, _step, _step_lines
-from convgrad.explanation.formatting import compact, format_shape, is_int, wrapped
+from convgrad.explanation.derivation import Record, Step, _checked_shape, _step, _step_lines
+from convgrad.explanation.formatting import compact, format_shape, wrapped
 from convgrad.explanation.layouts import Layout, parse_layout
 from convgrad.shapes import (
     check_output_padding,
@@ -269,19 +269,6 @@ class TransposeExplanation:
         }
 
 
-def _shape(name: str, shape: object, length: int, axes: str) -> tuple[int, ...]:
-    if isinstance(shape, str) or not isinstance(shape, Sequence):
-        raise TypeError(f"{name}={shape!r} must be a sequence of ints")
-    items = tuple(shape)
-    if not all(is_int(n) for n in items):
-        raise TypeError(f"{name}={items!r} must hold ints")
-    if len(items) != length:
-        raise ValueError(f"{name}={items!r} has {len(items)} dims; the layout needs ({axes})")
-    if any(n < 1 for n in items):
-        raise ValueError(f"{name}={items!r}: every size must be >= 1")
-    return tuple(int(n) for n in items)
-
-
 def explain_transpose(
     input_shape: Sequence[int],
     weight_shape: Sequence[int],
@@ -327,8 +314,12 @@ def explain_transpose(
         )
     x_axes = lay.arrange("N", "C_in", lay.spatial)
     w_axes = lay.arrange_kernel("C_in", "C_out/g", [f"K_{c}" for c in lay.spatial])
-    x = _shape("input_shape", input_shape, len(x_axes), ", ".join(x_axes))
-    w = _shape("weight_shape", weight_shape, lay.ndim + 2, ", ".join(w_axes))
+    x = _checked_shape(
+        "input_shape", input_shape, len(x_axes), f"layout {lay.name!r} needs ({', '.join(x_axes)})"
+    )
+    w = _checked_shape(
+        "weight_shape", weight_shape, lay.ndim + 2, f"a transposed kernel is ({', '.join(w_axes)})"
+    )
     batch, c_in, spatial = lay.split(x)
     first, c_out_group, kernel = lay.split_kernel(w)
     if c_in != first:

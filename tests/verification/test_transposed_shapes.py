@@ -138,28 +138,48 @@ def _output_padding_ignored(x, w, spec):
     )
 
 
+def _output_padding_at_start(x, w, spec):
+    y = ref_forward(x, w, spec)
+    return np.roll(y, spec.output_padding, axis=tuple(range(2, y.ndim)))
+
+
 @pytest.mark.parametrize(
-    ("forward", "message"),
+    ("forward", "check", "message", "cause"),
     [
         (
             _tail_filled,
-            r"^your forward has 1\.0 at index \(0, 0, 7\), in the output_padding rows"
-            r" past every input's reach \(spatial sizes \(7,\) on\): they must be 0$",
+            "value",
+            r"^your forward has 1\.0 at index \(0, 0, 7\), in its last \(1,\) rows, which lie"
+            r" past every input's reach \(output_padding beyond the kernel's reach\): they must"
+            r" be 0$",
+            "it matches none of the known mistakes (output_padding rows at the start)",
+        ),
+        (
+            _output_padding_at_start,
+            "value",
+            r"^your forward has .* at index \(0, 0, 7\), in its last \(1,\) rows",
+            "likely cause: the output is shifted output_padding rows toward the end: the"
+            " output_padding rows were put at the start of each spatial dim instead of the end",
         ),
         (
             _output_padding_ignored,
+            "shape",
             r"^your forward returned shape \(1, 1, 7\); expected \(1, 1, 8\)",
+            "likely cause: output_padding=(1,) ignored: it adds rows at the end",
         ),
     ],
 )
-def test_a_wrong_tail_past_every_inputs_reach_is_named_on_forward(forward, message):
+def test_a_wrong_tail_past_every_inputs_reach_is_named_on_forward(forward, check, message, cause):
     problem = _problem(TransposeSpec(((0, 0),), (1,), (2,), 1, (1,)), (1, 2, 3), (2, 1, 3))
     result = cg.verify_transpose(forward, ref_backward, problems=[problem])
-    assert failure_keys(result) == {("raised", "forward")}, str(result)
+    assert failure_keys(result) == {(check, "forward")}, str(result)
     failure = result.failures[0]
     assert failure.problem["y"] == [1, 1, 8] and failure.problem["x"] == [1, 2, 3]
     assert failure.problem["spec"]["output_padding"] == [1]
     assert re.search(message, failure.message), failure.message
+    assert cause in failure.diagnosis, failure.diagnosis
+    if check == "shape":
+        assert (failure.expected_shape, failure.got_shape) == ((1, 1, 8), (1, 1, 7))
 
 
 def _bias_mean(x, w, grad_y, spec):

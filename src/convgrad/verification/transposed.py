@@ -53,6 +53,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from convgrad.reference import conv_transpose
 from convgrad.shapes import (
     check_output_padding,
     output_padding_for,
@@ -435,6 +436,7 @@ class _AsConv:
         self.forward_t, self.backward_t, self.safety = forward, backward, safety
         self.given: dict[tuple, tuple[TransposeSpec, np.ndarray]] = {}
         self.bias_failure: Failure | None = None
+        self.tail_failures: dict[str, _TailFailure] = {}
 
     def add(self, problem: TransposeProblem) -> ConvProblem:
         """Register a given problem (its spec and grad_y's tail) and return its conv problem."""
@@ -480,7 +482,24 @@ class _AsConv:
         tspec, grad_y = self._operands(a, w, spec)
         y_t = _call("forward", self.forward_t, b, w, tspec)
         grads = split_gradients(_call("backward", self.backward_t, b, w, grad_y, tspec))
-        return _without_tail(y_t, grad_y.shape, a.shape), grads[1]
+        return self._without_tail(y_t, b, w, tspec, grad_y.shape, a.shape), grads[1]
+
+    def _without_tail(self, y_t, b, w, tspec: TransposeSpec, expected, conv_shape):
+        """The user's forward without its tail rows, which must be zero; a wrong shape or a
+        nonzero tail raises (recorded in ``tail_failures`` for `_translate`), where the conv's
+        checks could not see it (the tail would hide an ignored output_padding)."""
+        if expected == conv_shape:
+            return y_t
+        got = np.asarray(y_t)
+        box = tuple(slice(0, n) for n in conv_shape[2:])
+        if got.shape == expected:
+            outside = got.copy()
+            outside[(..., *box)] = 0
+            if not np.any(outside):
+                return got[(..., *box)]
+        message, failure = _tail_failure(got, b, w, tspec, expected, conv_shape)
+        self.tail_failures[message] = failure
+        raise TransposeCallError(message)
 
     def _check_bias(self, grad_b, x_t, w, grad_y, tspec: TransposeSpec) -> None:
         if self.bias_failure is not None and grad_y.size >= _size(self.bias_failure):
@@ -511,27 +530,71 @@ def _x_shape(a_shape, w_shape, padding, stride, dilation, groups) -> tuple[int, 
     )
 
 
-def _without_tail(y_t, expected: tuple[int, ...], conv_shape: tuple[int, ...]):
-    """The user's forward without its tail rows, which must be zero; a wrong shape raises where
-    the conv's shape check could not see it (the tail would hide an ignored output_padding)."""
-    if expected == conv_shape:
-        return y_t
-    got = np.asarray(y_t)
+@dataclass(frozen=True)
+class _TailFailure:
+    """A forward wrong where the conv cannot see it (the tail rows past every input's reach):
+    the check, shapes and index it is reported with, and its diagnosis."""
+
+    check: str
+    expected_shape: tuple[int, ...]
+    got_shape: tuple[int, ...]
+    index: tuple[int, ...] | None
+    diagnosis: str
+
+
+def _tail_failure(
+    got: np.ndarray, b, w, tspec: TransposeSpec, expected, conv_shape
+) -> tuple[str, _TailFailure]:
+    """The message and `_TailFailure` of a forward whose shape or tail rows are wrong."""
+    rule = "O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1"
     if got.shape != expected:
-        raise TransposeCallError(
-            f"your transposed forward returned shape {got.shape}; expected {expected} (O_t ="
-            " (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1)"
+        short = tuple(n - op for n, op in zip(expected[2:], tspec.output_padding, strict=True))
+        ignored = got.shape[2:] == short
+        cause = (
+            f"likely cause: output_padding={tspec.output_padding} ignored: it adds rows at the"
+            f" end ({rule})"
+            if ignored
+            else f"the shape matches none of the known mistakes; {rule}"
         )
+        message = f"your forward returned shape {got.shape}; expected {expected} ({rule})"
+        return message, _TailFailure("shape", expected, got.shape, None, cause)
+    reference = conv_transpose(
+        b,
+        w,
+        padding=tspec.padding,
+        stride=tspec.stride,
+        dilation=tspec.dilation,
+        groups=tspec.groups,
+        output_padding=tspec.output_padding,
+    )
+    rolled = np.roll(reference, tspec.output_padding, axis=tuple(range(2, got.ndim)))
+    shifted = [(op, s) for op, s in zip(tspec.output_padding, tspec.stride, strict=True) if op]
+    insertion = (
+        "; or the s - 1 zeros were inserted before each input entry instead of between entries"
+        " (the same shift where s - 1 = output_padding)"
+        if all(s - 1 == op for op, s in shifted)
+        else ""
+    )
+    cause = (
+        "likely cause: the output is shifted output_padding rows toward the end: the"
+        " output_padding rows were put at the start of each spatial dim instead of the end"
+        + insertion
+        if np.allclose(got, rolled, rtol=1e-6, atol=1e-12)
+        else "it matches none of the known mistakes (output_padding rows at the start)"
+    )
+    tails = tuple(n - c for n, c in zip(expected[2:], conv_shape[2:], strict=True))
     box = tuple(slice(0, n) for n in conv_shape[2:])
-    tail = got.copy()
-    tail[(..., *box)] = 0
-    if np.any(tail):
-        index = tuple(int(i) for i in np.argwhere(tail)[0])
-        raise TransposeCallError(
-            f"your transposed forward has {got[index]} at index {index}, in the output_padding"
-            f" rows past every input's reach (spatial sizes {conv_shape[2:]} on): they must be 0"
-        )
-    return got[(..., *box)]
+    outside = got.copy()
+    outside[(..., *box)] = 0
+    index = tuple(int(i) for i in np.argwhere(outside)[0])
+    message = (
+        f"your forward has {got[index]} at index {index}, in its last {tails} rows, which lie"
+        " past every input's reach (output_padding beyond the kernel's reach): they must be 0"
+    )
+    diagnosis = (
+        f"no input entry contributes to these rows, so every correct transpose gives 0; {cause}"
+    )
+    return message, _TailFailure("value", expected, got.shape, index, diagnosis)
 
 
 class TransposeCallError(Exception):
@@ -615,10 +678,26 @@ def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
     )
     message = re.sub(r"^\w+ raised TransposeCallError: your transposed", "your", failure.message)
     message = re.sub(r"^(forward|grad_input)\b", lambda m: TRANSPOSED_OUTPUTS[m.group(1)], message)
+    described = _described(p["y"], p["w"], template.shape, p["dtype"], tspec)
+    unraised = re.sub(r"^\w+ raised TransposeCallError: ", "", failure.message)
+    if unraised in wrapped.tail_failures:
+        tail = wrapped.tail_failures[unraised]
+        return replace(
+            failure,
+            check=tail.check,
+            output="forward",
+            problem=described,
+            expected_shape=tail.expected_shape,
+            got_shape=tail.got_shape,
+            index=tail.index,
+            message=unraised,
+            diagnosis=f"(conv_transpose, output_padding={tspec.output_padding}) {tail.diagnosis}",
+            reproduce=_snippet(failure.reproduce, tspec),
+        )
     return replace(
         failure,
         output=TRANSPOSED_OUTPUTS[failure.output],
-        problem=_described(p["y"], p["w"], template.shape, p["dtype"], tspec),
+        problem=described,
         message=message,
         diagnosis=f"{_note(tspec)} {failure.diagnosis}",
         reproduce=_snippet(failure.reproduce, tspec),

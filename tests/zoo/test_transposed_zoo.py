@@ -20,6 +20,8 @@ KNOWN_CAUSES = (
     "H and W are transposed",
     "not dilated by the stride",
     "zeros were inserted before each input entry",
+    "ignored",
+    "output_padding mis-derived from output_size",
 )
 """Causes verify's diagnosis can name; a transposed bug's diagnosis may name only its own."""
 

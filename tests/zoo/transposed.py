@@ -13,6 +13,7 @@ unless the bug is in it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -210,6 +211,7 @@ TRANSPOSED_BUGS: tuple[TransposeBug, ...] = (
         "shape",
         (_STRIDE_2, (1, 1, 4), (1, 1, 3)),
         {"stride": (2,)},
+        cause="ignored",
         crashes=True,
     ),
     TransposeBug(
@@ -221,6 +223,7 @@ TRANSPOSED_BUGS: tuple[TransposeBug, ...] = (
         "shape",
         (cg.TransposeSpec(((1, 1),), (2,), (2,), 1, None, (8,)), (1, 1, 3), (1, 1, 3)),
         {"stride": (2,), "dilation": (2,), "padding": ("full", "explicit")},
+        cause="output_padding mis-derived from output_size",
         crashes=True,
     ),
     TransposeBug(
@@ -244,3 +247,24 @@ TRANSPOSED_BUGS: tuple[TransposeBug, ...] = (
         {"stride": (2,)},
     ),
 )
+
+
+def detect(bug: TransposeBug, **overrides) -> tuple[cg.VerifyResult, float]:
+    """``convgrad.verify_transpose`` of the bug in its space (1-D, 25 examples, one failure
+    unless overridden): the result and the seconds it took."""
+    start = time.perf_counter()
+    options = {"ndim": 1, "max_examples": 25, "max_failures": 1, **bug.space, **overrides}
+    return cg.verify_transpose(bug.forward, bug.backward, **options), time.perf_counter() - start
+
+
+def table() -> str:
+    """One line per transposed bug: the first failure naming its output (or MISSED), time, the
+    diagnosis's last clause."""
+    lines = []
+    for bug in TRANSPOSED_BUGS:
+        result, seconds = detect(bug)
+        first = next((f for f in result.failures if f.output in bug.outputs), None)
+        found = f"{first.check} on {first.output}" if first else "MISSED"
+        why = first.diagnosis.split("; ")[-1] if first else ""
+        lines.append(f"{bug.name:48} {found:20} {seconds:6.2f}s  {why[:90]}")
+    return "\n".join(lines)

@@ -663,6 +663,25 @@ def _note(tspec: TransposeSpec) -> str:
     )
 
 
+def _shape_cause(tspec: TransposeSpec, expected, got) -> str:
+    """Why a transpose's forward has this shape, where output_padding explains it, else ""."""
+    if len(got) != len(expected) or got[:2] != expected[:2]:
+        return ""
+    delta = tuple(g - e for g, e in zip(got[2:], expected[2:], strict=True))
+    if any(delta) and delta == tuple(-op for op in tspec.output_padding):
+        return (
+            f"likely cause: output_padding={tspec.output_padding} ignored (it adds rows at the"
+            " end). "
+        )
+    if any(delta) and tspec.output_size is not None:
+        return (
+            f"likely cause: output_padding mis-derived from output_size={tspec.output_size}:"
+            f" the output has {got[2:]} where output_padding={tspec.output_padding} gives it"
+            " (output_padding = output_size - ((I-1)*s - lo - hi + d*(K-1) + 1)). "
+        )
+    return ""
+
+
 def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
     """A conv failure in the transpose's terms: output names, shapes, spec, message, snippet."""
     p = failure.problem
@@ -694,12 +713,16 @@ def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
             diagnosis=f"(conv_transpose, output_padding={tspec.output_padding}) {tail.diagnosis}",
             reproduce=_snippet(failure.reproduce, tspec),
         )
+    output = TRANSPOSED_OUTPUTS[failure.output]
+    cause = ""
+    if (output, failure.check) == ("forward", "shape") and failure.got_shape is not None:
+        cause = _shape_cause(tspec, failure.expected_shape, failure.got_shape)
     return replace(
         failure,
-        output=TRANSPOSED_OUTPUTS[failure.output],
+        output=output,
         problem=described,
         message=message,
-        diagnosis=f"{_note(tspec)} {failure.diagnosis}",
+        diagnosis=f"{_note(tspec)} {cause}{failure.diagnosis}",
         reproduce=_snippet(failure.reproduce, tspec),
     )
 

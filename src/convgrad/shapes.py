@@ -230,6 +230,23 @@ def transpose_output_size(
     return (i - 1) * s - lo - hi + d * (k - 1) + output_padding + 1
 
 
+def transpose_output_spatial(
+    input_spatial: Sequence[int],
+    kernel_spatial: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    output_padding: Sequence[int],
+) -> tuple[int, ...]:
+    """`transpose_output_size` along every spatial dim."""
+    return tuple(
+        transpose_output_size(i, k, lo, hi, s, d, op)
+        for i, k, (lo, hi), s, d, op in zip(
+            input_spatial, kernel_spatial, padding, stride, dilation, output_padding, strict=True
+        )
+    )
+
+
 def transpose_output_range(i: int, k: int, lo: int, hi: int, s: int, d: int) -> range:
     """The output sizes a transposed convolution reaches along one dim: `transpose_output_size`
     for ``0 <= output_padding < max(s, d)`` (PyTorch's bound on output_padding;

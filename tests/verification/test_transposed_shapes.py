@@ -10,15 +10,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
 
 import convgrad as cg
 from convgrad.adapters.torch import from_torch, torch_conv_transpose
 from convgrad.shapes import transpose_as_conv, transpose_output_range
+from convgrad.strategies import transpose_problems
 from convgrad.verification.transposed import (
     TransposeProblem,
     TransposeSpec,
     _presented,
     output_sizes_of,
+    present_transpose,
 )
 
 from .implementations import failure_keys
@@ -395,3 +398,27 @@ def test_transpose_spec_from_torch_keywords_and_bad_input():
         from_torch(torch.nn.Conv2d(1, 1, 3))
     with pytest.raises(ValueError, match=r"data='ints' must be 'integer' or 'real'"):
         TransposeProblem.random(spec, (1, 1, 2, 2), (1, 1, 2, 2), data="ints")
+
+
+@given(transpose_problems(ndim=(1, 2), stride=(1, 2), dilation=(1, 2, 3)))
+def test_drawn_transpose_problems_are_consistent_and_torch_agrees(problem):
+    spec = problem.spec
+    y = ref_forward(problem.x, problem.w, spec)
+    assert y.shape == problem.grad_y.shape
+    assert all(
+        0 <= op < max(s, d)
+        for op, s, d in zip(spec.output_padding, spec.stride, spec.dilation, strict=True)
+    )
+    if spec.output_size is not None:
+        assert y.shape[2:] == spec.output_size
+    got = torch_conv_transpose(torch.from_numpy(problem.x), torch.from_numpy(problem.w), spec)
+    np.testing.assert_allclose(got.numpy(), y, rtol=1e-12, atol=1e-12)
+
+
+def test_present_transpose_raises_output_padding_past_the_stride_on_request():
+    natural = present_transpose(((0, 0),), (1,), (2,), 1, (6,), (2,), False, False)
+    assert (natural.output_padding, natural.tail, natural.output_size) == ((0,), (0,), None)
+    raised = present_transpose(((0, 0),), (1,), (2,), 1, (6,), (2,), True, True)
+    assert (raised.output_padding, raised.tail, raised.output_size) == ((1,), (1,), (7,))
+    with pytest.raises(ValueError, match=r"dtype: 'float8' is not one of"):
+        transpose_problems(dtype="float8")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convgrad.reference import conv, conv_backward
+from convgrad.shapes import transpose_output_spatial
 from convgrad.spec import ResolvedSpec
 from convgrad.verification.bounds import Precision, compare, forward_bound, gradient_bounds
 from convgrad.verification.checks import CheckResult
@@ -214,17 +215,13 @@ def _module_function(module) -> tuple[Forward, Backward]:
         params = {"weight": w} if module.bias is None else {"weight": w, "bias": bias}
         size = None
         if tuple(spec.output_padding) != tuple(module.output_padding):
-            size = tuple(
-                (i - 1) * s - lo - hi + d * (k - 1) + op + 1
-                for i, k, (lo, hi), s, d, op in zip(
-                    x.shape[2:],
-                    w.shape[2:],
-                    spec.padding,
-                    spec.stride,
-                    spec.dilation,
-                    spec.output_padding,
-                    strict=True,
-                )
+            size = transpose_output_spatial(
+                x.shape[2:],
+                w.shape[2:],
+                spec.padding,
+                spec.stride,
+                spec.dilation,
+                spec.output_padding,
             )
         return func.functional_call(module, params, (x,), {"output_size": size}), bias
 

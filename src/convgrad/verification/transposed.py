@@ -59,6 +59,7 @@ from convgrad.shapes import (
     output_padding_for,
     transpose_as_conv,
     transpose_output_size,
+    transpose_output_spatial,
 )
 from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
 from convgrad.verification.api import check_outputs, verify
@@ -266,15 +267,36 @@ def transpose_spec_of(resolved: ResolvedSpec, conv_input_spatial, kernel_spatial
 
 def _presented(mode: str, padding, stride, dilation, groups, a_spatial, k_spatial) -> TransposeSpec:
     """The transpose a drawn conv is presented as (module docstring, "Drawn problems")."""
+    raise_it = sum(a_spatial) % 2 == 1
+    return present_transpose(
+        padding,
+        stride,
+        dilation,
+        groups,
+        a_spatial,
+        k_spatial,
+        raise_it,
+        mode in ("full", "explicit"),
+    )
+
+
+def present_transpose(
+    padding, stride, dilation, groups, a_spatial, k_spatial, raise_padding: bool, with_size: bool
+) -> TransposeSpec:
+    """A `TransposeSpec` of the transpose of the conv with these resolved pads, stride,
+    dilation and groups on an input of spatial sizes ``a_spatial`` (T's output without its
+    tail): output_padding the unreached rows r, or (``raise_padding``) ``max(s, d) - 1`` with the
+    conv's hi raised as much (hi > 0) or zero rows appended (hi = 0); ``with_size``: the
+    output_size given too."""
     unreached = _unreached(a_spatial, k_spatial, padding, stride, dilation)
     pads, extra = [], []
-    raise_it = sum(a_spatial) % 2 == 1
+    raise_it = raise_padding
     for (lo, hi), s, d, r in zip(padding, stride, dilation, unreached, strict=True):
         room = max(s, d) - 1 - r if raise_it else 0
         pads.append((lo, hi + room if hi else 0))
         extra.append(r + room)
     spec = TransposeSpec(tuple(pads), stride, dilation, groups, tuple(extra))
-    if mode not in ("full", "explicit"):
+    if not with_size:
         return spec
     sizes = (
         transpose_output_size(i, k, lo, hi, s, d, op)
@@ -393,17 +415,8 @@ class TransposeProblem:
 
 
 def _output_spatial(spec: TransposeSpec, x_shape, w_shape) -> tuple[int, ...]:
-    return tuple(
-        transpose_output_size(i, k, lo, hi, st, d, op)
-        for i, k, (lo, hi), st, d, op in zip(
-            x_shape[2:],
-            w_shape[2:],
-            spec.padding,
-            spec.stride,
-            spec.dilation,
-            spec.output_padding,
-            strict=True,
-        )
+    return transpose_output_spatial(
+        x_shape[2:], w_shape[2:], spec.padding, spec.stride, spec.dilation, spec.output_padding
     )
 
 
@@ -839,6 +852,7 @@ __all__ = [
     "TRANSPOSED_OUTPUTS",
     "TransposeProblem",
     "TransposeSpec",
+    "present_transpose",
     "transpose_spec_of",
     "verify_transpose",
 ]

@@ -22,9 +22,9 @@ from convgrad.explanation import (
     diagnose_input_grad,
     diagnose_weight_grad,
     explain,
+    explain_transpose,
     parse_layout,
 )
-from convgrad.explanation.transposed import explain_transpose
 from convgrad.spec import MODES
 
 FORMATS = ("text", "json", "markdown")

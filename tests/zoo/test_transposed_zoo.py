@@ -86,6 +86,7 @@ def test_verify_transpose_rejects_the_bug_naming_its_output_and_no_wrong_cause(b
         assert not [c for c in KNOWN_CAUSES if c in failure.diagnosis], failure.diagnosis
 
 
+@pytest.mark.slow
 def test_the_textbook_transpose_passes_verify_transpose():
     result = cg.verify_transpose(forward, backward, ndim=1, max_examples=15)
     assert result.ok, str(result)

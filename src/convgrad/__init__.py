@@ -2,7 +2,7 @@
 
 from convgrad._version import __version__
 from convgrad.explanation import Explanation, explain
-from convgrad.reference import Grads, conv, conv_backward, conv_transpose
+from convgrad.reference import Grads, conv, conv_backward, conv_transpose, conv_transpose_backward
 from convgrad.shapes import output_shape
 from convgrad.spec import ConvSpec, ResolvedSpec
 from convgrad.verification.api import check_outputs, verify
@@ -28,6 +28,7 @@ __all__ = [
     "conv",
     "conv_backward",
     "conv_transpose",
+    "conv_transpose_backward",
     "explain",
     "output_shape",
     "verify",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from convgrad.spec import ConvSpec, ResolvedSpec, _is_int
+from convgrad.spec import ConvSpec, ResolvedSpec, _is_int, per_dim_ints
 
 
 @dataclass(frozen=True)
@@ -228,3 +228,91 @@ def transpose_output_size(
     """``O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1`` (as
     ``torch.nn.ConvTranspose*d``; Dumoulin & Visin relationship 14)."""
     return (i - 1) * s - lo - hi + d * (k - 1) + output_padding + 1
+
+
+def transpose_output_spatial(
+    input_spatial: Sequence[int],
+    kernel_spatial: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    output_padding: Sequence[int],
+) -> tuple[int, ...]:
+    """`transpose_output_size` along every spatial dim."""
+    return tuple(
+        transpose_output_size(i, k, lo, hi, s, d, op)
+        for i, k, (lo, hi), s, d, op in zip(
+            input_spatial, kernel_spatial, padding, stride, dilation, output_padding, strict=True
+        )
+    )
+
+
+def transpose_output_range(i: int, k: int, lo: int, hi: int, s: int, d: int) -> range:
+    """The output sizes a transposed convolution reaches along one dim: `transpose_output_size`
+    for ``0 <= output_padding < max(s, d)`` (PyTorch's bound on output_padding;
+    ``nn.ConvTranspose*d(output_size=...)`` accepts only up to ``stride - 1`` of it)."""
+    smallest = transpose_output_size(i, k, lo, hi, s, d, 0)
+    return range(smallest, smallest + max(s, d))
+
+
+def transpose_as_conv(lo: int, hi: int, s: int, output_padding: int) -> tuple[int, int]:
+    """Along one dim, the conv a transposed convolution is the adjoint of: ``(hi_c, tail)``.
+
+    The conv has pads ``(lo, hi_c)`` with ``hi_c = hi - min(hi, max(0, output_padding - s +
+    1))`` and reads an input of ``O_t - tail`` rows; it leaves ``output_padding - (hi - hi_c) -
+    tail < s`` of them unreached, and T's last ``tail = max(0, output_padding - hi - s + 1)``
+    rows are past every input's reach (zero). With ``output_padding < s``: ``(hi, 0)``.
+
+    >>> transpose_as_conv(0, 0, 1, 1)  # dilation 2 allows output_padding 1 at stride 1
+    (0, 1)
+    >>> transpose_as_conv(0, 3, 1, 1)
+    (2, 0)
+    """
+    return hi - min(hi, max(0, output_padding - s + 1)), max(0, output_padding - hi - s + 1)
+
+
+def check_output_padding(
+    output_padding: object, stride: Sequence[int], dilation: Sequence[int]
+) -> tuple[int, ...]:
+    """output_padding (an int or one per dim) as one int per dim, each ``0 <= op < max(s, d)``
+    (PyTorch's rule for ``nn.ConvTranspose*d``); ValueError/TypeError naming it otherwise."""
+    extra = per_dim_ints("output_padding", output_padding, len(stride), 0)
+    for j, (op, s, d) in enumerate(zip(extra, stride, dilation, strict=True)):
+        if op >= max(s, d):
+            raise ValueError(
+                f"output_padding={output_padding!r}: along spatial dim {j} it is {op}, but it must"
+                f" be smaller than stride ({s}) or dilation ({d}) (as torch.nn.ConvTranspose:"
+                " 0 <= output_padding < max(stride, dilation))"
+            )
+    return extra
+
+
+def output_padding_for(
+    output_size: Sequence[int],
+    input_spatial: Sequence[int],
+    kernel_spatial: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple[int, ...]:
+    """The output_padding that gives a transposed convolution this spatial ``output_size``;
+    ValueError naming the reachable range (`transpose_output_range`) where there is none.
+
+    >>> output_padding_for((10,), (5,), (3,), ((1, 1),), (2,), (1,))
+    (1,)
+    """
+    extra = []
+    for j, (size, i, k, (lo, hi), s, d) in enumerate(
+        zip(output_size, input_spatial, kernel_spatial, padding, stride, dilation, strict=True)
+    ):
+        reach = transpose_output_range(i, k, lo, hi, s, d)
+        if size not in reach:
+            raise ValueError(
+                f"output_size={tuple(output_size)!r}: along spatial dim {j} it is {size}, but"
+                f" from input size {i}, kernel {k}, pads ({lo}, {hi}), stride {s} and dilation"
+                f" {d} a transposed convolution reaches {reach.start} to {reach.stop - 1} (O_t ="
+                " (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1, 0 <= output_padding <"
+                " max(stride, dilation))"
+            )
+        extra.append(size - reach.start)
+    return tuple(extra)

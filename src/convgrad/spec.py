@@ -310,5 +310,10 @@ def _convolution(translation, name: str) -> ConvSpec:
             f"ConvSpec.{name}: the layer is a transposed convolution, which a ConvSpec alone does"
             f" not describe; use convgrad.translate.{name} (it returns the spec, transposed=True"
             " and output_padding)"
+            + (
+                "; convgrad.TransposeSpec.from_torch builds its spec"
+                if name == "from_torch"
+                else ""
+            )
         )
     return translation.spec

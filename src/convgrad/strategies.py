@@ -29,13 +29,21 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from convgrad.shapes import resolve
+from convgrad.shapes import resolve, transpose_output_spatial
 from convgrad.spec import MODES, PADDING_MODES, ConvSpec
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.space import DEFAULT_SPACE as _SPACE
 from convgrad.verification.space import MAX_PAD
+from convgrad.verification.transposed import TransposeProblem, present_transpose
 
-__all__ = ["DATA_KINDS", "DTYPES", "PADDINGS", "conv_problems", "conv_specs"]
+__all__ = [
+    "DATA_KINDS",
+    "DTYPES",
+    "PADDINGS",
+    "conv_problems",
+    "conv_specs",
+    "transpose_problems",
+]
 
 PADDINGS = (*MODES, "explicit")
 """The padding values a strategy accepts: every mode of `convgrad.ConvSpec`, and "explicit" for
@@ -351,5 +359,68 @@ def conv_problems(
         b = _array(draw, dtype_name, kind, (c_out,)) if with_bias else None
         grad_y = _array(draw, dtype_name, kind, (batch, c_out, *(a.output for a in dims)))
         return ConvProblem(x, w, b, grad_y, spec)
+
+    return problems()
+
+
+def transpose_problems(
+    *,
+    ndim: int | Sequence[int] = _SPACE["ndim"],
+    padding: str | Sequence[str] = ("valid", "full", "explicit"),
+    stride: int | Sequence[int] = (1, 2, 3),
+    dilation: int | Sequence[int] = (1, 2),
+    groups: int | Sequence[int] = (1, 2),
+    dtype: str | Sequence[str] = "float64",
+    data: str | Sequence[str] = _SPACE["data"],
+) -> st.SearchStrategy:
+    """Strategy for `convgrad.TransposeProblem` values: x ``(N, C_in, *S)``, w ``(C_in, C_out //
+    groups, *K)``, grad_y of the transpose's output shape, a `convgrad.TransposeSpec`.
+
+    A conv problem is drawn (`conv_problems` with these arguments, no flip, no bias) and
+    presented as its transpose (`convgrad.verification.transposed.present_transpose`):
+    output_padding is the rows the conv leaves unreached or, drawn, ``max(stride, dilation) -
+    1`` (past the stride where the dilation is larger: the rows past every input's reach, which
+    grad_y gets as drawn data); the spec carries its output_size or not, drawn. Shrinking
+    prefers the unreached rows and no output_size.
+
+    >>> transpose_problems(ndim=1).example()  # doctest: +SKIP
+    TransposeProblem(x=array([[[1., -2.]]]), w=array([[[0., 3.]]]), grad_y=..., spec=...)
+    """
+    convs = conv_problems(
+        ndim=ndim,
+        padding=padding,
+        stride=stride,
+        dilation=dilation,
+        groups=groups,
+        flip=False,
+        dtype=dtype,
+        data=data,
+        bias=False,
+    )
+
+    @st.composite
+    def problems(draw):
+        conv = draw(convs)
+        r = conv.resolved
+        spec = present_transpose(
+            r.padding,
+            r.stride,
+            r.dilation,
+            r.groups,
+            conv.x.shape[2:],
+            conv.w.shape[2:],
+            draw(st.booleans()),
+            draw(st.booleans()),
+        )
+        x, w, a = conv.grad_y, conv.w, conv.x
+        spatial = transpose_output_spatial(
+            x.shape[2:], w.shape[2:], spec.padding, spec.stride, spec.dilation, spec.output_padding
+        )
+        out = (x.shape[0], w.shape[1] * spec.groups, *spatial)
+        grad_y = a
+        if out != a.shape:  # the rows past every input's reach: integer data, any dtype holds it
+            grad_y = _array(draw, "object" if a.dtype == object else a.dtype.name, "integer", out)
+            grad_y[(..., *(slice(0, n) for n in a.shape[2:]))] = a
+        return TransposeProblem(x, w, grad_y, spec)
 
     return problems()

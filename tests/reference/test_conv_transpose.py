@@ -8,7 +8,7 @@ test)."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from oracles import TORCH_CONV_T, inner
 
@@ -81,7 +81,18 @@ def _transpose_layers(draw):
     return x, w, b, kwargs
 
 
+_PAST_REACH = (
+    np.ones((1, 1, 1)),
+    np.ones((1, 1, 1)),
+    None,
+    {"padding": ((0, 0),), "stride": (1,), "dilation": (2,), "groups": 1, "output_padding": (1,)},
+)
+"""output_padding >= stride with no pad: a zero row past every input's reach (the fast path
+crashed on it)."""
+
+
 @given(_transpose_layers())
+@example(_PAST_REACH)
 def test_conv_transpose_matches_torch(layer):
     x, w, b, kwargs = layer
     ndim = x.ndim - 2
@@ -171,3 +182,74 @@ def test_conv_transpose_rejects_mismatched_channels_and_bias():
         cg.conv_transpose(np.ones((1, 4, 3)), w, groups=3)
     with pytest.raises(ValueError, match=r"b has shape \(4,\); expected \(C_out,\) = \(6,\)"):
         cg.conv_transpose(np.ones((1, 4, 3)), w, np.ones(4), groups=2)
+
+
+@pytest.mark.parametrize(
+    ("ndim", "stride", "dilation", "padding", "output_padding"),
+    [
+        (1, 1, 2, 0, 1),  # output_padding >= stride, past every input's reach: a zero tail
+        (1, 1, 3, 1, 2),
+        (2, 2, 3, (1, 0), (2, 1)),  # output_padding 2 >= stride 2 with a pad of 1
+        (3, (2, 1, 1), (1, 2, 2), 1, (1, 1, 0)),
+    ],
+)
+def test_conv_transpose_backward_equals_torch_autograd(
+    ndim, stride, dilation, padding, output_padding
+):
+    rng = np.random.default_rng(ndim)
+    x = rng.integers(-3, 4, (2, 4, *(3,) * ndim)).astype(float)  # (N, C_out, *I_t)
+    w = rng.integers(-3, 4, (4, 3, *(2,) * ndim)).astype(float)  # (C_out, C_in // g, *K)
+    kw = {"stride": stride, "dilation": dilation, "padding": padding, "groups": 2}
+    xt, wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    bt = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    yt = TORCH_CONV_T[ndim](xt, wt, bt, output_padding=output_padding, **kw)
+    gy = rng.integers(-3, 4, tuple(yt.shape)).astype(float)
+    expected = torch.autograd.grad(yt, (xt, wt, bt), torch.from_numpy(gy))
+    for method in ("direct", "fast"):
+        grads = cg.conv_transpose_backward(
+            x, w, gy, output_padding=output_padding, method=method, **kw
+        )
+        for got, want in zip(grads, expected, strict=True):
+            np.testing.assert_array_equal(got, want.numpy())
+    exact = cg.conv_transpose_backward(
+        x.astype(int), w.astype(int), gy.astype(int), output_padding=output_padding, **kw
+    )
+    assert exact.input.dtype.kind == "i" and exact.bias.dtype.kind == "i"
+    np.testing.assert_array_equal(exact.bias, expected[2].numpy())
+
+
+def test_conv_transpose_backward_bias_sums_the_zero_tail_rows_too():
+    # stride 1, dilation 2, output_padding 1, no pad: y's last row no input reaches
+    g = cg.conv_transpose_backward(
+        np.ones((1, 1, 2)),
+        np.ones((1, 1, 3)),
+        np.arange(7.0).reshape(1, 1, 7),
+        dilation=2,
+        output_padding=1,
+    )
+    assert g.bias.tolist() == [21.0]  # 0 + 1 + ... + 6, the tail's 6 included
+    assert g.input.tolist() == [[[0 + 2 + 4, 1 + 3 + 5]]]
+    assert g.weight.tolist() == [[[0 + 1, 2 + 3, 4 + 5]]]
+
+
+def test_conv_transpose_backward_rejects_a_grad_y_of_another_shape():
+    with pytest.raises(
+        ValueError,
+        match=r"grad_y has shape \(1, 1, 6\); it must have the"
+        r" transpose's output shape \(1, 1, 7\)",
+    ):
+        cg.conv_transpose_backward(
+            np.ones((1, 1, 2)),
+            np.ones((1, 1, 3)),
+            np.ones((1, 1, 6)),
+            dilation=2,
+            output_padding=1,
+        )
+    with pytest.raises(ValueError, match=r"output_padding=2: along spatial dim 0 it is 2"):
+        cg.conv_transpose_backward(
+            np.ones((1, 1, 2)),
+            np.ones((1, 1, 3)),
+            np.ones((1, 1, 8)),
+            dilation=2,
+            output_padding=2,
+        )

@@ -31,7 +31,10 @@ def ref_forward(x, w, spec):
 
 
 def ref_backward(x, w, grad_y, spec):
-    return cg.conv(grad_y, w, **_kw(spec)), cg.conv_backward(grad_y, w, x, **_kw(spec)).weight
+    grads = cg.conv_transpose_backward(
+        x, w, grad_y, output_padding=spec.output_padding, **_kw(spec)
+    )
+    return grads.input, grads.weight
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
@@ -179,9 +182,10 @@ def test_spec_normalises_pads_and_records_output_padding():
             r" stride \(2\) or dilation \(1\)",
         ),
         (
-            {"output_padding": (2,), "dilation": (3,)},
+            {"output_padding": (3,), "dilation": (3,)},
             ValueError,
-            r"it is 2 >= stride \(2\); PyTorch accepts it below dilation \(3\)",
+            r"it is 3, but it must be smaller than stride \(2\) or dilation \(3\) \(as"
+            r" torch.nn.ConvTranspose: 0 <= output_padding < max\(stride, dilation\)\)",
         ),
         (
             {"output_padding": (-1,)},

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convgrad.reference import conv, conv_backward
+from convgrad.shapes import transpose_output_spatial
 from convgrad.spec import ResolvedSpec
 from convgrad.verification.bounds import Precision, compare, forward_bound, gradient_bounds
 from convgrad.verification.checks import CheckResult
@@ -161,6 +162,83 @@ def torch_conv_transpose(x, w, spec):
     return functional.pad(full, tuple(p for e in extra for p in (0, e)))[(..., *crop)]
 
 
+def _transpose_function(fn):
+    """``fn`` as ``fn(x, w, spec)`` when it is ``torch.nn.functional.conv_transpose{1,2,3}d``
+    (called under the `convgrad.TransposeSpec`, as `torch_conv_transpose`); else None."""
+    functional = _torch().nn.functional
+    dims = {
+        functional.conv_transpose1d: 1,
+        functional.conv_transpose2d: 2,
+        functional.conv_transpose3d: 3,
+    }
+    if fn not in dims:
+        return None
+    ndim = dims[fn]
+
+    def transposed(x, w, spec):
+        if spec.ndim != ndim:
+            raise ValueError(
+                f"conv_transpose{ndim}d takes {ndim} spatial dims; spec has {spec.ndim}"
+            )
+        return torch_conv_transpose(x, w, spec)
+
+    return transposed
+
+
+def _module_mismatch(module, spec) -> str | None:
+    """Why the `convgrad.TransposeSpec` is not the module's own configuration, or None."""
+    pads = tuple((p, p) for p in module.padding)
+    wanted = {
+        "padding": (pads, spec.padding),
+        "stride": (tuple(module.stride), spec.stride),
+        "dilation": (tuple(module.dilation), spec.dilation),
+        "groups": (module.groups, spec.groups),
+    }
+    for name, (own, asked) in wanted.items():
+        if own != asked:
+            return f"the problem's spec has {name}={asked!r} but the module {own!r}"
+    return None
+
+
+def _module_function(module) -> tuple[Forward, Backward]:
+    """forward and backward that run the ``nn.ConvTranspose*d`` module's own forward with its
+    weight replaced by w and its bias by zeros (whose gradient backward returns as grad_b), and
+    ``output_size`` from the spec where its output_padding is not the module's."""
+    torch = _torch()
+    func = torch.func
+
+    def run(x, w, spec):
+        mismatch = _module_mismatch(module, spec)
+        if mismatch is not None:
+            raise ValueError(f"{type(module).__name__}: {mismatch}; verify it on its own spec")
+        bias = torch.zeros(w.shape[1] * spec.groups, dtype=w.dtype, requires_grad=True)
+        params = {"weight": w} if module.bias is None else {"weight": w, "bias": bias}
+        size = None
+        if tuple(spec.output_padding) != tuple(module.output_padding):
+            size = transpose_output_spatial(
+                x.shape[2:],
+                w.shape[2:],
+                spec.padding,
+                spec.stride,
+                spec.dilation,
+                spec.output_padding,
+            )
+        return func.functional_call(module, params, (x,), {"output_size": size}), bias
+
+    def forward(x: np.ndarray, w: np.ndarray, spec) -> np.ndarray:
+        with torch.no_grad():
+            return _array("module(x)", run(_tensor("x", x), _tensor("w", w), spec)[0])
+
+    def backward(x: np.ndarray, w: np.ndarray, grad_y: np.ndarray, spec):
+        xt, wt = _tensor("x", x, grad=True), _tensor("w", w, grad=True)
+        y, bias = run(xt, wt, spec)
+        _array("module(x)", y)
+        inputs = (xt, wt) if module.bias is None else (xt, wt, bias)
+        return tuple(g.numpy() for g in _grads(y, inputs, _tensor("grad_y", grad_y)))
+
+    return forward, backward
+
+
 def from_torch(fn: TorchFn) -> tuple[Forward, Backward]:
     """``(forward, backward)`` in the verify protocol for a torch function ``fn(x, w, spec)``.
 
@@ -169,10 +247,25 @@ def from_torch(fn: TorchFn) -> tuple[Forward, Backward]:
     (x, w), grad_y)``; a gradient autograd reports as unused is returned as zeros.
     Arrays become tensors of the same dtype and results come back as NumPy arrays of the
     tensors' dtype. ``convgrad.verify(*from_torch(torch_conv))`` checks PyTorch itself.
+
+    For `convgrad.verify_transpose`, fn may also be ``torch.nn.functional.conv_transpose{1,2,3}d``
+    (called under the `convgrad.TransposeSpec`) or an ``nn.ConvTranspose{1,2,3}d`` module: its
+    own forward runs with w as its weight and a zero bias (backward returns ``(grad_x, grad_w,
+    grad_b)`` when the module has a bias), on problems of its own spec
+    (`convgrad.TransposeSpec.from_torch`; another spec raises ValueError), with ``output_size``
+    passed where the problem's output_padding is not the module's.
     """
+    torch = _torch()
+    if isinstance(fn, torch.nn.modules.conv._ConvTransposeNd):
+        return _module_function(fn)
+    if isinstance(fn, torch.nn.Module):
+        raise TypeError(
+            f"fn={type(fn).__name__}: from_torch takes a function fn(x, w, spec) or an"
+            " nn.ConvTranspose1d/2d/3d module"
+        )
     if not callable(fn):
         raise TypeError(f"fn={fn!r} must be callable as fn(x, w, spec) -> torch.Tensor")
-    _torch()
+    fn = _transpose_function(fn) or fn
 
     def forward(x: np.ndarray, w: np.ndarray, spec: ResolvedSpec) -> np.ndarray:
         with _torch().no_grad():

@@ -4,6 +4,8 @@
     convgrad explain --input 1x3x32x32 --kernel 8x3x3x3 --stride 2 --padding 1
     convgrad explain --input 128x128x3 --kernel 3x3x3x32 --layout HWC \\
         --diagnose-weight-grad 128x128
+    convgrad explain --transpose --input 1x4x5x5 --kernel 4x3x3x3 --stride 2 --padding 1 \\
+        --output-padding 1
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from convgrad.explanation import (
     diagnose_input_grad,
     diagnose_weight_grad,
     explain,
+    explain_transpose,
     parse_layout,
 )
 from convgrad.spec import MODES
@@ -65,6 +68,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--diagnose-input-grad",
         metavar="SHAPE",
         help="a wrong grad_input shape you got (spatial or whole): how it arises",
+    )
+    parser.add_argument(
+        "--transpose",
+        action="store_true",
+        help="a transposed convolution (conv_transpose): --kernel is C_in x C_out/groups x K"
+        " (channels last: K x C_out/groups x C_in), --padding its explicit pads",
+    )
+    parser.add_argument(
+        "--output-padding",
+        default="0",
+        metavar="P",
+        help="with --transpose: rows added at the end, 1 or one per dim (< max(stride, dilation))",
+    )
+    parser.add_argument(
+        "--output-size",
+        metavar="SHAPE",
+        help="with --transpose: the spatial output size wanted (fixes the output padding)",
     )
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
     parser.set_defaults(run=run)
@@ -119,7 +139,51 @@ def _layout_hint(flag_value: str | None, x, w, options: dict) -> str:
 
 
 def _per_dim(flag: str, text: str) -> int | tuple[int, ...]:
-    values = _parse.ints(flag, text, 1)
+    return _per_dim_from(flag, text, 1)
+
+
+def _run_transpose(args: argparse.Namespace, x, w, groups: int) -> int:
+    """``--transpose``: the transposed convolution's derivation (text or JSON)."""
+    refused = [
+        flag
+        for flag, value in (
+            ("--mode", args.mode),
+            ("--diagnose-weight-grad", args.diagnose_weight_grad),
+            ("--diagnose-input-grad", args.diagnose_input_grad),
+        )
+        if value is not None
+    ]
+    if refused or args.format == "markdown":
+        what = ", ".join(refused) or "--format markdown"
+        raise UsageError(
+            f"{what} does not apply with --transpose (explicit --padding; text or json)"
+        )
+    layout = _layout(args.layout, x, w)
+    try:
+        explanation = explain_transpose(
+            x,
+            w,
+            padding=_parse.pads("--padding", args.padding) if args.padding else 0,
+            stride=_per_dim("--stride", args.stride),
+            dilation=_per_dim("--dilation", args.dilation),
+            groups=groups,
+            output_padding=_per_dim_from("--output-padding", args.output_padding, 0),
+            output_size=None
+            if args.output_size is None
+            else _parse.shape("--output-size", args.output_size),
+            layout=layout,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if args.format == "json":
+        print(json.dumps(explanation.to_dict(), indent=2))
+    else:
+        print(explanation)
+    return 0
+
+
+def _per_dim_from(flag: str, text: str, minimum: int) -> int | tuple[int, ...]:
+    values = _parse.ints(flag, text, minimum)
     return values[0] if len(values) == 1 else values
 
 
@@ -130,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
     groups = _parse.ints("--groups", args.groups, 1)
     if len(groups) != 1:
         raise UsageError(f"--groups {args.groups!r} must be one integer >= 1")
+    if args.transpose:
+        return _run_transpose(args, x, w, groups[0])
+    if args.output_size is not None or args.output_padding != "0":
+        raise UsageError("--output-padding and --output-size need --transpose")
     options = {
         "padding": _parse.pads("--padding", args.padding) if args.padding else args.mode or "valid",
         "stride": _per_dim("--stride", args.stride),

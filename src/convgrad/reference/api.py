@@ -1,4 +1,5 @@
-"""The oracle's public functions: `conv`, `conv_backward`, `conv_transpose`.
+"""The oracle's public functions: `conv`, `conv_backward`, `conv_transpose`,
+`conv_transpose_backward`.
 
 Every argument is validated before any arithmetic; the caller's arrays are never modified.
 Float operands are computed in float64 (the result is float64 whatever the input dtype); integer
@@ -20,7 +21,13 @@ import numpy as np
 from convgrad.reference import direct, fast
 from convgrad.reference import operands as _operands
 from convgrad.reference import padding as _padding
-from convgrad.shapes import check_channels, output_sizes, transpose_output_size
+from convgrad.shapes import (
+    check_channels,
+    check_output_padding,
+    output_sizes,
+    transpose_as_conv,
+    transpose_output_size,
+)
 from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
 
 METHODS = ("auto", "direct", "fast")
@@ -299,8 +306,9 @@ def conv_backward(
 
 def _transpose_spec(
     spec: ConvSpec, output_padding, x_spatial, kernel_spatial
-) -> tuple[ResolvedSpec, tuple[int, ...]]:
-    """The resolved spec of the conv this transposes, and the transposed output's spatial size."""
+) -> tuple[ResolvedSpec, tuple[int, ...], tuple[int, ...]]:
+    """The resolved spec of the conv this transposes, the spatial size it computes, and the
+    zero rows appended after it (the transposed output's size is their sum)."""
     resolved = spec.resolve(x_spatial, kernel_spatial)
     if spec.mode in ("same", "same_lower") and any(s != 1 for s in resolved.stride):
         raise ValueError(
@@ -308,13 +316,7 @@ def _transpose_spec(
             " forward input's size, which a strided transposed convolution does not fix; pass"
             " explicit pads (ConvSpec(...).resolve(input_spatial, kernel_spatial).padding)"
         )
-    extra = per_dim_ints("output_padding", output_padding, len(x_spatial), 0)
-    for j, (op, s, d) in enumerate(zip(extra, resolved.stride, resolved.dilation, strict=True)):
-        if op >= max(s, d):
-            raise ValueError(
-                f"output_padding={output_padding!r}: along spatial dim {j} it is {op}, but it must"
-                f" be smaller than stride ({s}) or dilation ({d}) (as torch.nn.ConvTranspose)"
-            )
+    extra = check_output_padding(output_padding, resolved.stride, resolved.dilation)
     out_spatial = tuple(
         transpose_output_size(i, k, lo, hi, s, d, op)
         for i, k, (lo, hi), s, d, op in zip(
@@ -333,8 +335,18 @@ def _transpose_spec(
                 f"padding={spec.padding!r} crops the transposed output to {size} along spatial"
                 f" dim {j}; it must be >= 1"
             )
-    reach = _within_reach(resolved, _padded(out_spatial, resolved), kernel_spatial)
-    return reach, out_spatial
+    # The conv this is the adjoint of (shapes.transpose_as_conv): it leaves fewer than s rows
+    # unreached, as every conv does; the tail past every input's reach is zeros, added after.
+    adjoint = [
+        transpose_as_conv(lo, hi, s, op)
+        for (lo, hi), s, op in zip(resolved.padding, resolved.stride, extra, strict=True)
+    ]
+    pads = tuple((lo, hi_c) for (lo, _), (hi_c, _) in zip(resolved.padding, adjoint, strict=True))
+    tails = tuple(tail for _, tail in adjoint)
+    computed = tuple(size - tail for size, tail in zip(out_spatial, tails, strict=True))
+    resolved = replace(resolved, padding=pads)
+    reach = _within_reach(resolved, _padded(computed, resolved), kernel_spatial)
+    return reach, computed, tails
 
 
 def conv_transpose(
@@ -388,7 +400,8 @@ def conv_transpose(
         )
     c_in = w.shape[1] * groups
     check_channels(c_in, w.shape, groups)
-    resolved, out_spatial = _transpose_spec(spec, output_padding, x.shape[2:], w.shape[2:])
+    resolved, computed, tails = _transpose_spec(spec, output_padding, x.shape[2:], w.shape[2:])
+    out_spatial = tuple(c + t for c, t in zip(computed, tails, strict=True))
     _check_size("y", (x.shape[0], c_in, *out_spatial))
     _check_bias(b, c_in)
     terms = (w.shape[0] // groups) * prod(w.shape[2:])
@@ -398,9 +411,85 @@ def conv_transpose(
         _operands.cast(x, arithmetic, dtype),
         _operands.cast(w, arithmetic, dtype),
         resolved,
-        out_spatial,
+        computed,
     )
+    if any(tails):
+        y = np.pad(y, [(0, 0), (0, 0), *((0, t) for t in tails)])
     return _add_bias(y, b, dtype)
 
 
-__all__ = ["Grads", "conv", "conv_backward", "conv_transpose"]
+def conv_transpose_backward(
+    x,
+    w,
+    grad_y,
+    *,
+    padding=0,
+    stride=1,
+    dilation=1,
+    groups: int = 1,
+    output_padding: int | Sequence[int] = 0,
+    method: str = "auto",
+) -> Grads:
+    """Gradients of ``L = sum(grad_y * conv_transpose(x, w, b, ...))`` for x, w and b.
+
+    The transpose T is the adjoint of the conv C with pads ``(lo, hi_c)``
+    (`convgrad.shapes.transpose_as_conv`) on grad_y without its last ``tail`` rows (T's rows
+    past every input's reach): grad_input is ``C(grad_y)``, grad_weight is C's weight gradient
+    with input grad_y and output gradient x, grad_bias sums grad_y over batch and space.
+
+    Args:
+        x, w, padding, stride, dilation, groups, output_padding, method: as `conv_transpose`
+            (x ``(N, C_out, *I_t)``, w ``(C_out, C_in // groups, *K)``).
+        grad_y: dL/dy, exactly the transpose's output shape ``(N, C_in, *O_t)``.
+
+    Returns:
+        `Grads` ``(input, weight, bias)``: shapes ``(N, C_out, *I_t)``, w's and ``(C_in,)``.
+
+    Raises:
+        TypeError, ValueError: as `conv_transpose`; grad_y not of the transpose's output shape.
+
+    >>> g = conv_transpose_backward(np.ones((1, 1, 2)), np.ones((1, 1, 3)), np.ones((1, 1, 7)),
+    ...                             dilation=2, output_padding=1)
+    >>> g.input.tolist(), g.weight.tolist(), g.bias.tolist()
+    ([[[3.0, 3.0]]], [[[2.0, 2.0, 2.0]]], [7.0])
+    """
+    expected = conv_transpose(
+        x,
+        w,
+        padding=padding,
+        stride=stride,
+        dilation=dilation,
+        groups=groups,
+        output_padding=output_padding,
+        method=method,
+    )
+    gy = np.asarray(grad_y)
+    if gy.shape != expected.shape:
+        raise ValueError(
+            f"grad_y has shape {gy.shape}; it must have the transpose's output shape"
+            f" {expected.shape} (O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1)"
+        )
+    x_spatial = np.shape(x)[2:]
+    resolved = ConvSpec(padding, stride, dilation, groups).resolve(
+        expected.shape[2:], np.shape(w)[2:]
+    )
+    extra = per_dim_ints("output_padding", output_padding, len(x_spatial), 0)
+    pads, crop = [], []
+    for (lo, hi), s, op, n in zip(
+        resolved.padding, resolved.stride, extra, gy.shape[2:], strict=True
+    ):
+        hi_c, tail = transpose_as_conv(lo, hi, s, op)
+        pads.append((lo, hi_c))
+        crop.append(slice(0, n - tail))
+    kw = {"padding": tuple(pads), "stride": stride, "dilation": dilation, "groups": groups}
+    a = gy[(..., *crop)]
+    # grad_y's per-channel sum, with conv_backward's dtype rules: a 1x1 conv's bias gradient
+    ones = (1,) * len(x_spatial)
+    carrier = np.zeros((gy.shape[1], 1, *ones), dtype=gy.dtype)
+    bias = conv_backward(np.zeros_like(gy[:, :1]), carrier, gy, method=method).bias
+    return Grads(
+        conv(a, w, method=method, **kw), conv_backward(a, w, x, method=method, **kw).weight, bias
+    )
+
+
+__all__ = ["Grads", "conv", "conv_backward", "conv_transpose", "conv_transpose_backward"]

@@ -123,6 +123,32 @@ def check_channels(input_channels: int, weight_shape: Sequence[int], groups: int
         )
 
 
+DEPTHWISE = "depthwise"
+"""The group count written as a word: one group per input channel (groups = C_in), each
+producing ``multiplier = C_out / C_in`` output channels; see `depthwise_groups`."""
+
+
+def depthwise_groups(input_channels: int, weight_shape: Sequence[int]) -> int:
+    """The groups of a depthwise convolution, C_in, after checking that w is
+    ``(multiplier * C_in, 1, *K)`` with ``multiplier >= 1``; ValueError naming the rule.
+
+    Output channel ``c * multiplier + m`` is input channel c's m-th filter: PyTorch's
+    ``nn.Conv2d(groups=in_channels, out_channels=K * in_channels)`` (group c owns output
+    channels ``c*K .. c*K + K - 1``) and ``tf.nn.depthwise_conv2d`` (``output[b, i, j, k *
+    channel_multiplier + q]``) agree.
+    """
+    c_out, c_per_group = weight_shape[0], weight_shape[1]
+    if c_out % input_channels or c_per_group != 1:
+        raise ValueError(
+            f"groups={DEPTHWISE!r} needs w of shape (multiplier * C_in, 1, *K) with multiplier"
+            f" >= 1 (output channel c * multiplier + m filters input channel c); C_in ="
+            f" {input_channels}, w has C_out = {c_out}"
+            + (" (not a multiple of C_in)" if c_out % input_channels else "")
+            + f" and {c_per_group} input channel(s) per group"
+        )
+    return input_channels
+
+
 def _spatial_dims(input_shape: Sequence[int], weight_shape: Sequence[int], spec: ResolvedSpec):
     """``(I, K, (lo, hi), s, d)`` per spatial dim."""
     return zip(

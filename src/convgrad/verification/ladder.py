@@ -124,7 +124,8 @@ def layer_plans(layers: str | Sequence[str] | None, space: dict, seed: int) -> l
 
 
 def boundary_plans(space: dict, seed: int) -> list[Plan]:
-    """One plan per `BOUNDARIES` entry: 1 sample, 2 channels per group in and out, kernel 3,
+    """One plan per `BOUNDARIES` entry: 1 sample, 2 channels per group in and out (for
+    "depthwise": groups 2, one input channel per group, multiplier 2), kernel 3,
     side 6 (or the smallest input that fits), but for the boundary's size. Every second plan
     takes the first value of each of ``space``'s tuples (keywords of verify: valid, stride 1,
     groups 1 by default), the others a spec drawn from ``space`` by ``seed``."""

@@ -13,8 +13,9 @@ stride, dilation and groups 1 when allowed, flip False when allowed, the request
 row per other allowed value of each axis, changing only that axis: each padding mode (even
 kernel, so 'same' and 'same_lower' differ), each stride > 1 with a remainder (the last rows
 reached by no window), each dilation, each group count and its depthwise form (one input channel
-per group), each ndim, flip. verify leaves unsupported values out of the search (`Capabilities.
-restrict`) unless ``strict=True``, which counts them as failures.
+per group), groups "depthwise" (C_in 2, channel multiplier 2), each ndim, flip. Unsigned data
+take the magnitudes of the nonzero values. verify leaves unsupported values out of the search
+(`Capabilities.restrict`) unless ``strict=True``, which counts them as failures.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from convgrad.spec import ConvSpec, ResolvedSpec, _is_int
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, _is_int
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,12 @@ def check_channels(input_channels: int, weight_shape: Sequence[int], groups: int
         )
 
 
-DEPTHWISE = "depthwise"
-"""The group count written as a word: one group per input channel (groups = C_in), each
-producing ``multiplier = C_out / C_in`` output channels; see `depthwise_groups`."""
+def groups_of(spec: ConvSpec, input_channels: int, weight_shape: Sequence[int]) -> int:
+    """The spec's group count for this input and kernel: its number, or for "depthwise" C_in
+    after `depthwise_groups`' check."""
+    if spec.groups == DEPTHWISE:
+        return depthwise_groups(input_channels, weight_shape)
+    return spec.groups
 
 
 def depthwise_groups(input_channels: int, weight_shape: Sequence[int]) -> int:
@@ -204,8 +207,10 @@ def resolve(
     weight_shape = _as_shape("weight_shape", weight_shape)
     _check_rank(input_shape, weight_shape)
     input_shape, weight_shape = tuple(map(int, input_shape)), tuple(map(int, weight_shape))
-    check_channels(input_shape[1], weight_shape, spec.groups)
-    resolved = spec.resolve(tuple(input_shape[2:]), tuple(weight_shape[2:]))
+    check_channels(input_shape[1], weight_shape, groups_of(spec, input_shape[1], weight_shape))
+    resolved = spec.resolve(
+        tuple(input_shape[2:]), tuple(weight_shape[2:]), channels=input_shape[1]
+    )
     return resolved, dim_algebra(input_shape, weight_shape, resolved)
 
 
@@ -216,7 +221,7 @@ def output_shape(
     padding="valid",
     stride=1,
     dilation=1,
-    groups: int = 1,
+    groups: int | str = 1,
 ) -> tuple[int, ...]:
     """The forward output's shape ``(N, C_out, *O)``, from shapes alone.
 
@@ -226,7 +231,7 @@ def output_shape(
         padding: a mode or explicit pads, as `convgrad.conv`.
         stride: an int >= 1 or one per spatial dim.
         dilation: an int >= 1 or one per spatial dim.
-        groups: C_in and C_out must both be divisible by it.
+        groups: C_in and C_out must both be divisible by it; or "depthwise" (groups = C_in).
 
     Returns:
         ``(N, C_out, *O)``, ``O = floor((S + lo + hi - d*(K-1) - 1) / s) + 1`` per dim.

@@ -136,10 +136,9 @@ def _spec_arguments(
 
 
 @st.composite
-def _spec_of_rank(draw, rank: int, args: dict) -> tuple[ConvSpec, int | str]:
+def _spec_of_rank(draw, rank: int, args: dict) -> ConvSpec:
     """A ConvSpec for ``rank`` spatial dims: per-dim stride and dilation tuples, and for
-    "explicit" one (lo, hi) pair per dim; and the group count drawn ("depthwise": the spec has
-    groups 1 until the channels are drawn)."""
+    "explicit" one (lo, hi) pair per dim."""
     mode = draw(st.sampled_from(args["padding"]))
     if mode == "explicit":
         pad = st.integers(0, args["max_pad"])
@@ -150,15 +149,13 @@ def _spec_of_rank(draw, rank: int, args: dict) -> tuple[ConvSpec, int | str]:
         name: tuple(draw(st.sampled_from(args[name])) for _ in range(rank))
         for name in ("stride", "dilation")
     }
-    groups = draw(st.sampled_from(args["groups"]))
-    spec = ConvSpec(
+    return ConvSpec(
         padding=padding,
-        groups=1 if groups == DEPTHWISE else groups,
+        groups=draw(st.sampled_from(args["groups"])),
         flip=draw(st.sampled_from(args["flip"])),
         padding_mode=draw(st.sampled_from(args["padding_mode"])),
         **per_dim,
     )
-    return spec, groups
 
 
 def conv_specs(
@@ -167,7 +164,7 @@ def conv_specs(
     padding: str | Sequence[str] = _SPACE["padding"],
     stride: int | Sequence[int] = _SPACE["stride"],
     dilation: int | Sequence[int] = _SPACE["dilation"],
-    groups: int | Sequence[int] = _SPACE["groups"],
+    groups: int | str | Sequence[int | str] = _SPACE["groups"],
     flip: bool | Sequence[bool] = _SPACE["flip"],
     max_pad: int = MAX_PAD,
     padding_mode: str | Sequence[str] = ("zeros",),
@@ -181,20 +178,14 @@ def conv_specs(
     which draws one ``(lo, hi)`` pair per dim with ``0 <= lo, hi <= max_pad``. padding_mode:
     entries of `convgrad.spec.PADDING_MODES` (what the pads hold); a spec does not know the
     input size, so one drawn here may be refused by ``resolve`` for a small input
-    (`convgrad.spec.check_padding_mode`); `conv_problems` draws inputs large enough.
+    (`convgrad.spec.check_padding_mode`); `conv_problems` draws inputs large enough. groups:
+    counts, or "depthwise" (kept as the word: groups = C_in once a problem fixes C_in).
 
     >>> conv_specs(ndim=2, padding="explicit", stride=2).example()  # doctest: +SKIP
     ConvSpec(padding=((1, 0), (2, 2)), stride=(2, 2), dilation=(1, 2), groups=1, flip=True)
     """
     args = _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad, padding_mode)
-    if DEPTHWISE in args["groups"]:
-        raise ValueError(
-            f"groups={groups!r}: {DEPTHWISE!r} means groups = C_in, which a spec alone does not"
-            " fix; draw whole problems with conv_problems(groups='depthwise')"
-        )
-    return st.sampled_from(args["ndim"]).flatmap(
-        lambda rank: _spec_of_rank(rank, args).map(lambda drawn: drawn[0])
-    )
+    return st.sampled_from(args["ndim"]).flatmap(lambda rank: _spec_of_rank(rank, args))
 
 
 def _largest_pad(spec: ConvSpec, lo: int, hi: int, k: int, d: int) -> int:
@@ -283,7 +274,7 @@ def conv_problems(
     padding: str | Sequence[str] = _SPACE["padding"],
     stride: int | Sequence[int] = _SPACE["stride"],
     dilation: int | Sequence[int] = _SPACE["dilation"],
-    groups: int | Sequence[int] = _SPACE["groups"],
+    groups: int | str | Sequence[int | str] = _SPACE["groups"],
     flip: bool | Sequence[bool] = _SPACE["flip"],
     dtype: str | Sequence[str] = _SPACE["dtype"],
     data: str | Sequence[str] = _SPACE["data"],
@@ -379,7 +370,8 @@ def conv_problems(
     @st.composite
     def problems(draw) -> ConvProblem:
         rank = draw(st.sampled_from(args["ndim"]))
-        spec, group = draw(_spec_of_rank(rank, args))
+        spec = draw(_spec_of_rank(rank, args))
+        group = spec.groups
         batch = draw(st.integers(1, max_batch))
         if group == DEPTHWISE:
             c_in = draw(st.integers(1, max_channels))

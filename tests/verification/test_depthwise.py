@@ -2,10 +2,11 @@
 + m filtering input channel c (torch.nn.Conv2d(groups=C_in), tf.nn.depthwise_conv2d)."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
-from hypothesis import find, given, settings
+from hypothesis import Phase, find, given, settings
 from tests.zoo import correct
 
 import convgrad as cg
@@ -63,19 +64,73 @@ def test_depthwise_problems_have_one_group_per_input_channel(problem):
     assert problem.w.shape[1] == 1 and c_out % c_in == 0 and c_out <= 6
 
 
+_FIRST = settings(max_examples=200, database=None, phases=[Phase.generate])
+"""find's settings that return the first match unshrunk (shrinking costs seconds here)."""
+
+
 def test_depthwise_draws_a_multiplier_above_one():
     found = find(
         conv_problems(groups="depthwise", max_channels=4),
         lambda p: p.x.shape[1] > 1 and p.w.shape[0] > p.x.shape[1],
-        settings=settings(max_examples=200, database=None),
+        settings=_FIRST,
     )
-    # find shrinks to the smallest such problem: two channels, multiplier 2.
     assert (found.x.shape[1], found.w.shape[0], found.spec.groups) == (2, 4, 2)
 
 
-def test_a_spec_alone_cannot_be_depthwise():
-    with pytest.raises(ValueError, match="groups = C_in, which a spec alone does not fix"):
-        conv_specs(groups="depthwise")
+def test_a_depthwise_spec_resolves_with_the_input_channels():
+    spec = cg.ConvSpec(groups="depthwise")
+    assert spec.resolve((4, 4), (2, 2), channels=3).groups == 3
+    with pytest.raises(ValueError, match="resolve it with the input's channel count"):
+        spec.resolve((4, 4), (2, 2))
+    drawn = find(conv_specs(groups="depthwise"), lambda s: True, settings=_FIRST)
+    assert drawn.groups == "depthwise"
+
+
+def test_the_reference_takes_depthwise_as_groups_c_in():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 3, 5, 5)), rng.standard_normal((6, 1, 2, 2))
+    y = cg.conv(x, w, groups="depthwise")
+    np.testing.assert_array_equal(y, cg.conv(x, w, groups=3))
+    # output channel c * 2 + m reads input channel c only
+    np.testing.assert_allclose(y[:, 3:4], cg.conv(x[:, 1:2], w[3:4]))
+    grads = cg.conv_backward(x, w, np.ones_like(y), groups="depthwise")
+    assert grads.weight.shape == w.shape
+    problem = cg.ConvProblem(x, w, None, np.ones_like(y), cg.ConvSpec(groups="depthwise"))
+    assert problem.spec.groups == 3
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (
+            lambda: cg.conv(np.ones((1, 2, 3, 3)), np.ones((5, 1, 2, 2)), groups="depthwise"),
+            "C_out = 5 (not a multiple of C_in)",
+        ),
+        (
+            lambda: cg.conv_transpose(
+                np.ones((1, 4, 3, 3)), np.ones((4, 1, 2, 2)), groups="depthwise"
+            ),
+            "does not fix the conv's C_in",
+        ),
+        (
+            lambda: cg.TransposeSpec(((0, 0),), (1,), (1,), "depthwise", (0,)),
+            "pass the group count",
+        ),
+        (lambda: cg.ConvSpec(groups="grouped"), "must be an int >= 1 or 'depthwise'"),
+    ],
+)
+def test_depthwise_is_refused_where_c_in_is_not_known_or_the_kernel_breaks_the_rule(call, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        call()
+
+
+def test_translation_needs_the_number():
+    from convgrad import translate
+
+    with pytest.raises(ValueError, match="has no torch keyword: it is groups = C_in"):
+        translate.to_torch(cg.ConvSpec(groups="depthwise"))
+    resolved = cg.ConvSpec(groups="depthwise").resolve((4, 4), (2, 2), channels=3)
+    assert translate.to_torch(resolved)["groups"] == 3
 
 
 @pytest.mark.parametrize("groups", ["dw", ("depthwise", "grouped")])

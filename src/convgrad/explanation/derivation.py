@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from convgrad.explanation.formatting import WIDTH, compact, format_shape, is_int, wrapped
 from convgrad.explanation.layouts import Layout, parse_layout
-from convgrad.shapes import DEPTHWISE, DimAlgebra, depthwise_groups, resolve
-from convgrad.spec import ConvSpec, ResolvedSpec
+from convgrad.shapes import DimAlgebra, resolve
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec
 
 _BOLD, _CYAN, _RESET = "\033[1m", "\033[36m", "\033[0m"
 
@@ -361,9 +361,8 @@ def _checked_shape(name: str, shape: object, length: int, rule: str) -> tuple[in
     return tuple(int(n) for n in items)
 
 
-def _layer(input_shape, weight_shape, spec: ConvSpec, layout: str, depthwise: bool = False):
-    """Validate in the user's layout; return (Layout, user shapes, resolved spec, algebra).
-    depthwise: the spec's groups become C_in (`convgrad.shapes.depthwise_groups`)."""
+def _layer(input_shape, weight_shape, spec: ConvSpec, layout: str):
+    """Validate in the user's layout; return (Layout, user shapes, resolved spec, algebra)."""
     lay = parse_layout(layout)
     x_axes = ", ".join(lay.arrange("N", "C", lay.spatial))
     w_axes = ", ".join(lay.arrange_kernel("O", "I", lay.spatial))
@@ -382,8 +381,6 @@ def _layer(input_shape, weight_shape, spec: ConvSpec, layout: str, depthwise: bo
     batch, channels, spatial = lay.split(x)
     c_out, c_in_group, kernel = lay.split_kernel(w)
     try:
-        if depthwise:
-            spec = replace(spec, groups=depthwise_groups(channels, (c_out, c_in_group)))
         resolved, dims = resolve(
             (batch or 1, channels, *spatial), (c_out, c_in_group, *kernel), spec
         )
@@ -414,7 +411,7 @@ def explain(
         dilation: an int >= 1 or one per spatial dim.
         groups: C_in and C_out must both be divisible by it; or "depthwise": groups = C_in,
             w with one input channel per group and C_out = multiplier * C_in
-            (`convgrad.shapes.depthwise_groups`).
+            (`convgrad.shapes.depthwise_groups`), as `convgrad.ConvSpec`.
         layout: one of `convgrad.explanation.LAYOUTS` (NCHW, NHWC, HWC, NCW, NCDHW, ...).
 
     Returns:
@@ -431,8 +428,8 @@ def explain(
     ((126, 126, 32), (3, 3, 3, 32))
     """
     depthwise = groups == DEPTHWISE
-    spec = ConvSpec(padding, stride, dilation, 1 if depthwise else groups)
-    lay, x, w, resolved, dims = _layer(input_shape, weight_shape, spec, layout, depthwise)
+    spec = ConvSpec(padding=padding, stride=stride, dilation=dilation, groups=groups)
+    lay, x, w, resolved, dims = _layer(input_shape, weight_shape, spec, layout)
     groups = resolved.groups
     batch, c_in, _ = lay.split(x)
     c_out, c_in_group, _ = lay.split_kernel(w)

@@ -390,7 +390,7 @@ def _copies(x, w, conv_kwargs: dict) -> int:
     if mode == "zeros":
         return 1
     spec = ConvSpec(**{k: v for k, v in conv_kwargs.items() if k in ConvSpec.__dataclass_fields__})
-    resolved = spec.resolve(np.shape(x)[2:], np.shape(w)[2:])
+    resolved = spec.resolve(np.shape(x)[2:], np.shape(w)[2:], channels=np.shape(x)[1])
     return fold_count(mode, resolved.padding, np.shape(x)[2:])
 
 

@@ -195,3 +195,15 @@ def test_sums_beyond_the_accumulator_are_not_compared():
     wrong = _conv_in(np.int16)
     result = cg.verify(wrong, dtype="int8", accumulate="int16", problems=[problem])
     assert result.ok
+
+
+def test_float_problems_given_under_an_integer_dtype_are_judged_as_floats():
+    problem = _problem("int8", -3, 3)
+    as_float = cg.ConvProblem(
+        *(a.astype(np.float32) for a in (problem.x, problem.w)),
+        None,
+        problem.grad_y.astype(np.float32),
+        problem.spec,
+    )
+    result = cg.verify(correct.forward, dtype="int8", accumulate="int32", problems=[as_float])
+    assert result.ok, str(result)

@@ -156,6 +156,9 @@ def _arithmetic_of(problem: ConvProblem, declared: Precision, accumulate) -> Pre
     data = problem.x.dtype
     if data.kind != "f" or data.name == declared.dtype:
         return declared
+    if declared.integer:
+        # Float data given under an integer dtype: the float defaults of its own dtype.
+        return Precision(data.name, subnormals=declared.subnormals)
     return dataclasses.replace(declared, dtype=data.name, accumulate=accumulate, out=None)
 
 

@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from convgrad.reference.padding import fold_count
-from convgrad.shapes import DEPTHWISE, resolve
-from convgrad.spec import MODES, PADDING_MODES, ConvSpec
+from convgrad.shapes import resolve
+from convgrad.spec import DEPTHWISE, MODES, PADDING_MODES, ConvSpec
 from convgrad.verification.integers import (
     INTEGER_DTYPES,
     check_accumulate,

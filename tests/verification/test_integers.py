@@ -10,7 +10,7 @@ from tests.zoo.correct import correlate, effective_kernel, pad
 import convgrad as cg
 from convgrad.strategies import conv_problems
 from convgrad.verification.bounds import Precision, compare_integers
-from convgrad.verification.checks import check_dtype, check_exact
+from convgrad.verification.checks import check_dtype, check_exact, check_integer
 from convgrad.verification.integers import (
     check_accumulate,
     products_per_output,
@@ -108,6 +108,16 @@ def test_integer_results_must_hold_the_accumulator():
     narrow = check_dtype(np.zeros(2, np.int16), "forward", int32)
     assert not narrow.passed and "as int32 or a wider integer dtype" in narrow.message
     assert not check_dtype(np.zeros(2, np.float64), "forward", int32).passed
+
+
+def test_sums_beyond_the_accumulator_pass_saying_they_were_not_compared():
+    p = Precision("int8", "int16")
+    got, expected = np.array([1], np.int16), np.array([64516])
+    beyond = check_integer(got, expected, np.array([64516.0]), "forward", p)
+    assert beyond.passed and "exceed the int16 accumulator" in beyond.message
+    assert "not compared" in beyond.message
+    inside = check_integer(got, np.array([2]), np.array([2.0]), "forward", p)
+    assert not inside.passed and inside.check == "exact"
 
 
 def test_integer_comparison_is_exact_beyond_float64():

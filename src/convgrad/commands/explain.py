@@ -22,8 +22,7 @@ from convgrad.explanation import (
     explain,
     parse_layout,
 )
-from convgrad.shapes import DEPTHWISE
-from convgrad.spec import MODES
+from convgrad.spec import DEPTHWISE, MODES
 
 FORMATS = ("text", "json", "markdown")
 

@@ -23,8 +23,7 @@ from collections.abc import Callable
 
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
-from convgrad.shapes import DEPTHWISE
-from convgrad.spec import MODES, PADDING_MODES
+from convgrad.spec import DEPTHWISE, MODES, PADDING_MODES
 from convgrad.verification.bounds import FLOAT_DTYPES, PRESETS, SUBNORMALS
 from convgrad.verification.integers import INTEGER_DTYPES
 from convgrad.verification.space import DEFAULT_SPACE

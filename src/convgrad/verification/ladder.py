@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from convgrad.shapes import DEPTHWISE, resolve
-from convgrad.spec import ConvSpec
+from convgrad.shapes import resolve
+from convgrad.spec import DEPTHWISE, ConvSpec
 from convgrad.verification.layers import LAYERS, Layer, select
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.runner import ProblemReport

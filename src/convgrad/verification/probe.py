@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from convgrad.schema import json_value
-from convgrad.shapes import DEPTHWISE, resolve
-from convgrad.spec import ConvSpec
+from convgrad.shapes import resolve
+from convgrad.spec import DEPTHWISE, ConvSpec
 from convgrad.verification.bounds import Precision
 from convgrad.verification.calls import CallFailed, UserFunction
 from convgrad.verification.checks import CheckResult

@@ -106,7 +106,7 @@ def test_conv_specs_validates_arguments_before_drawing(kwargs, error, message):
         (
             {"dtype": "int64", "data": "real"},
             ValueError,
-            r"dtype='int64' with data='real': int64 holds only 'integer' data",
+            r"dtype='int64' with data='real': integer dtypes hold only 'integer' data",
         ),
     ],
 )
@@ -243,7 +243,7 @@ def test_inputs_are_drawn_large_enough_for_reflect_and_circular_pads(problem):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_every_dtype_is_drawn(dtype):
-    strategy = conv_problems(dtype=DTYPES, ndim=1, max_side=3)
+    strategy = conv_problems(dtype=DTYPES, accumulate="int64", ndim=1, max_side=3)
     problem = find(strategy, lambda p: p.x.dtype == dtype, settings=FIND)
     assert problem.w.dtype == problem.grad_y.dtype == problem.x.dtype
 

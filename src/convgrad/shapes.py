@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from convgrad.spec import ConvSpec, ResolvedSpec, _is_int, per_dim_ints
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, _is_int, per_dim_ints
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,35 @@ def check_channels(input_channels: int, weight_shape: Sequence[int], groups: int
         )
 
 
+def groups_of(spec: ConvSpec, input_channels: int, weight_shape: Sequence[int]) -> int:
+    """The spec's group count for this input and kernel: its number, or for "depthwise" C_in
+    after `depthwise_groups`' check."""
+    if spec.groups == DEPTHWISE:
+        return depthwise_groups(input_channels, weight_shape)
+    return spec.groups
+
+
+def depthwise_groups(input_channels: int, weight_shape: Sequence[int]) -> int:
+    """The groups of a depthwise convolution, C_in, after checking that w is
+    ``(multiplier * C_in, 1, *K)`` with ``multiplier >= 1``; ValueError naming the rule.
+
+    Output channel ``c * multiplier + m`` is input channel c's m-th filter: PyTorch's
+    ``nn.Conv2d(groups=in_channels, out_channels=K * in_channels)`` (group c owns output
+    channels ``c*K .. c*K + K - 1``) and ``tf.nn.depthwise_conv2d`` (``output[b, i, j, k *
+    channel_multiplier + q]``) agree.
+    """
+    c_out, c_per_group = weight_shape[0], weight_shape[1]
+    if c_out % input_channels or c_per_group != 1:
+        raise ValueError(
+            f"groups={DEPTHWISE!r} needs w of shape (multiplier * C_in, 1, *K) with multiplier"
+            f" >= 1 (output channel c * multiplier + m filters input channel c); C_in ="
+            f" {input_channels}, w has C_out = {c_out}"
+            + (" (not a multiple of C_in)" if c_out % input_channels else "")
+            + f" and {c_per_group} input channel(s) per group"
+        )
+    return input_channels
+
+
 def _spatial_dims(input_shape: Sequence[int], weight_shape: Sequence[int], spec: ResolvedSpec):
     """``(I, K, (lo, hi), s, d)`` per spatial dim."""
     return zip(
@@ -178,8 +207,10 @@ def resolve(
     weight_shape = _as_shape("weight_shape", weight_shape)
     _check_rank(input_shape, weight_shape)
     input_shape, weight_shape = tuple(map(int, input_shape)), tuple(map(int, weight_shape))
-    check_channels(input_shape[1], weight_shape, spec.groups)
-    resolved = spec.resolve(tuple(input_shape[2:]), tuple(weight_shape[2:]))
+    check_channels(input_shape[1], weight_shape, groups_of(spec, input_shape[1], weight_shape))
+    resolved = spec.resolve(
+        tuple(input_shape[2:]), tuple(weight_shape[2:]), channels=input_shape[1]
+    )
     return resolved, dim_algebra(input_shape, weight_shape, resolved)
 
 
@@ -190,7 +221,7 @@ def output_shape(
     padding="valid",
     stride=1,
     dilation=1,
-    groups: int = 1,
+    groups: int | str = 1,
 ) -> tuple[int, ...]:
     """The forward output's shape ``(N, C_out, *O)``, from shapes alone.
 
@@ -200,7 +231,7 @@ def output_shape(
         padding: a mode or explicit pads, as `convgrad.conv`.
         stride: an int >= 1 or one per spatial dim.
         dilation: an int >= 1 or one per spatial dim.
-        groups: C_in and C_out must both be divisible by it.
+        groups: C_in and C_out must both be divisible by it; or "depthwise" (groups = C_in).
 
     Returns:
         ``(N, C_out, *O)``, ``O = floor((S + lo + hi - d*(K-1) - 1) / s) + 1`` per dim.

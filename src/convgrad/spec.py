@@ -31,6 +31,10 @@ from operator import le, lt
 
 MODES = ("valid", "same", "same_lower", "full")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+DEPTHWISE = "depthwise"
+"""The group count written as a word: one group per input channel (groups = C_in), each
+producing ``multiplier = C_out / C_in`` output channels (`convgrad.shapes.depthwise_groups`);
+resolved to the number when the input's channel count is known."""
 PaddingArg = str | int | Sequence[int] | Sequence[tuple[int, int]]
 IntOrTuple = int | Sequence[int]
 
@@ -203,7 +207,9 @@ class ConvSpec:
     """Padding, stride, dilation, groups and flip, validated on construction.
 
     padding: a mode (see module docstring), an int, one int per dim or one (lo, hi) per dim.
-    stride, dilation: int >= 1 or one per spatial dim. groups: int >= 1.
+    stride, dilation: int >= 1 or one per spatial dim. groups: int >= 1, or "depthwise"
+    (groups = C_in, w of shape ``(multiplier * C_in, 1, *K)``: resolved with the input's
+    channels, `resolve`'s ``channels``).
     flip: False for cross-correlation (every DL framework), True for true convolution
     (kernel rotated 180°, as ``scipy.signal.convolve``).
     padding_mode: "zeros", "reflect", "replicate" or "circular": what the pads hold.
@@ -212,7 +218,7 @@ class ConvSpec:
     padding: PaddingArg = "valid"
     stride: IntOrTuple = 1
     dilation: IntOrTuple = 1
-    groups: int = 1
+    groups: int | str = 1
     flip: bool = False
     padding_mode: str = "zeros"
 
@@ -220,11 +226,15 @@ class ConvSpec:
         object.__setattr__(self, "padding", _padding_arg(self.padding))
         object.__setattr__(self, "stride", _ints_at_least("stride", self.stride, 1))
         object.__setattr__(self, "dilation", _ints_at_least("dilation", self.dilation, 1))
-        if not _is_int(self.groups):
-            raise TypeError(f"groups={self.groups!r} must be an int")
-        if self.groups < 1:
+        if isinstance(self.groups, str):
+            if self.groups != DEPTHWISE:
+                raise ValueError(f"groups={self.groups!r} must be an int >= 1 or {DEPTHWISE!r}")
+        elif not _is_int(self.groups):
+            raise TypeError(f"groups={self.groups!r} must be an int or {DEPTHWISE!r}")
+        elif self.groups < 1:
             raise ValueError(f"groups={self.groups!r} must be >= 1")
-        object.__setattr__(self, "groups", int(self.groups))
+        else:
+            object.__setattr__(self, "groups", int(self.groups))
         if not isinstance(self.flip, bool):
             raise TypeError(f"flip={self.flip!r} must be a bool")
         if not isinstance(self.padding_mode, str):
@@ -263,13 +273,30 @@ class ConvSpec:
         """The padding mode's name, or "explicit"."""
         return self.padding if isinstance(self.padding, str) else "explicit"
 
-    def resolve(self, input_spatial: Sequence[int], kernel_spatial: Sequence[int]) -> ResolvedSpec:
+    def resolve(
+        self,
+        input_spatial: Sequence[int],
+        kernel_spatial: Sequence[int],
+        *,
+        channels: int | None = None,
+    ) -> ResolvedSpec:
         """Per-dim pads, strides and dilations for these input and kernel spatial sizes.
 
-        Raises ValueError when a per-dim argument's length differs from the number of dims, or
-        when padding_mode cannot fill the pads (`check_padding_mode`). Output sizes are checked
-        by `convgrad.shapes`, not here.
+        channels: the input's channel count C_in, which groups="depthwise" resolves to (not
+        needed otherwise; `convgrad.shapes.resolve` also checks the kernel against it).
+
+        Raises ValueError when a per-dim argument's length differs from the number of dims,
+        when padding_mode cannot fill the pads (`check_padding_mode`), or for "depthwise"
+        without ``channels``. Output sizes are checked by `convgrad.shapes`, not here.
         """
+        groups = self.groups
+        if groups == DEPTHWISE:
+            if channels is None:
+                raise ValueError(
+                    f"groups={DEPTHWISE!r} is groups = C_in: resolve it with the input's channel"
+                    " count, resolve(input_spatial, kernel_spatial, channels=C_in)"
+                )
+            groups = int(channels)
         ndim = len(input_spatial)
         if len(kernel_spatial) != ndim:
             raise ValueError(
@@ -281,7 +308,7 @@ class ConvSpec:
         padding = self._resolve_padding(input_spatial, kernel_spatial, stride, dilation)
         check_padding_mode(self.padding_mode, padding, input_spatial, self.mode)
         return ResolvedSpec(
-            self.mode, padding, stride, dilation, self.groups, self.flip, self.padding_mode
+            self.mode, padding, stride, dilation, groups, self.flip, self.padding_mode
         )
 
     def _resolve_padding(self, input_spatial, kernel_spatial, stride, dilation):

@@ -24,13 +24,21 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from convgrad.reference.padding import fold_count
 from convgrad.shapes import resolve, transpose_output_spatial
-from convgrad.spec import MODES, PADDING_MODES, ConvSpec
+from convgrad.spec import DEPTHWISE, MODES, PADDING_MODES, ConvSpec
+from convgrad.verification.integers import (
+    INTEGER_DTYPES,
+    check_accumulate,
+    products_per_output,
+    value_range,
+)
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.space import DEFAULT_SPACE as _SPACE
 from convgrad.verification.space import MAX_PAD
@@ -49,13 +57,16 @@ PADDINGS = (*MODES, "explicit")
 """The padding values a strategy accepts: every mode of `convgrad.ConvSpec`, and "explicit" for
 drawn ``(lo, hi)`` pairs."""
 
-DTYPES = ("float64", "float32", "float16", "int64", "object")
-"""Operand dtypes; "object" holds Python ints (integer data) or ``fractions.Fraction`` (real)."""
+DTYPES = ("float64", "float32", "float16", *INTEGER_DTYPES, "object")
+"""Operand dtypes; "object" holds Python ints (integer data) or ``fractions.Fraction`` (real).
+The integer dtypes other than int64 need ``accumulate`` (`conv_problems`)."""
 
 DATA_KINDS = ("integer", "real")
 """'integer': values in [-3, 3], exact in every listed dtype, so any correct float64
-implementation is bit-exact on them. 'real': finite values in [-1, 1] (floats of the dtype's
-width; Fractions with denominators up to 4 for object; not defined for int64)."""
+implementation is bit-exact on them; with an integer dtype and ``accumulate``, values in the
+dtype's range that keep every sum in the accumulator instead. 'real': finite values in [-1, 1]
+(floats of the dtype's width; Fractions with denominators up to 4 for object; not defined for
+integer dtypes)."""
 
 _INT_BOUND = 3
 _MAX_DENOMINATOR = 4
@@ -98,6 +109,14 @@ def _positive_int(name: str, item: object) -> None:
         raise ValueError(f"{name}: {item!r} must be >= 1")
 
 
+def _group_count(name: str, item: object) -> None:
+    if isinstance(item, str):
+        if item != DEPTHWISE:
+            raise ValueError(f"{name}: {item!r} must be an int >= 1 or {DEPTHWISE!r}")
+        return
+    _positive_int(name, item)
+
+
 def _bool(name: str, item: object) -> None:
     if not isinstance(item, bool):
         raise TypeError(f"{name}: {item!r} must be a bool")
@@ -117,7 +136,7 @@ def _spec_arguments(
         "padding": _choices("padding", padding, _one_of(PADDINGS)),
         "stride": _choices("stride", stride, _positive_int),
         "dilation": _choices("dilation", dilation, _positive_int),
-        "groups": _choices("groups", groups, _positive_int),
+        "groups": _choices("groups", groups, _group_count),
         "flip": _choices("flip", flip, _bool),
         "padding_mode": _choices("padding_mode", padding_mode, _one_of(PADDING_MODES)),
         "max_pad": _check_size("max_pad", max_pad, 0),
@@ -153,7 +172,7 @@ def conv_specs(
     padding: str | Sequence[str] = _SPACE["padding"],
     stride: int | Sequence[int] = _SPACE["stride"],
     dilation: int | Sequence[int] = _SPACE["dilation"],
-    groups: int | Sequence[int] = _SPACE["groups"],
+    groups: int | str | Sequence[int | str] = _SPACE["groups"],
     flip: bool | Sequence[bool] = _SPACE["flip"],
     max_pad: int = MAX_PAD,
     padding_mode: str | Sequence[str] = ("zeros",),
@@ -167,7 +186,8 @@ def conv_specs(
     which draws one ``(lo, hi)`` pair per dim with ``0 <= lo, hi <= max_pad``. padding_mode:
     entries of `convgrad.spec.PADDING_MODES` (what the pads hold); a spec does not know the
     input size, so one drawn here may be refused by ``resolve`` for a small input
-    (`convgrad.spec.check_padding_mode`); `conv_problems` draws inputs large enough.
+    (`convgrad.spec.check_padding_mode`); `conv_problems` draws inputs large enough. groups:
+    counts, or "depthwise" (kept as the word: groups = C_in once a problem fixes C_in).
 
     >>> conv_specs(ndim=2, padding="explicit", stride=2).example()  # doctest: +SKIP
     ConvSpec(padding=((1, 0), (2, 2)), stride=(2, 2), dilation=(1, 2), groups=1, flip=True)
@@ -240,18 +260,20 @@ def _kernel_and_input(
     return tuple(kernel), tuple(spatial)
 
 
-def _elements(dtype: str, data: str) -> st.SearchStrategy:
+def _elements(dtype: str, data: str, span: tuple[int, int] | None = None) -> st.SearchStrategy:
     if data == "integer":
-        return st.integers(-_INT_BOUND, _INT_BOUND)
+        return st.integers(*(span or (-_INT_BOUND, _INT_BOUND)))
     if dtype == "object":
         return st.fractions(-1, 1, max_denominator=_MAX_DENOMINATOR)
     width = np.dtype(dtype).itemsize * 8
     return st.floats(-1, 1, width=width, allow_subnormal=False)
 
 
-def _array(draw, dtype: str, data: str, shape: tuple[int, ...]) -> np.ndarray:
+def _array(
+    draw, dtype: str, data: str, shape: tuple[int, ...], span: tuple[int, int] | None = None
+) -> np.ndarray:
     array_dtype = object if dtype == "object" else np.dtype(dtype)
-    return draw(hnp.arrays(array_dtype, shape, elements=_elements(dtype, data)))
+    return draw(hnp.arrays(array_dtype, shape, elements=_elements(dtype, data, span)))
 
 
 def conv_problems(
@@ -260,7 +282,7 @@ def conv_problems(
     padding: str | Sequence[str] = _SPACE["padding"],
     stride: int | Sequence[int] = _SPACE["stride"],
     dilation: int | Sequence[int] = _SPACE["dilation"],
-    groups: int | Sequence[int] = _SPACE["groups"],
+    groups: int | str | Sequence[int | str] = _SPACE["groups"],
     flip: bool | Sequence[bool] = _SPACE["flip"],
     dtype: str | Sequence[str] = _SPACE["dtype"],
     data: str | Sequence[str] = _SPACE["data"],
@@ -271,6 +293,7 @@ def conv_problems(
     max_side: int = 10,
     padding_mode: str | Sequence[str] = ("zeros",),
     max_cost: int | None = None,
+    accumulate: str | None = None,
 ) -> st.SearchStrategy[ConvProblem]:
     """Strategy for complete, consistent `convgrad.ConvProblem` values.
 
@@ -287,11 +310,14 @@ def conv_problems(
             explicit pads are drawn per dim, asymmetric included).
         stride: strides >= 1.
         dilation: dilations >= 1.
-        groups: group counts >= 1; C_in and C_out are drawn as multiples.
+        groups: group counts >= 1, C_in and C_out drawn as multiples; or "depthwise":
+            groups = C_in, C_out = multiplier * C_in (C_in and the multiplier drawn from 1,
+            output channel c * multiplier + m filtering input channel c:
+            `convgrad.shapes.depthwise_groups`); the problem's spec holds the number.
         flip: False (cross-correlation) and/or True (true convolution).
         dtype: entries of `DTYPES`.
         data: entries of `DATA_KINDS` ("integer": values in [-3, 3], exact in any correct
-            float64 implementation; "real"; "real" is skipped for int64).
+            float64 implementation; "real"; "real" is skipped for integer dtypes).
         bias: whether a bias is drawn.
         max_batch: ``1 <= N <= max_batch``.
         max_channels: C_in and C_out at most this.
@@ -306,6 +332,11 @@ def conv_problems(
             sizes do.
         padding_mode: entries of `convgrad.spec.PADDING_MODES` ("zeros", "reflect",
             "replicate", "circular"): what the pads hold.
+        accumulate: for integer dtypes, the signed integer dtype the sums are carried in
+            (`convgrad.verification.integers.check_accumulate`; required for int8, int16,
+            int32 and uint8, optional for int64): integer data are then drawn in the dtype's
+            range as far as every forward and gradient sum of |products| fits it
+            (`convgrad.verification.integers.value_range`).
 
     Returns:
         A hypothesis strategy of `convgrad.ConvProblem`.
@@ -328,15 +359,19 @@ def conv_problems(
     max_side = _check_size("max_side", max_side, 1)
     if max_cost is not None:
         max_cost = _check_size("max_cost", max_cost, 1)
-    if max(args["groups"]) > max_channels:
+    counts = [g for g in args["groups"] if g != DEPTHWISE]
+    if counts and max(counts) > max_channels:
         raise ValueError(
-            f"groups={groups!r} allows {max(args['groups'])} groups but max_channels="
+            f"groups={groups!r} allows {max(counts)} groups but max_channels="
             f"{max_channels}; every group needs at least one channel"
         )
-    pairs = [(t, k) for t in dtypes for k in kinds if not (t == "int64" and k == "real")]
+    integers = [t for t in dtypes if t in INTEGER_DTYPES and (accumulate or t != "int64")]
+    for name in integers:
+        check_accumulate(name, accumulate)
+    pairs = [(t, k) for t in dtypes for k in kinds if not (t in INTEGER_DTYPES and k == "real")]
     if not pairs:
         raise ValueError(
-            f"dtype={dtype!r} with data={data!r}: int64 holds only 'integer' data; add"
+            f"dtype={dtype!r} with data={data!r}: integer dtypes hold only 'integer' data; add"
             " 'integer' to data or a float/object dtype"
         )
 
@@ -344,20 +379,32 @@ def conv_problems(
     def problems(draw) -> ConvProblem:
         rank = draw(st.sampled_from(args["ndim"]))
         spec = draw(_spec_of_rank(rank, args))
-        g = spec.groups
+        group = spec.groups
         batch = draw(st.integers(1, max_batch))
-        c_in = g * draw(st.integers(1, max_channels // g))
-        c_out = g * draw(st.integers(1, max_channels // g))
+        if group == DEPTHWISE:
+            c_in = draw(st.integers(1, max_channels))
+            c_out = c_in * draw(st.integers(1, max_channels // c_in))
+            spec = replace(spec, groups=c_in)
+        else:
+            c_in = group * draw(st.integers(1, max_channels // group))
+            c_out = group * draw(st.integers(1, max_channels // group))
+        g = spec.groups
         budget = None if max_cost is None else max(1, max_cost // (batch * c_out * (c_in // g)))
         kernel, spatial = _kernel_and_input(draw, rank, spec, max_kernel, max_side, budget)
         x_shape, w_shape = (batch, c_in, *spatial), (c_out, c_in // g, *kernel)
-        _, dims = resolve(x_shape, w_shape, spec)
+        resolved, dims = resolve(x_shape, w_shape, spec)
         dtype_name, kind = draw(st.sampled_from(pairs))
         with_bias = draw(st.sampled_from(biases))
-        x = _array(draw, dtype_name, kind, x_shape)
-        w = _array(draw, dtype_name, kind, w_shape)
-        b = _array(draw, dtype_name, kind, (c_out,)) if with_bias else None
-        grad_y = _array(draw, dtype_name, kind, (batch, c_out, *(a.output for a in dims)))
+        y_shape = (batch, c_out, *(a.output for a in dims))
+        span = None
+        if accumulate is not None and dtype_name in INTEGER_DTYPES:
+            copies = fold_count(spec.padding_mode, resolved.padding, spatial)
+            terms = products_per_output(x_shape, w_shape, y_shape, g, copies) + with_bias
+            span = value_range(dtype_name, accumulate, terms)
+        x = _array(draw, dtype_name, kind, x_shape, span)
+        w = _array(draw, dtype_name, kind, w_shape, span)
+        b = _array(draw, dtype_name, kind, (c_out,), span) if with_bias else None
+        grad_y = _array(draw, dtype_name, kind, y_shape, span)
         return ConvProblem(x, w, b, grad_y, spec)
 
     return problems()

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convgrad.shapes import output_shape
-from convgrad.spec import ConvSpec, ResolvedSpec, _is_int
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, _is_int
 
 SpecLike = ConvSpec | ResolvedSpec
 
@@ -116,6 +116,11 @@ def _checked_spec(spec: object, target: str) -> SpecLike:
         raise ValueError(
             f"flip=True (true convolution) has no {target} keyword: every framework computes a"
             " cross-correlation; reverse the kernel's spatial axes and translate flip=False"
+        )
+    if spec.groups == DEPTHWISE:
+        raise ValueError(
+            f"groups={DEPTHWISE!r} has no {target} keyword: it is groups = C_in; pass the number"
+            " (or a spec resolved with spec.resolve(..., channels=C_in))"
         )
     return spec
 

@@ -73,6 +73,17 @@ def test_3d_channels_last_with_per_dim_stride_and_dilation(capsys):
     assert "y = 2x4x9x2x8" in out
 
 
+def test_depthwise_groups_are_c_in_with_the_channel_order(capsys):
+    argv = ["explain", "--input", "1x2x5x5", "--kernel", "6x1x3x3", "--groups", "depthwise"]
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0
+    assert "Depthwise: groups = C_in = 2, multiplier C_out/C_in = 3" in out
+    assert "output channel c * 3 + m" in out
+    code, out, err = _run(capsys, *argv[:4], "5x1x3x3", "--groups", "depthwise")
+    assert code == 2 and out == ""
+    assert "C_in = 2, w has C_out = 5 (not a multiple of C_in)" in err
+
+
 def test_json_is_the_explanation_dict_with_diagnoses(capsys):
     code, out, _ = _run(capsys, *EXAMPLE, "--format", "json", "--diagnose-weight-grad", "128x128")
     assert code == 0

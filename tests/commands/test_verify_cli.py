@@ -104,6 +104,16 @@ def test_arithmetic_flags_reach_verify(user_module, capsys):
     assert settings["deterministic"] is True and settings["isolation"] == "process"
 
 
+def test_integer_dtype_accumulate_and_depthwise_reach_verify(user_module, capsys):
+    # cg.conv computes integer data exactly (int64): a correct int8 -> int32 convolution.
+    argv = ["--dtype", "int8", "--accumulate", "int32", "--groups", "depthwise", "--json", "r.json"]
+    code, _, _ = _run(capsys, f"{MODULE}:forward", "--max-examples", "4", *argv)
+    assert code == 0
+    settings = json.loads((user_module / "r.json").read_text())["settings"]
+    assert settings["dtype"] == "int8" and settings["accumulate"] == "int32"
+    assert settings["groups"] == ["depthwise"]
+
+
 def test_padding_mode_is_drawn_and_recorded(user_module, capsys):
     # The user's forward ignores padding_mode: zero padding where reflect is declared.
     argv = [f"{MODULE}:forward", "--mode", "same", "--max-examples", "10", "--json", "r.json"]
@@ -159,6 +169,8 @@ def test_a_wrong_gradient_exits_1_with_the_minimal_case(user_module, capsys):
         ([f"{MODULE}:forward", "--ndim", "4"], "--ndim '4': spatial dims must be 1, 2 or 3"),
         ([f"{MODULE}:forward", "--max-examples", "1,2"], "--max-examples '1,2' must be one"),
         ([f"{MODULE}:forward", "--seed", "-1"], "--seed '-1': expected integers >= 0"),
+        ([f"{MODULE}:forward", "--dtype", "int8"], "dtype='int8' needs accumulate="),
+        ([f"{MODULE}:forward", "--groups", "1,depth"], "--groups 'depth': expected integers"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(user_module, capsys, argv, message):

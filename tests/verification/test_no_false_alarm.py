@@ -1,7 +1,6 @@
 """A correct implementation passes every check: the reference itself, torch, float16 bounds,
 and data at the ends of float64's range (underflow, overflow)."""
 
-
 import numpy as np
 import pytest
 from hypothesis import assume, example, given, settings

@@ -39,6 +39,9 @@ class Bug:
     scenario: str
     witness: Witness
     space: dict = field(default_factory=dict)
+    data: str | None = None
+    """The witness's data dtype when it must be integer ("int8", "uint8", ...: values across
+    the dtype's range, `tests.zoo_realistic.evidence.integer_problem`); None: real data."""
 
 
 # --- explicit pads: in verify's default space since issue 12 -------------------------------
@@ -264,6 +267,60 @@ def fw_torch_from_numpy(x, w, spec):
     return y.numpy()
 
 
+# --- depthwise: groups == C_in, output channel c * multiplier + m ---------------------------
+
+
+def fw_depthwise_channel_order(x, w, spec):
+    # Output slot c + m * C_in (multiplier-major, a channels-last loop nest's natural order)
+    # instead of c * multiplier + m: right whenever the multiplier is 1.
+    x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    c_in = x.shape[1]
+    if spec.groups != c_in:
+        return correct.forward(x, w, spec)
+    multiplier = w.shape[0] // c_in
+    y = correct.forward(x, w, spec)
+    order = [c * multiplier + m for m in range(multiplier) for c in range(c_in)]
+    return y[:, np.argsort(order)]
+
+
+# --- integer data: quantized convolution with a declared accumulator --------------------------
+
+
+def _int_conv(x, w, spec, accumulator):
+    """The integer forward with products and sums carried in ``accumulator``."""
+    xa, wa = np.asarray(x).astype(accumulator), np.asarray(w).astype(accumulator)
+    return correlate(
+        pad(xa, spec.padding),
+        correct.effective_kernel(wa, spec),
+        spec.stride,
+        spec.dilation,
+        spec.groups,
+    )
+
+
+def bw_integer(x, w, grad_y, spec):
+    # float64 holds every gradient sum of an int32 accumulator exactly (< 2**31): rounding
+    # back is exact.
+    return tuple(np.rint(g).astype(np.int32) for g in correct.backward(x, w, grad_y, spec))
+
+
+def fw_int16_accumulator(x, w, spec):
+    # int8 products widened to int16 (they fit: 127 * 127 < 2**15) and summed there too;
+    # the result is widened to the declared int32 only at the store.
+    return _int_conv(x, w, spec, np.int16).astype(np.int32)
+
+
+def fw_int16_in_float32(x, w, spec):
+    # int16 data sent through a float32 GEMM (a fast path): exact only below 2**24.
+    return np.rint(_int_conv(x, w, spec, np.float32)).astype(np.int32)
+
+
+def fw_uint8_read_as_int8(x, w, spec):
+    # uint8 activations reinterpreted as int8 (a signedness slip in a quantized kernel):
+    # values of 128 and more become negative.
+    return _int_conv(np.asarray(x).view(np.int8), w, spec, np.int32)
+
+
 def _shape_only_layer():
     caching = CachingLayer()
     return caching.forward, caching.backward
@@ -279,6 +336,8 @@ GX, GW = frozenset({"grad_input"}), frozenset({"grad_weight"})
 VALUE = frozenset({"value", "exact"})
 BACKWARD = correct.backward
 _EXPLICIT = {"padding": ((1, 0), (0, 1))}
+
+_INT8 = {"dtype": "int8", "accumulate": "int32"}
 
 BUGS: tuple[Bug, ...] = (
     Bug(
@@ -442,6 +501,53 @@ BUGS: tuple[Bug, ...] = (
         frozenset({"no_mutation"}),
         "read_only",
         Witness((1, 1, 4, 4), (1, 1, 2, 2)),
+    ),
+    Bug(
+        "depthwise_output_channel_order",
+        "depthwise output slot c + m * C_in instead of c * multiplier + m",
+        fw_depthwise_channel_order,
+        BACKWARD,
+        FW,
+        VALUE,
+        "single",
+        Witness((1, 2, 4, 4), (4, 1, 2, 2), {"groups": 2}),
+        {"groups": "depthwise"},
+    ),
+    Bug(
+        "int8_sums_in_int16",
+        "int8 products summed in int16, widened to the int32 accumulator at the store",
+        fw_int16_accumulator,
+        bw_integer,
+        FW,
+        VALUE,
+        "single",
+        Witness((1, 4, 6, 6), (1, 4, 3, 3)),
+        _INT8,
+        "int8",
+    ),
+    Bug(
+        "int16_through_float32",
+        "int16 data through a float32 GEMM: sums beyond 2**24 rounded",
+        fw_int16_in_float32,
+        bw_integer,
+        FW,
+        VALUE,
+        "single",
+        Witness((1, 2, 4, 4), (1, 2, 3, 3)),
+        {"dtype": "int16", "accumulate": "int32"},
+        "int16",
+    ),
+    Bug(
+        "uint8_read_as_int8",
+        "uint8 activations reinterpreted as int8: values >= 128 turn negative",
+        fw_uint8_read_as_int8,
+        bw_integer,
+        FW,
+        VALUE,
+        "single",
+        Witness((1, 2, 4, 4), (1, 2, 3, 3)),
+        {"dtype": "uint8", "accumulate": "int32"},
+        "uint8",
     ),
     Bug(
         "forward_reads_the_raw_buffer",

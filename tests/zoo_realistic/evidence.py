@@ -6,11 +6,38 @@ built here with NumPy alone, not with `convgrad.verification.layout`."""
 from __future__ import annotations
 
 import numpy as np
+from tests.zoo.bugs import Witness
+from tests.zoo.evidence import witness_problem
 
 import convgrad as cg
 from convgrad.verification.problem import ConvProblem
 
 OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias")
+
+
+_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-(2**12), 2**12)}
+"""Witness values per integer dtype: the whole range of 8-bit types; for int16 a range whose
+products pass 2**24 (float32's exact integers) while 18-term sums stay inside int32."""
+
+
+def integer_problem(witness: Witness, dtype: str, seed: int = 0) -> ConvProblem:
+    """The witness's shapes with integer data of ``dtype`` drawn across `_RANGES`."""
+    rng = np.random.default_rng(seed)
+    lo, hi = _RANGES[dtype]
+    spec = cg.ConvSpec(**witness.spec)
+    y_shape = cg.output_shape(witness.x, witness.w, **witness.spec)
+
+    def data(shape):
+        return rng.integers(lo, hi + 1, shape).astype(dtype)
+
+    return ConvProblem(data(witness.x), data(witness.w), None, data(y_shape), spec)
+
+
+def problem_for(bug) -> ConvProblem:
+    """The bug's witness problem: integer data of its dtype where it has one, else real."""
+    if bug.data is None:
+        return witness_problem(bug.witness)
+    return integer_problem(bug.witness, bug.data)
 
 
 def reference(problem: ConvProblem) -> dict[str, np.ndarray]:

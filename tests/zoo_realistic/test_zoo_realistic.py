@@ -5,10 +5,9 @@ the bug's and the output it corrupts; the independent correct layer passes every
 import pytest
 from tests.zoo import correct
 from tests.zoo.detection import detect
-from tests.zoo.evidence import witness_problem
 
 from .bugs import BUGS, SCENARIOS, Bug
-from .evidence import wrong_outputs
+from .evidence import problem_for, wrong_outputs
 
 IDS = [bug.name for bug in BUGS]
 
@@ -20,7 +19,7 @@ def test_the_zoo_has_distinct_bugs_in_every_scenario():
 
 @pytest.mark.parametrize("bug", BUGS, ids=IDS)
 def test_each_bug_is_wrong_against_the_oracle_in_its_scenario(bug: Bug):
-    wrong = wrong_outputs(bug, witness_problem(bug.witness))
+    wrong = wrong_outputs(bug, problem_for(bug))
     assert wrong & bug.outputs, wrong
 
 
@@ -35,8 +34,9 @@ def test_the_correct_layer_is_right_in_each_scenario(bug: Bug):
         bug.checks,
         bug.scenario,
         bug.witness,
+        data=bug.data,
     )
-    assert wrong_outputs(layer, witness_problem(bug.witness)) == set()
+    assert wrong_outputs(layer, problem_for(bug)) == set()
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=IDS)

@@ -25,7 +25,7 @@ from convgrad.explanation import (
     explain_transpose,
     parse_layout,
 )
-from convgrad.spec import MODES
+from convgrad.spec import DEPTHWISE, MODES
 
 FORMATS = ("text", "json", "markdown")
 
@@ -58,7 +58,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--stride", default="1", metavar="S", help="2, or one per dim: 2,1")
     parser.add_argument("--dilation", default="1", metavar="D", help="2, or one per dim: 2,1")
-    parser.add_argument("--groups", default="1", metavar="G", help="channel groups (default 1)")
+    parser.add_argument(
+        "--groups",
+        default="1",
+        metavar="G",
+        help="channel groups (default 1), or depthwise: groups = C_in, C_out = multiplier * C_in",
+    )
     parser.add_argument(
         "--diagnose-weight-grad",
         metavar="SHAPE",
@@ -191,9 +196,11 @@ def run(args: argparse.Namespace) -> int:
     """Print the derivation (and any diagnosis) in the chosen format; 0, or 2 on bad input."""
     x = _parse.shape("--input", args.input)
     w = _parse.shape("--kernel", args.kernel)
-    groups = _parse.ints("--groups", args.groups, 1)
+    groups = (DEPTHWISE,)
+    if args.groups.strip() != DEPTHWISE:
+        groups = _parse.ints("--groups", args.groups, 1)
     if len(groups) != 1:
-        raise UsageError(f"--groups {args.groups!r} must be one integer >= 1")
+        raise UsageError(f"--groups {args.groups!r} must be one integer >= 1 or {DEPTHWISE}")
     if args.transpose:
         return _run_transpose(args, x, w, groups[0])
     if args.output_size is not None or args.output_padding != "0":

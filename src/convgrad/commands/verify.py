@@ -23,8 +23,9 @@ from collections.abc import Callable
 
 from convgrad.cli import UsageError
 from convgrad.commands import _parse
-from convgrad.spec import MODES, PADDING_MODES
+from convgrad.spec import DEPTHWISE, MODES, PADDING_MODES
 from convgrad.verification.bounds import FLOAT_DTYPES, PRESETS, SUBNORMALS
+from convgrad.verification.integers import INTEGER_DTYPES
 from convgrad.verification.space import DEFAULT_SPACE
 
 PADDINGS = (*MODES, "explicit")
@@ -63,10 +64,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--dilation", metavar="D", help=f"dilations (default {_default('dilation')})"
     )
     parser.add_argument(
-        "--groups", metavar="G", help=f"group counts (default {_default('groups')})"
+        "--groups",
+        metavar="G",
+        help=f"group counts, or depthwise (groups = C_in) (default {_default('groups')})",
     )
     parser.add_argument(
-        "--dtype", default=DEFAULT_SPACE["dtype"], choices=FLOAT_DTYPES, help="data dtype"
+        "--dtype",
+        default=DEFAULT_SPACE["dtype"],
+        choices=(*FLOAT_DTYPES, *INTEGER_DTYPES),
+        help="data dtype (integer dtypes need --accumulate)",
+    )
+    parser.add_argument(
+        "--accumulate",
+        metavar="DTYPE",
+        help="the dtype the sums are carried in (integer data: required, e.g. int32 for int8)",
     )
     parser.add_argument(
         "--padding-mode",
@@ -256,9 +267,16 @@ def run(args: argparse.Namespace) -> int:
         options["padding"] = _parse.words("--mode", args.mode, PADDINGS)
     if args.padding_mode is not None:
         options["padding_mode"] = _parse.words("--padding-mode", args.padding_mode, PADDING_MODES)
-    for name in ("stride", "dilation", "groups"):
+    for name in ("stride", "dilation"):
         if getattr(args, name) is not None:
             options[name] = _per_value(f"--{name}", getattr(args, name))
+    if args.groups is not None:
+        options["groups"] = tuple(
+            DEPTHWISE if part.strip() == DEPTHWISE else _parse.one_int("--groups", part, 1)
+            for part in args.groups.split(",")
+        )
+    if args.accumulate is not None:
+        options["accumulate"] = args.accumulate
     forward = load_callable("MODULE:FORWARD", args.forward)
     backward = None if args.backward is None else load_callable("--backward", args.backward)
     progress = Progress(options["max_examples"], sys.stderr)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from convgrad.explanation.formatting import WIDTH, compact, format_shape, is_int, wrapped
 from convgrad.explanation.layouts import Layout, parse_layout
 from convgrad.shapes import DimAlgebra, resolve
-from convgrad.spec import ConvSpec, ResolvedSpec
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec
 
 _BOLD, _CYAN, _RESET = "\033[1m", "\033[36m", "\033[0m"
 
@@ -396,7 +396,7 @@ def explain(
     padding="valid",
     stride=1,
     dilation=1,
-    groups: int = 1,
+    groups: int | str = 1,
     layout: str = "NCHW",
 ) -> Explanation:
     """Derive, step by step, the shapes of y, grad_input, grad_weight and grad_bias.
@@ -409,7 +409,9 @@ def explain(
         padding: a mode or explicit pads, as `convgrad.ConvSpec`.
         stride: an int >= 1 or one per spatial dim.
         dilation: an int >= 1 or one per spatial dim.
-        groups: C_in and C_out must both be divisible by it.
+        groups: C_in and C_out must both be divisible by it; or "depthwise": groups = C_in,
+            w with one input channel per group and C_out = multiplier * C_in
+            (`convgrad.shapes.depthwise_groups`), as `convgrad.ConvSpec`.
         layout: one of `convgrad.explanation.LAYOUTS` (NCHW, NHWC, HWC, NCW, NCDHW, ...).
 
     Returns:
@@ -425,8 +427,10 @@ def explain(
     >>> e.record("forward").shape, e.record("grad_weight").shape
     ((126, 126, 32), (3, 3, 3, 32))
     """
+    depthwise = groups == DEPTHWISE
     spec = ConvSpec(padding=padding, stride=stride, dilation=dilation, groups=groups)
     lay, x, w, resolved, dims = _layer(input_shape, weight_shape, spec, layout)
+    groups = resolved.groups
     batch, c_in, _ = lay.split(x)
     c_out, c_in_group, _ = lay.split_kernel(w)
     letters = lay.spatial
@@ -463,7 +467,14 @@ def explain(
             f"{_MODE_PHRASE[resolved.mode]} correlation of x with w, stride"
             f" {compact(resolved.stride)}, dilation {compact(resolved.dilation)}"
             f" (torch.nn.functional.conv{n}d): each of the C_out = {c_out} output channels sums"
-            f" C_in/groups = {c_in_group} input channels over the kernel window.",
+            f" C_in/groups = {c_in_group} input channels over the kernel window."
+            + (
+                f" Depthwise: groups = C_in = {c_in}, multiplier C_out/C_in ="
+                f" {c_out // c_in}; output channel c * {c_out // c_in} + m is input channel c's"
+                " m-th filter (torch.nn.Conv2d(groups=C_in), tf.nn.depthwise_conv2d)."
+                if depthwise
+                else ""
+            ),
             per_dim["forward"],
         ),
         Record(

@@ -24,11 +24,12 @@ from convgrad.reference import padding as _padding
 from convgrad.shapes import (
     check_channels,
     check_output_padding,
+    groups_of,
     output_sizes,
     transpose_as_conv,
     transpose_output_size,
 )
-from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, per_dim_ints
 
 METHODS = ("auto", "direct", "fast")
 
@@ -90,8 +91,8 @@ def _resolve(
     1x2x5x5 layer it saves about 15 of conv + conv_backward's 105 us (2 cores, measured with
     the cache cleared before every call against without). Errors are not cached.
     """
-    check_channels(x_shape[1], w_shape, spec.groups)
-    resolved = spec.resolve(x_shape[2:], w_shape[2:])
+    check_channels(x_shape[1], w_shape, groups_of(spec, x_shape[1], w_shape))
+    resolved = spec.resolve(x_shape[2:], w_shape[2:], channels=x_shape[1])
     out_spatial = output_sizes(x_shape, w_shape, resolved)
     _check_size("y", (x_shape[0], w_shape[0], *out_spatial))
     padded = _padded(x_shape[2:], resolved)
@@ -175,7 +176,7 @@ def conv(
     padding="valid",
     stride=1,
     dilation=1,
-    groups: int = 1,
+    groups: int | str = 1,
     flip: bool = False,
     padding_mode: str = "zeros",
     method: str = "auto",
@@ -190,7 +191,9 @@ def conv(
             one ``(lo, hi)`` pair per spatial dim (`convgrad.ConvSpec`; docs/design.md).
         stride: an int >= 1 or one per spatial dim.
         dilation: an int >= 1 or one per spatial dim.
-        groups: C_in and C_out must both be divisible by it.
+        groups: C_in and C_out must both be divisible by it; "depthwise": groups = C_in, w
+            ``(multiplier * C_in, 1, *K)`` (output channel c * multiplier + m filters input
+            channel c, as torch and ``tf.nn.depthwise_conv2d``).
         flip: False for cross-correlation (as torch.nn.functional.conv2d), True for true
             convolution (the kernel rotated 180°, as scipy.signal.convolve).
         padding_mode: what the pads hold: "zeros", "reflect", "replicate" or "circular"
@@ -235,7 +238,7 @@ def conv_backward(
     padding="valid",
     stride=1,
     dilation=1,
-    groups: int = 1,
+    groups: int | str = 1,
     flip: bool = False,
     padding_mode: str = "zeros",
     method: str = "auto",
@@ -258,7 +261,9 @@ def conv_backward(
             one ``(lo, hi)`` pair per spatial dim (`convgrad.ConvSpec`; docs/design.md).
         stride: an int >= 1 or one per spatial dim.
         dilation: an int >= 1 or one per spatial dim.
-        groups: C_in and C_out must both be divisible by it.
+        groups: C_in and C_out must both be divisible by it; "depthwise": groups = C_in, w
+            ``(multiplier * C_in, 1, *K)`` (output channel c * multiplier + m filters input
+            channel c, as torch and ``tf.nn.depthwise_conv2d``).
         flip: False for cross-correlation (as torch.nn.functional.conv2d), True for true
             convolution (the kernel rotated 180°, as scipy.signal.convolve).
         padding_mode: "zeros", "reflect", "replicate" or "circular", as `conv`.
@@ -285,7 +290,7 @@ def conv_backward(
     dtype = _compute_dtype(
         arithmetic,
         [
-            (gy, w, (w.shape[0] // groups) * prod(w.shape[2:]) * copies),
+            (gy, w, (w.shape[0] // resolved.groups) * prod(w.shape[2:]) * copies),
             (x, gy, per_weight),
         ],
         sums=((gy, per_weight),),
@@ -388,6 +393,11 @@ def conv_transpose(
         ValueError: as `conv`; x's channels not w.shape[0]; output_padding too large; a
             strided "same"; pads that crop the output to nothing.
     """
+    if groups == DEPTHWISE:
+        raise ValueError(
+            f"conv_transpose: groups={DEPTHWISE!r} does not fix the conv's C_in (w.shape[1] is 1"
+            " for every channel multiplier); pass its group count, C_in"
+        )
     spec = ConvSpec(padding, stride, dilation, groups)
     arrays, arithmetic = _operands.as_arrays({"x": x, "w": w, "b": b})
     x, w, b = arrays["x"], arrays["w"], arrays.get("b")

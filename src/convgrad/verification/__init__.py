@@ -4,6 +4,9 @@ Modules, in pipeline order:
 
 - `problem`: `ConvProblem`, one layer with data, the unit every check runs on.
 - `numeric`: integer-valuedness and random directions for the derivative checks.
+- `integers`: integer data with a declared accumulator: the value range that keeps every sum
+  in it, and the wrong integer arithmetics (a narrower accumulator, a signedness slip, float
+  sums) named.
 - `bounds`: every tolerance, elementwise (Higham's gamma_n) and for the scalar identities
   (adjoint, finite differences, linearity), each with its derivation.
 - `calls`: calling the user's functions (copies, timeouts, mutation record, result unpacking).

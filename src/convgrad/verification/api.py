@@ -156,6 +156,9 @@ def _arithmetic_of(problem: ConvProblem, declared: Precision, accumulate) -> Pre
     data = problem.x.dtype
     if data.kind != "f" or data.name == declared.dtype:
         return declared
+    if declared.integer:
+        # Float data given under an integer dtype: the float defaults of its own dtype.
+        return Precision(data.name, subnormals=declared.subnormals)
     return dataclasses.replace(declared, dtype=data.name, accumulate=accumulate, out=None)
 
 
@@ -167,7 +170,7 @@ def verify(
     padding: str | Sequence[str] = DEFAULT_SPACE["padding"],
     stride: int | Sequence[int] = DEFAULT_SPACE["stride"],
     dilation: int | Sequence[int] = DEFAULT_SPACE["dilation"],
-    groups: int | Sequence[int] = DEFAULT_SPACE["groups"],
+    groups: int | str | Sequence[int | str] = DEFAULT_SPACE["groups"],
     dtype: str = DEFAULT_SPACE["dtype"],
     flip: bool | Sequence[bool] = DEFAULT_SPACE["flip"],
     max_examples: int = 100,
@@ -216,8 +219,16 @@ def verify(
             `convgrad.verification.space`'s.
         stride: strides drawn.
         dilation: dilations drawn.
-        groups: group counts drawn.
-        dtype: the data dtype ("float16", "float32", "float64").
+        groups: group counts drawn; "depthwise" draws groups = C_in with C_out = multiplier *
+            C_in, multiplier >= 1 (output channel c * multiplier + m filters input channel c,
+            as ``torch.nn.Conv2d(groups=in_channels)`` and ``tf.nn.depthwise_conv2d``), the
+            spec's ``groups`` then being C_in.
+        dtype: the data dtype: "float16", "float32", "float64", or integer data "int8",
+            "int16", "int32", "int64", "uint8" (quantized convolution; needs ``accumulate``):
+            values drawn in the dtype's range as far as every sum fits the accumulator, each
+            result compared exactly with the exact reference; results must be the
+            accumulator's integers (its dtype or a wider integer one); adjoint, finite
+            differences and linearity are not run (each output is already compared exactly).
         flip: False (cross-correlation), True (true convolution), or both.
         max_examples: problems drawn per search.
         seed: fixes the search, with one caveat: hypothesis also draws numeric constants found
@@ -227,7 +238,9 @@ def verify(
         safety: a factor >= 1 on the implementation's share of the error bound, for FFT or
             Winograd algorithms or TF32 hardware.
         accumulate: the dtype the implementation's sums are carried in (default: the data
-            dtype, the strictest that is fair).
+            dtype, the strictest that is fair); for integer data required, a signed integer
+            dtype at least as wide ("int32" for int8 data). A result equal to the exact sums
+            wrapped to a narrower integer type is diagnosed as such.
         data: "integer" (exact regime) and/or "real" data.
         problems: check these `convgrad.ConvProblem` instead of drawing (no shrinking).
         timeout: seconds per call of the user's functions (None: no limit).
@@ -289,6 +302,10 @@ def verify(
         raise TypeError(f"backward={backward!r} must be callable or None")
     arithmetic = Precision(dtype, accumulate, None, safety, subnormals, precision)
     dtype = arithmetic.dtype
+    if arithmetic.integer and not exact:
+        raise ValueError(
+            f"exact=False with dtype={dtype!r}: integer data are always compared exactly"
+        )
     max_examples = _positive_int("max_examples", max_examples)
     max_failures = _positive_int("max_failures", max_failures)
     seed = _positive_int("seed", seed, 0)
@@ -378,7 +395,12 @@ def verify(
         else:
             axes = (padding, stride, dilation, groups, ndim, flip, padding_mode)
             space = dict(zip(AXES, axes, strict=True))
-            draw = {"dtype": dtype, "data": data, "bias": DEFAULT_SPACE["bias"]}
+            draw = {
+                "dtype": dtype,
+                "data": data,
+                "bias": DEFAULT_SPACE["bias"],
+                "accumulate": arithmetic.accumulate if arithmetic.integer else None,
+            }
             # Building the strategy validates the space before the probe calls user code.
             strategy = problem_strategy(branches, **space, **draw)
             space = {

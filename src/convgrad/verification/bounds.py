@@ -82,6 +82,7 @@ import numpy as np
 from convgrad.reference import Grads, conv, conv_backward
 from convgrad.reference.padding import fold_count
 from convgrad.spec import ConvSpec
+from convgrad.verification.integers import INTEGER_DTYPES, check_accumulate
 from convgrad.verification.numeric import EXACT_LIMIT
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -144,6 +145,10 @@ class Precision:
     (gradual underflow only); operands: None (operands used as given) or a `PRESETS` name, the
     format every operand is rounded to before its product (TF32 tensor cores, bf16 or fp16
     autocast), float16 or float32 data only.
+
+    Integer data (dtype one of `convgrad.verification.integers.INTEGER_DTYPES`) need
+    ``accumulate``, a signed integer dtype at least as wide; results are the accumulator's exact
+    sums (out = accumulate), the bound is 0, and safety and operands do not apply.
     """
 
     dtype: str = "float64"
@@ -154,6 +159,9 @@ class Precision:
     operands: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.dtype, str) and self.dtype in INTEGER_DTYPES:
+            self._integer()
+            return
         object.__setattr__(self, "dtype", _float_dtype("dtype", self.dtype).name)
         if self.subnormals not in SUBNORMALS:
             raise ValueError(f"subnormals={self.subnormals!r} must be one of {SUBNORMALS}")
@@ -183,6 +191,41 @@ class Precision:
             raise ValueError(f"safety={safety!r} must be finite and >= 1")
         object.__setattr__(self, "safety", float(safety))
 
+    def _integer(self) -> None:
+        """Integer data: a declared signed accumulator at least as wide (`convgrad.verification.
+        integers.check_accumulate`), results in it; exact arithmetic, so no rounding options."""
+        object.__setattr__(self, "accumulate", check_accumulate(self.dtype, self.accumulate))
+        if self.subnormals not in SUBNORMALS:
+            raise ValueError(f"subnormals={self.subnormals!r} must be one of {SUBNORMALS}")
+        if self.out is not None and self.out != self.accumulate:
+            raise ValueError(f"out={self.out!r}: integer results are the {self.accumulate} sums")
+        object.__setattr__(self, "out", self.accumulate)
+        if self.operands is not None:
+            raise ValueError(
+                f"precision={self.operands!r} rounds float operands; dtype={self.dtype!r} is"
+                " integer data (exact arithmetic)"
+            )
+        if self.safety != 1:
+            raise ValueError(
+                f"safety={self.safety!r}: integer data are compared exactly; safety must be 1"
+            )
+        object.__setattr__(self, "safety", 1.0)
+
+    @property
+    def integer(self) -> bool:
+        """Integer data with an integer accumulator: every result is compared exactly."""
+        return self.dtype in INTEGER_DTYPES
+
+    def fits(self, magnitude: np.ndarray) -> bool:
+        """Whether sums of |products| up to ``magnitude`` fit the integer accumulator, so that
+        no summation order overflows it (always True for float data)."""
+        if not self.integer:
+            return True
+        # The float64 magnitude of an int64 accumulator's sums may be rounded up or down by a
+        # relative 2**-52: compare with a limit lowered by more than that.
+        limit = float(np.iinfo(self.accumulate).max) * (1 - 2.0**-40)
+        return float(np.max(magnitude, initial=0.0)) <= limit
+
     @property
     def operand_roundoff(self) -> float:
         """``u_in``: the unit roundoff of the operand format (0 when operands are exact)."""
@@ -199,21 +242,25 @@ class Precision:
     @property
     def flushes_operands(self) -> bool:
         """Whether operands below `smallest_normal` may be perturbed by up to their own size:
-        "ftz" (denormals are zero) or a preset (rounding a subnormal to a coarser format)."""
-        return self.subnormals == "ftz" or self.operands is not None
+        "ftz" (denormals are zero) or a preset (rounding a subnormal to a coarser format); never
+        for integer data."""
+        return not self.integer and (self.subnormals == "ftz" or self.operands is not None)
 
     @property
     def exact_limit(self) -> float:
         """Integers up to this magnitude are exact in the operand, accumulation and output
         formats."""
+        if self.integer:
+            return float(np.iinfo(self.accumulate).max)
         bits = [np.finfo(self.accumulate).nmant + 1, np.finfo(self.out).nmant + 1]
         if self.operands is not None:
             bits.append(PRESETS[self.operands][0])
         return 2.0 ** min(bits)
 
     def has_bound(self, n: int) -> bool:
-        """Whether the worst-case bound exists for sums of n products (``n u_a < 1``)."""
-        return n * unit_roundoff(self.accumulate) < 1
+        """Whether the worst-case bound exists for sums of n products (``n u_a < 1``; always
+        for integer data, whose bound is 0)."""
+        return self.integer or n * unit_roundoff(self.accumulate) < 1
 
     def _underflow(self, dtype: str, products: int, additions: int) -> float:
         """The absolute error underflow adds to ``products`` multiplications and ``additions``
@@ -239,6 +286,8 @@ class Precision:
         `gradient_flushed`; 0 when there are none or `flushes_operands` is False); float64
         arrays of one shape."""
         magnitude = np.asarray(magnitude, dtype=np.float64)
+        if self.integer:
+            return np.zeros(magnitude.shape)
         if not self.has_bound(n):
             return np.full(magnitude.shape, np.inf)
         u_a, u_o, u_in = (
@@ -341,7 +390,7 @@ def _copies(x, w, conv_kwargs: dict) -> int:
     if mode == "zeros":
         return 1
     spec = ConvSpec(**{k: v for k, v in conv_kwargs.items() if k in ConvSpec.__dataclass_fields__})
-    resolved = spec.resolve(np.shape(x)[2:], np.shape(w)[2:])
+    resolved = spec.resolve(np.shape(x)[2:], np.shape(w)[2:], channels=np.shape(x)[1])
     return fold_count(mode, resolved.padding, np.shape(x)[2:])
 
 
@@ -648,6 +697,31 @@ def compare(got, expected, bound) -> Comparison:
     )
 
 
+def compare_integers(got: np.ndarray, expected: np.ndarray) -> Comparison:
+    """Exact equality of integer arrays of one shape, in Python ints (float64 would round
+    sums beyond 2**53 and could hide a difference there): worst_ratio inf where any differs."""
+    if got.shape != expected.shape:
+        raise ValueError(f"got has shape {got.shape}; expected has shape {expected.shape}")
+    if got.size == 0:
+        return Comparison(0.0, (), 0.0, 0.0, 0, 0)
+    error = np.abs(got.astype(object) - expected.astype(object))
+    flat = int(np.argmax(error))
+    worst = error.flat[flat]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.abs(error.astype(np.float64) / expected.astype(np.float64))
+    relative[error.astype(np.float64) == 0] = 0.0
+    relative[np.isnan(relative)] = np.inf
+    mismatched = int(np.count_nonzero(error != 0))
+    return Comparison(
+        worst_ratio=math.inf if mismatched else 0.0,
+        index=tuple(int(i) for i in np.unravel_index(flat, error.shape)),
+        worst_error=float(worst),
+        worst_relative=float(np.max(relative)),
+        mismatched=mismatched,
+        size=int(error.size),
+    )
+
+
 __all__ = [
     "FLOAT_DTYPES",
     "PRESETS",
@@ -658,6 +732,7 @@ __all__ = [
     "adjoint_sides",
     "binary_exponent",
     "compare",
+    "compare_integers",
     "dot",
     "dot_rounding",
     "exact_within",

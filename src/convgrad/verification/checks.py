@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convgrad.schema import OUTPUTS, json_float, json_shape
-from convgrad.verification.bounds import Comparison, Precision, compare
+from convgrad.verification.bounds import Comparison, Precision, compare, compare_integers
 
 if TYPE_CHECKING:
     from convgrad.verification.calls import UserFunction
@@ -109,8 +109,20 @@ def _fmt(value: float) -> str:
 
 
 def check_dtype(got: np.ndarray, output: str, data_dtype: np.dtype) -> CheckResult:
-    """A real floating result at least as precise as the float data (module docstring)."""
+    """A real floating result at least as precise as the float data (module docstring); for
+    integer data ``data_dtype`` is the declared accumulator and the result must be an integer
+    dtype holding its every value (the accumulator's sums, as ONNX ConvInteger's int32)."""
     data_dtype = np.dtype(data_dtype)
+    if data_dtype.kind in "iu":
+        if got.dtype.kind in "iu" and np.can_cast(data_dtype, got.dtype, "safe"):
+            return CheckResult("dtype", output, True)
+        return CheckResult(
+            "dtype",
+            output,
+            False,
+            f"{output} has dtype {got.dtype} for integer data accumulated in {data_dtype};"
+            f" expected the accumulator's sums as {data_dtype} or a wider integer dtype",
+        )
     if got.dtype.kind != "f":
         return CheckResult(
             "dtype",
@@ -236,8 +248,10 @@ def check_value(
 
 
 def check_exact(got: np.ndarray, expected: np.ndarray, output: str) -> CheckResult:
-    """Bit equality with the reference (integer data in exact range: no rounding anywhere)."""
-    c = compare(got, expected, 0.0)
+    """Bit equality with the reference (integer data in exact range: no rounding anywhere);
+    integer arrays are compared as Python ints."""
+    integral = got.dtype.kind in "iu" and expected.dtype.kind in "iuO"
+    c = compare_integers(got, expected) if integral else compare(got, expected, 0.0)
     base = _fields(got, expected, c)
     if c.passed:
         return CheckResult("exact", output, True, **base)
@@ -251,6 +265,29 @@ def check_exact(got: np.ndarray, expected: np.ndarray, output: str) -> CheckResu
         False,
         _mismatch_message("differs from the exact reference", output, got, expected, c, model),
         **base,
+    )
+
+
+def check_integer(
+    got: np.ndarray,
+    expected: np.ndarray,
+    magnitude: np.ndarray,
+    output: str,
+    precision: Precision,
+) -> CheckResult:
+    """Integer data (check "exact"): equality with the exact reference where every sum of
+    |products| (``magnitude``) fits the declared accumulator; beyond it (a given or fixed
+    problem: the search draws inside) a correct implementation may wrap, saturate or widen, so
+    the result passes, saying it was not compared."""
+    if precision.fits(magnitude):
+        return check_exact(got, expected, output)
+    return CheckResult(
+        "exact",
+        output,
+        True,
+        f"{output}: sums of |products| up to {float(np.max(magnitude)):.6g} exceed the"
+        f" {precision.accumulate} accumulator, where a correct implementation may wrap,"
+        " saturate or widen; not compared",
     )
 
 

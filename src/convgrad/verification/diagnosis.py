@@ -27,6 +27,7 @@ from convgrad.shapes import DimAlgebra, dim_algebra
 from convgrad.spec import PADDING_MODES
 from convgrad.verification.bounds import Precision, forward_bound, gradient_bounds
 from convgrad.verification.checks import CheckResult
+from convgrad.verification.integers import integer_cause
 from convgrad.verification.problem import ConvProblem
 
 _GRAD_INDEX = {"grad_input": 0, "grad_weight": 1, "grad_bias": 2}
@@ -263,6 +264,18 @@ def _variants(problem: ConvProblem, output: str) -> Iterator[tuple[str, Callable
         yield cause, lambda: _swap_spatial(compute())
         if output != "grad_weight":
             yield cause, lambda: compute(w=_swap_spatial(w))
+    g, c_in = p.resolved.groups, x.shape[1]
+    if output in ("forward", "grad_weight") and g == c_in > 1 and w.shape[0] > c_in:
+        multiplier = w.shape[0] // c_in
+        # Output channel c * multiplier + m (torch, tf.nn.depthwise_conv2d) stored at
+        # c + m * C_in instead.
+        slots = np.argsort([c * multiplier + m for m in range(multiplier) for c in range(c_in)])
+        yield (
+            f"depthwise output channels in the wrong order: channel m of input channel c is"
+            f" output c * multiplier + m (multiplier {multiplier}; PyTorch, TensorFlow's"
+            " depthwise_conv2d), not c + m * C_in",
+            lambda: compute()[:, slots],
+        )
     if output == "grad_input" and p.resolved.groups == 1 and w.shape[0] == w.shape[1]:
         yield (
             "the kernel's in/out channels were not swapped: grad_input must sum w[o, c] *"
@@ -441,6 +454,19 @@ def _value_cause(
     return None
 
 
+def _integer_arithmetic(problem: ConvProblem, output: str, got: np.ndarray) -> str | None:
+    """On integer data: a wrapping accumulator or floating-point sums
+    (`convgrad.verification.integers.integer_cause`)."""
+    if problem.x.dtype.kind not in "iu":
+        return None
+    kw = _kwargs(problem)
+    if output == "forward":
+        expected = conv(problem.x, problem.w, **kw)
+    else:
+        expected = conv_backward(problem.x, problem.w, problem.grad_y, **kw)[_GRAD_INDEX[output]]
+    return integer_cause(problem, output, np.asarray(got), np.asarray(expected))
+
+
 _FIXED = {
     "raised": "the call failed on the problem below; run the reproduce snippet for the traceback",
     "dtype": "return a real floating array of the data's dtype or wider (np.asarray(out, x.dtype))",
@@ -492,7 +518,9 @@ def diagnose(
             text += "\nlikely cause: " + "; ".join(causes)
         return text
     if result.check in ("value", "exact") and got is not None and bound is not None:
-        cause = _value_cause(problem, output, got, bound, result.check)
+        cause = _integer_arithmetic(problem, output, got) or _value_cause(
+            problem, output, got, bound, result.check
+        )
         if cause:
             return f"likely cause: {cause}"
         return (

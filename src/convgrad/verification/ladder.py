@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from convgrad.shapes import resolve
-from convgrad.spec import ConvSpec
+from convgrad.spec import DEPTHWISE, ConvSpec
 from convgrad.verification.layers import LAYERS, Layer, select
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.runner import ProblemReport
@@ -84,7 +84,8 @@ class Plan:
 
         def data(shape):
             values = rng.integers(-3, 4, shape) if integer else rng.uniform(-1, 1, shape)
-            return values.astype(dtype)
+            # Unsigned data take the magnitudes (a negative value would wrap to near 255).
+            return (np.abs(values) if np.dtype(dtype).kind == "u" else values).astype(dtype)
 
         y_shape = (self.batch, self.c_out, *(a.output for a in dims))
         return ConvProblem(data(x_shape), data(w_shape), None, data(y_shape), self.spec)
@@ -97,7 +98,9 @@ def _in_space(layer: Layer, space: dict) -> bool:
         and s.mode in space["padding"]
         and set(s.stride) <= set(space["stride"])
         and set(s.dilation) <= set(space["dilation"])
-        and s.groups in space["groups"]
+        and (
+            s.groups in space["groups"] or (DEPTHWISE in space["groups"] and s.groups == layer.c_in)
+        )
     )
 
 
@@ -121,7 +124,8 @@ def layer_plans(layers: str | Sequence[str] | None, space: dict, seed: int) -> l
 
 
 def boundary_plans(space: dict, seed: int) -> list[Plan]:
-    """One plan per `BOUNDARIES` entry: 1 sample, 2 channels per group in and out, kernel 3,
+    """One plan per `BOUNDARIES` entry: 1 sample, 2 channels per group in and out (for
+    "depthwise": groups 2, one input channel per group, multiplier 2), kernel 3,
     side 6 (or the smallest input that fits), but for the boundary's size. Every second plan
     takes the first value of each of ``space``'s tuples (keywords of verify: valid, stride 1,
     groups 1 by default), the others a spec drawn from ``space`` by ``seed``."""
@@ -140,12 +144,11 @@ def boundary_plans(space: dict, seed: int) -> list[Plan]:
             if mode == "explicit"
             else mode
         )
-        spec = ConvSpec(
-            padding=padding,
-            stride=tuple(int(pick("stride")) for _ in range(rank)),
-            dilation=tuple(int(pick("dilation")) for _ in range(rank)),
-            groups=int(pick("groups")),
-        )
+        stride = tuple(int(pick("stride")) for _ in range(rank))
+        dilation = tuple(int(pick("dilation")) for _ in range(rank))
+        groups = pick("groups")
+        depthwise = groups == DEPTHWISE
+        spec = ConvSpec(padding, stride, dilation, 2 if depthwise else int(groups))
         g = spec.groups
         kernel = (value,) * rank if size == "kernel" else (3,) * rank
         side = [6] * rank
@@ -156,7 +159,9 @@ def boundary_plans(space: dict, seed: int) -> list[Plan]:
         side = tuple(max(n, d * (k - 1) + 1) for n, k, d in fits)
         c_out = -(-value // g) * g if size == "c_out" else 2 * g
         batch = value if size == "batch" else 1
-        plans.append(Plan(f"boundary {size}={value}", batch, 2 * g, c_out, kernel, side, spec))
+        # Depthwise: one input channel per group, so C_out = multiplier * C_in.
+        c_in = g if depthwise else 2 * g
+        plans.append(Plan(f"boundary {size}={value}", batch, c_in, c_out, kernel, side, spec))
     return plans
 
 

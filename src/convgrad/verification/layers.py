@@ -27,7 +27,8 @@ mb2ic8ih8iw8oc8kh3kw3ph1pw1n"resnet50:res2a_branch2b"          # 3x3, 64 -> 64
 mb2ic16ih8iw8oc16kh3kw3sh2sw2ph1pw1n"resnet50:res3a_branch2b"  # strided 3x3, 128 -> 128
 mb2ic8ih8iw8oc32kh1kw1n"resnet50:res2a_branch2c"               # 1x1 expand, 64 -> 256
 # MobileNetV2 (Sandler et al. 2018): a depthwise 3x3 (groups = channels) and a pointwise 1x1;
-# channels 32 -> 2 so the depthwise layer stays in verify's default groups (1, 2)
+# channels 32 -> 2 so the depthwise layer stays in verify's default groups (1, 2); with g = ic
+# it is also inside groups="depthwise" (multiplier 1, as in MobileNetV2)
 g2mb2ic2ih16iw16oc2kh3kw3ph1pw1n"mobilenetv2:block1_dw"        # depthwise 3x3, 112 -> 16
 mb2ic16ih16iw16oc24kh1kw1n"mobilenetv2:block2_pw"               # pointwise, 96 -> 16, 24 kept
 # VGG-16 (Simonyan & Zisserman 2015): 3x3 stride 1 pad 1, 64 -> 16 channels, 224 -> 16

@@ -36,7 +36,10 @@ __all__ = ["LAYOUTS", "as_layout", "check_layouts", "layout_for"]
 
 LAYOUTS = {
     "fortran": "Fortran-order arrays (np.asfortranarray)",
-    "strided": "strided slices (a[..., ::2] of a buffer twice as wide, NaN or -1 in the gaps)",
+    "strided": (
+        "strided slices (a[..., ::2] of a buffer twice as wide, NaN, -1 or an unsigned type's"
+        " largest value in the gaps)"
+    ),
     "negative_stride": "negative-stride views (a reversed copy reversed back, a[::-1, ::-1, ...])",
     "read_only": "read-only arrays (flags.writeable = False)",
 }
@@ -50,6 +53,8 @@ def as_layout(a: np.ndarray, layout: str) -> np.ndarray:
         return np.asfortranarray(a.copy())
     if layout == "strided":
         gap = np.nan if a.dtype.kind in "fc" else -1
+        if a.dtype.kind == "u":
+            gap = np.iinfo(a.dtype).max  # -1 does not fit; the largest value stands out too
         wide = np.full((*a.shape[:-1], 2 * a.shape[-1]), gap, dtype=a.dtype)
         view = wide[..., ::2]
         view[...] = a

@@ -10,13 +10,13 @@ classified.
 
 The rows are a baseline (the simplest problem of the space: first ndim, first padding, first
 padding_mode, stride, dilation and groups 1 when allowed, flip False when allowed, the requested
-dtype) and one
-row per other allowed value of each axis, changing only that axis: each padding (even kernel,
-so 'same' and 'same_lower' differ), each stride > 1 with a remainder (the last rows reached by no
-window), each dilation, each group count and its depthwise form (one input channel per group),
-each ndim, flip, each padding_mode (on the first padding of the space that pads, so the pads
-hold what the mode copies). verify leaves unsupported values out of the search (`Capabilities.
-restrict`) unless ``strict=True``, which counts them as failures.
+dtype) and one row per other allowed value of each axis, changing only that axis: each padding (even
+kernel, so 'same' and 'same_lower' differ), each stride > 1 with a remainder (the last rows reached
+by no window), each dilation, each group count and its depthwise form (one input channel per group),
+groups "depthwise" (C_in 2, channel multiplier 2), each ndim, flip, each padding_mode (on the first
+padding of the space that pads, so the pads hold what the mode copies). Unsigned data take the
+magnitudes of the nonzero values. verify leaves unsupported values out of the search
+(`Capabilities.restrict`) unless ``strict=True``, which counts them as failures.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from convgrad.schema import json_value
 from convgrad.shapes import resolve
-from convgrad.spec import ConvSpec
+from convgrad.spec import DEPTHWISE, ConvSpec
 from convgrad.verification.bounds import Precision
 from convgrad.verification.calls import CallFailed, UserFunction
 from convgrad.verification.checks import CheckResult
@@ -110,7 +110,7 @@ def _features(space: dict[str, tuple]) -> list[tuple[str, object, dict]]:
                     {axis: value, "padding": pads} if axis == "padding_mode" else {axis: value}
                 )
                 rows.append((axis, value, {**base, **changed}))
-            if axis == "groups" and value > 1:
+            if axis == "groups" and value != DEPTHWISE and value > 1:
                 rows.append(("depthwise", value, {**base, "groups": value, "depthwise": True}))
     return rows
 
@@ -134,7 +134,13 @@ def _problem(settings: dict, dtype: str, rng: np.random.Generator) -> tuple[Conv
     by no window in every dim (else "")."""
     rank, g, s = settings["ndim"], settings["groups"], settings["stride"]
     kernel = (2, 3, 2)[:rank]
-    c_in, c_out = (g, g) if settings["depthwise"] else (2 * g, 2 * g)
+    if g == DEPTHWISE:
+        # Two input channels with multiplier 2: output channel c * 2 + m filters channel c,
+        # an order that c + m * C_in would get wrong.
+        g, settings = 2, {**settings, "groups": 2}
+        c_in, c_out = 2, 4
+    else:
+        c_in, c_out = (g, g) if settings["depthwise"] else (2 * g, 2 * g)
     spec = _spec(settings)
     w_shape = (c_out, c_in // g, *kernel)
 
@@ -152,8 +158,11 @@ def _problem(settings: dict, dtype: str, rng: np.random.Generator) -> tuple[Conv
     _, dims = resolve(x_shape, w_shape, spec)
     remainder = s > 1 and all(a.unreached for a in dims)
     y_shape = (1, c_out, *(a.output for a in dims))
+    # Unsigned data take the values' magnitudes (a negative one would wrap to near 255).
+    magnitude = np.dtype(dtype).kind == "u"
     x, w, grad_y = (
-        rng.choice(_VALUES, shape).astype(dtype) for shape in (x_shape, w_shape, y_shape)
+        (np.abs(v) if magnitude else v).astype(dtype)
+        for v in (rng.choice(_VALUES, shape) for shape in (x_shape, w_shape, y_shape))
     )
     return ConvProblem(x, w, None, grad_y, spec), "with a remainder" if remainder else ""
 
@@ -166,6 +175,8 @@ def _feature(axis: str, value: object, settings: dict, dtype: str, note: str) ->
         )
     if axis == "depthwise":
         return f"depthwise (groups {value} = C_in)"
+    if value == DEPTHWISE:
+        return "groups 'depthwise' (groups = C_in = 2, channel multiplier 2)"
     if axis == "ndim":
         return f"{value}-D"
     if axis in ("padding", "flip"):

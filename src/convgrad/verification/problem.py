@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from convgrad.reference import operands as _operands
 from convgrad.reference.padding import fold_count
-from convgrad.shapes import resolve
-from convgrad.spec import ConvSpec, ResolvedSpec
+from convgrad.shapes import depthwise_groups, resolve
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec
 
 
 @dataclass(frozen=True, eq=False)
 class ConvProblem:
     """x: (N, C_in, *S); w: (C_out, C_in // groups, *K); b: (C_out,) or None;
-    grad_y: (N, C_out, *O), the forward output's shape; spec: the user-level spec.
+    grad_y: (N, C_out, *O), the forward output's shape; spec: the user-level spec (groups
+    "depthwise" is replaced by its number, C_in).
 
     Construction validates the operands as `convgrad.conv_backward` does: NumPy arrays
     (TypeError otherwise) of one float dtype or all exact (TypeError), shapes agreeing with the
@@ -39,6 +40,10 @@ class ConvProblem:
             _require_finite(name, value)
         if not isinstance(self.spec, ConvSpec):
             raise TypeError(f"spec must be a convgrad.ConvSpec, got {type(self.spec).__name__}")
+        if self.spec.groups == DEPTHWISE:
+            # The number, once the channels are known: every check reads spec.groups as one.
+            groups = depthwise_groups(self.x.shape[1], self.w.shape)
+            object.__setattr__(self, "spec", replace(self.spec, groups=groups))
         resolved, dims = resolve(self.x.shape, self.w.shape, self.spec)
         expected = (self.x.shape[0], self.w.shape[0], *(a.output for a in dims))
         if self.grad_y.shape != expected:

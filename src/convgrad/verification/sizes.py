@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 
 import numpy as np
 from hypothesis import strategies as st
 
+from convgrad.verification.integers import INTEGER_DTYPES, products_per_output, value_range
 from convgrad.verification.numeric import is_integer_valued
 from convgrad.verification.problem import ConvProblem
 
@@ -89,23 +91,31 @@ def resolve_sizes(sizes: str, limits: Mapping[str, int | None]) -> tuple[Sizes, 
     return branches
 
 
-def dense(problem: ConvProblem, seed: int) -> ConvProblem:
+def dense(problem: ConvProblem, seed: int, accumulate: str | None = None) -> ConvProblem:
     """``problem`` with every operand refilled from ``numpy.random.default_rng(seed)``:
     integers in [-3, 3] where the problem's data are integer-valued (exact checks stay exact),
     else uniform in [-1, 1]; of the same dtypes and shapes. Seed 0, where hypothesis shrinks
-    the seed to, gives ones: the simplest dense data.
+    the seed to, gives ones: the simplest dense data. With ``accumulate`` (integer dtypes),
+    integers in the range that keeps every sum in it
+    (`convgrad.verification.integers.value_range`).
 
     hypothesis fills large arrays mostly with one value (often 0), which hides a wrong block
     of a large problem; dense data shows it."""
     rng = np.random.default_rng(seed)
     integer = all(is_integer_valued(a) for a in (problem.x, problem.w, problem.grad_y))
+    lo, hi = -3, 3
+    if accumulate is not None and problem.x.dtype.name in INTEGER_DTYPES:
+        p = problem
+        copies = p.input_copies
+        terms = products_per_output(p.x.shape, p.w.shape, p.grad_y.shape, p.resolved.groups, copies)
+        lo, hi = value_range(p.x.dtype.name, accumulate, terms + (p.b is not None))
 
     def fill(a: np.ndarray | None) -> np.ndarray | None:
         if a is None:
             return None
         if seed == 0:
             return np.ones(a.shape, a.dtype)
-        values = rng.integers(-3, 4, a.shape) if integer else rng.uniform(-1, 1, a.shape)
+        values = rng.integers(lo, hi + 1, a.shape) if integer else rng.uniform(-1, 1, a.shape)
         return values.astype(a.dtype)
 
     p = problem
@@ -117,10 +127,12 @@ def problem_strategy(branches: tuple[Sizes, ...], **space) -> st.SearchStrategy:
     branch, the first branch first; branches with a cost budget get `dense` data."""
     from convgrad.strategies import conv_problems
 
+    refill = partial(dense, accumulate=space.get("accumulate"))
+
     def strategy(b: Sizes) -> st.SearchStrategy:
         problems = conv_problems(**space, **asdict(b))
         if b.max_cost is None:
             return problems
-        return st.builds(dense, problems, st.integers(0, 2**32 - 1))
+        return st.builds(refill, problems, st.integers(0, 2**32 - 1))
 
     return st.one_of(*(strategy(b) for b in branches))

@@ -61,7 +61,7 @@ from convgrad.shapes import (
     transpose_output_size,
     transpose_output_spatial,
 )
-from convgrad.spec import ConvSpec, ResolvedSpec, per_dim_ints
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, per_dim_ints
 from convgrad.verification.api import check_outputs, verify
 from convgrad.verification.calls import split_gradients
 from convgrad.verification.problem import ConvProblem
@@ -109,6 +109,11 @@ class TransposeSpec:
                 f"padding={self.padding!r} must hold one int or (lo, hi) pair per spatial dim"
             )
         ndim = len(self.padding)
+        if self.groups == DEPTHWISE:
+            raise ValueError(
+                f"groups={DEPTHWISE!r}: a transposed layer's kernel does not fix the conv's C_in;"
+                " pass the group count (C_in of the convolution it transposes)"
+            )
         conv = ConvSpec(self.padding, self.stride, self.dilation, self.groups)
         pads = tuple(p if isinstance(p, tuple) else (p, p) for p in conv.padding)
         object.__setattr__(self, "padding", pads)

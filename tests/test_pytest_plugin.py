@@ -256,3 +256,57 @@ def test_report_refuses_to_overwrite_a_file_that_is_not_a_convgrad_report(pytest
     line = next(s for s in result.stdout.lines if "report NOT written" in s)
     assert f"(--convgrad-report={tmp_path}): FileExistsError: path='{foreign}' exists" in line
     assert "is not a convgrad report; refusing to overwrite it" in line
+
+
+ISOLATION_TEST = textwrap.dedent(
+    """
+    import numpy as np
+    import convgrad as cg
+
+    def test_verify(conv_oracle):
+        def forward(x, w, spec):
+            return cg.conv(x, w)
+
+        problem = cg.ConvProblem(
+            np.ones((1, 1, 3)), np.ones((1, 1, 2)), None, np.ones((1, 1, 2)), cg.ConvSpec()
+        )
+        result = conv_oracle.verify(forward, problems=[problem]KWARGS)
+        assert result.settings["isolation"] == "EXPECTED"
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "kwargs", "expected"),
+    [
+        ((), "", "", "thread"),
+        (("--convgrad-isolation=process",), "", "", "process"),
+        ((), "process", "", "process"),
+        (("--convgrad-isolation=thread",), "process", "", "thread"),
+        (("--convgrad-isolation=process",), "", ", isolation='thread'", "thread"),
+    ],
+    ids=["default", "flag", "ini", "flag-over-ini", "keyword-over-flag"],
+)
+def test_isolation_option_reaches_verify(pytester, args, ini, kwargs, expected):
+    test = ISOLATION_TEST.replace("KWARGS", kwargs).replace("EXPECTED", expected)
+    pytester.makepyfile(test_isolation=test)
+    if ini:
+        pytester.makeini(f"[pytest]\nconvgrad_isolation = {ini}\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+    result.assert_outcomes(passed=1)
+
+
+def test_isolation_option_refuses_an_unknown_value(pytester):
+    pytester.makepyfile(test_plain="def test_nothing():\n    assert True\n")
+    pytester.makeini("[pytest]\nconvgrad_isolation = subprocess\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*convgrad_isolation = 'subprocess'*must be one of*"])
+    flag = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--convgrad-isolation=fork")
+    assert flag.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_plugins_isolations_are_verifys():
+    from convgrad.verification.api import ISOLATIONS
+
+    assert pytest_plugin.ISOLATIONS == ISOLATIONS

@@ -584,6 +584,7 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 2, 4, 4), (4, 1, 2, 2), {"groups": 2}),
         _2D_GROUPS,
+        cause="groups are interleaved",
     ),
     Bug(
         "grad_weight_wrong_group_block",

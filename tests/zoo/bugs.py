@@ -552,6 +552,7 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 7, 7), (1, 1, 3, 3), {"stride": 2}),
         {"stride": (2,)},
+        cause="grad_y was not dilated by the stride",
     ),
     Bug(
         "same_pads_wrong_side",

@@ -1,22 +1,25 @@
 """Why a check failed, in words a learner can act on (`diagnose`): recognised from the shapes and
 by comparing the user's output with cheap variants of the right answer computed by the reference.
 
-A correct implementation whose arithmetic the run did not accept is recognised first: results
-within the error bound of flushed subnormals (FTZ/DAZ, when verify ran with
-``subnormals="ieee"``) or, on float32 data, of TF32 or bfloat16 operands.
-
 Each recognised mistake is a named variant (the kernel rotated 180°, 'same' padded on the wrong
 side, H and W swapped, in/out channels not swapped, a mean where a sum belongs, grad_y not
-dilated by the stride...); the first variant the user's output matches within the check's bound
-names the likely cause. Shape mistakes are recognised by the candidate operations of
-`convgrad.explanation` (one source for the CLI's shape diagnoses and verify's), from the shape
-algebra of `convgrad.shapes.DimAlgebra`, whose derivation is printed alongside.
+dilated by the stride, one batch element only...), and each arithmetic a signature (values of a
+coarser format; results within the error bound of flushed subnormals, TF32 or bfloat16
+operands, a float16 accumulator). A cause is named only when it reproduces the user's output on
+the minimal problem *and* on a larger problem of the same spec family (`widen`), on which the
+user's functions are called again: shrinking makes coincidences (two equal samples, one
+product), and a cause that fits only the minimal problem is a guess. Otherwise the diagnosis
+states what is known (`convgrad.verification.patterns.describe`). Shape mistakes are recognised
+by the candidate operations of `convgrad.explanation` (one source for the CLI's shape diagnoses
+and verify's), from the shape algebra of `convgrad.shapes.DimAlgebra`, whose derivation is
+printed alongside.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from math import prod
 
 import numpy as np
@@ -499,8 +502,9 @@ class Seen:
     got: np.ndarray
     bound: np.ndarray
 
-    @property
+    @cached_property
     def expected(self) -> np.ndarray:
+        """The reference's output."""
         return _reference(self.problem, self.output)
 
 
@@ -516,16 +520,18 @@ def _variant_fits(key: str) -> Fits:
     return fits
 
 
-def _float32_fits(seen: Seen) -> bool:
-    expected = seen.expected
-    got = seen.got
-    return (
-        seen.problem.x.dtype == np.float64
-        and np.array_equal(got, got.astype(np.float32))
-        # float16 values are float32 values too: half precision is not float32 rounding.
-        and not np.array_equal(got, got.astype(np.float16))
-        and not np.array_equal(expected, expected.astype(np.float32))
-    )
+def _rounded_to(dtype: str) -> Fits:
+    """Every element of the output is a ``dtype`` number and the reference's are not: the
+    output was computed or rounded in that coarser format."""
+
+    def fits(seen: Seen) -> bool:
+        got, expected = seen.got, seen.expected
+        with np.errstate(over="ignore"):
+            return np.array_equal(got, got.astype(dtype)) and not np.array_equal(
+                expected, expected.astype(dtype)
+            )
+
+    return fits
 
 
 def _scale(seen: Seen) -> float | None:
@@ -552,19 +558,33 @@ def _tiers(seen: Seen, check: str) -> Iterator[list[tuple[str, Fits]]]:
     (cause, fits); a tier's confirmed causes are named together, as alternatives."""
     p, output = seen.problem, seen.output
     # On integer data (the exact check) no rounding is correct: no arithmetic excuses a miss.
-    if check == "value":
-        yield [
-            (cause, lambda s, precision=precision: _within(s.problem, output, s.got, precision))
-            for precision, cause in _arithmetic_causes(p)
-        ]
-    yield [(cause, _variant_fits(key)) for key, cause, _ in _variants(p, output)]
-    yield [
-        (
-            f"{output} holds only float32 values: it was computed or rounded in float32; compute"
-            " in the data's precision (float64)",
-            _float32_fits,
-        )
+    arithmetic = [
+        (precision.accumulate == "float16", cause, precision)
+        for precision, cause in (_arithmetic_causes(p) if check == "value" else ())
     ]
+
+    def within(half: bool) -> list[tuple[str, Fits]]:
+        return [
+            (cause, lambda s, precision=precision: _within(s.problem, output, s.got, precision))
+            for coarse, cause, precision in arithmetic
+            if coarse == half
+        ]
+
+    data = p.x.dtype.name if p.x.dtype.kind == "f" else "float64"
+    # Coarsest first: float16 values are float32 values too.
+    for coarser in ("float16", "float32")[: ("float16", "float32", "float64").index(data)]:
+        yield [
+            (
+                f"{output} holds only {coarser} values: it was computed or rounded in {coarser};"
+                f" compute in the data's precision ({data})",
+                _rounded_to(coarser),
+            )
+        ]
+    yield within(half=False)
+    yield [(cause, _variant_fits(key)) for key, cause, _ in _variants(p, output)]
+    # A float16 accumulator's bound is loose enough to hold any finer rounding (float32
+    # included): it comes after the sharper signatures.
+    yield within(half=True)
     scale = _scale(seen)
     if scale is not None:
         yield [

@@ -211,3 +211,25 @@ def test_widen_keeps_the_spec_family_on_fresh_distinct_data():
     assert not np.all(real.x == np.round(real.x))
     with pytest.raises(TypeError, match="problem must be a ConvProblem"):
         widen(np.ones(3))
+
+
+def test_a_cause_that_fits_only_the_minimal_problem_is_not_named():
+    def backward(x, w, grad_y, spec):
+        g = reference_grads(x, w, grad_y, spec)
+        # Wrong on single-sample batches only: a larger problem's grad_weight is right.
+        return g.input, 3 * g.weight if x.shape[0] == 1 else g.weight
+
+    why = _diagnosis(ref_forward, backward, _integer_problem((1, 1, 4), (1, 1, 2)), "grad_weight")
+    assert HONEST in why and "likely cause" not in why
+    assert "every element is the right answer times 3 (a constant ratio)" in why
+
+
+def test_no_cause_is_named_when_the_larger_problem_raises():
+    def backward(x, w, grad_y, spec):
+        if x.shape[0] > 1:
+            raise RuntimeError("batches are not supported")
+        g = reference_grads(x, w, grad_y, spec)
+        return g.input, -g.weight
+
+    why = _diagnosis(ref_forward, backward, _integer_problem((1, 1, 4), (1, 1, 2)), "grad_weight")
+    assert HONEST in why and "sign" not in why

@@ -274,6 +274,24 @@ XDIST_TESTS = textwrap.dedent(
 )
 
 
+ISOLATION_TEST = textwrap.dedent(
+    """
+    import numpy as np
+    import convgrad as cg
+
+    def test_verify(conv_oracle):
+        def forward(x, w, spec):
+            return cg.conv(x, w)
+
+        problem = cg.ConvProblem(
+            np.ones((1, 1, 3)), np.ones((1, 1, 2)), None, np.ones((1, 1, 2)), cg.ConvSpec()
+        )
+        result = conv_oracle.verify(forward, problems=[problem]KWARGS)
+        assert result.settings["isolation"] == "EXPECTED"
+    """
+)
+
+
 @pytest.mark.slow
 def test_under_xdist_the_controller_writes_one_report_of_every_workers_records(pytester, tmp_path):
     pytest.importorskip("xdist")
@@ -294,3 +312,39 @@ def test_under_xdist_the_controller_writes_one_report_of_every_workers_records(p
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         {pytest_plugin.REPORT_JSON, pytest_plugin.REPORT_HTML}
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "kwargs", "expected"),
+    [
+        ((), "", "", "thread"),
+        (("--convgrad-isolation=process",), "", "", "process"),
+        ((), "process", "", "process"),
+        (("--convgrad-isolation=thread",), "process", "", "thread"),
+        (("--convgrad-isolation=process",), "", ", isolation='thread'", "thread"),
+    ],
+    ids=["default", "flag", "ini", "flag-over-ini", "keyword-over-flag"],
+)
+def test_isolation_option_reaches_verify(pytester, args, ini, kwargs, expected):
+    test = ISOLATION_TEST.replace("KWARGS", kwargs).replace("EXPECTED", expected)
+    pytester.makepyfile(test_isolation=test)
+    if ini:
+        pytester.makeini(f"[pytest]\nconvgrad_isolation = {ini}\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+    result.assert_outcomes(passed=1)
+
+
+def test_isolation_option_refuses_an_unknown_value(pytester):
+    pytester.makepyfile(test_plain="def test_nothing():\n    assert True\n")
+    pytester.makeini("[pytest]\nconvgrad_isolation = subprocess\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*convgrad_isolation = 'subprocess'*must be one of*"])
+    flag = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--convgrad-isolation=fork")
+    assert flag.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_plugins_isolations_are_verifys():
+    from convgrad.verification.api import ISOLATIONS
+
+    assert pytest_plugin.ISOLATIONS == ISOLATIONS

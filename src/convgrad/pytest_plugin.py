@@ -17,12 +17,15 @@ convolution::
         conv_oracle.assert_conv_matches(problem, forward=my_forward(problem.x, problem.w,
                                                                     problem.resolved))
 
-``--convgrad-report=DIR`` collects every ``verify`` and ``assert_conv_matches`` of the session
-into ``DIR/convgrad-report.json`` (and ``DIR/convgrad-report.html`` when `convgrad.report` is
-installed). Under pytest-xdist (``-n 2``, ``-n auto``) each worker hands its records to the
-controller (``workeroutput``, read in ``pytest_testnodedown``), which writes the one report, the
-records in the tests' collection order as a run without xdist has them; a worker that crashes
-takes its records with it.
+``--convgrad-report=DIR`` collects every ``verify`` and ``assert_conv_matches`` of the session into
+``DIR/convgrad-report.json`` (and ``DIR/convgrad-report.html`` when `convgrad.report` is installed).
+Under pytest-xdist (``-n 2``, ``-n auto``) each worker hands its records to the controller
+(``workeroutput``, read in ``pytest_testnodedown``), which writes the one report, the records in the
+tests' collection order as a run without xdist has them; a worker that crashes takes its records
+with it. ``--convgrad-isolation=process`` (or the ini option ``convgrad_isolation``) runs the user's
+functions of every ``conv_oracle.verify`` in a child process (`convgrad.verify`'s ``isolation``), so
+a native crash fails the test instead of ending the session; an ``isolation=`` passed to
+``conv_oracle.verify`` itself wins, then the command line, then the ini file.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ REPORT_HTML = "convgrad-report.html"
 _WORKER_RECORDS = "convgrad_records"
 """The key of an xdist worker's ``workeroutput`` holding its records (JSON text)."""
 _STRATEGIES = ("conv_problems", "conv_specs")
+ISOLATIONS = ("thread", "process")
+"""`convgrad.verify`'s isolations (its ``ISOLATIONS``, not imported: the plugin loads in every
+pytest run and verify's module pulls in hypothesis)."""
 
 
 def __getattr__(name: str):
@@ -59,6 +65,7 @@ class _Session:
     ``written``: the report files written at the end; ``error``: why they were not."""
 
     directory: Path | None
+    isolation: str | None = None
     test: str = ""
     records: list[dict] = field(default_factory=list)
     from_workers: list[tuple[int, dict]] = field(default_factory=list)
@@ -82,11 +89,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write every convgrad verify/assert of the session to DIR/convgrad-report.json"
         " (and .html)",
     )
+    group.addoption(
+        "--convgrad-isolation",
+        choices=ISOLATIONS,
+        default=None,
+        help="run the functions of every conv_oracle.verify in this process (thread) or in a"
+        " child process (process: a native crash fails the test); overrides the ini option",
+    )
+    parser.addini(
+        "convgrad_isolation",
+        f"convgrad.verify's isolation for conv_oracle.verify: one of {ISOLATIONS}",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     directory = config.getoption("convgrad_report")
-    config.stash[_SESSION] = _Session(None if directory is None else Path(directory))
+    isolation = config.getoption("convgrad_isolation") or config.getini("convgrad_isolation")
+    if isolation and isolation not in ISOLATIONS:
+        raise pytest.UsageError(
+            f"convgrad_isolation = {isolation!r} in the ini file must be one of {ISOLATIONS}"
+        )
+    config.stash[_SESSION] = _Session(
+        None if directory is None else Path(directory), isolation or None
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -228,11 +254,15 @@ class ConvOracle:
         result.raise_for_failures()
 
     def verify(self, forward, backward=None, **kwargs):
-        """`convgrad.verify` with the same arguments; raises `convgrad.VerificationError` (an
-        AssertionError with the minimal failing case) unless it passes; returns the result."""
+        """`convgrad.verify` with the same arguments (``isolation`` from
+        ``--convgrad-isolation`` or the ini option when not given); raises
+        `convgrad.VerificationError` (an AssertionError with the minimal failing case) unless
+        it passes; returns the result."""
         __tracebackhide__ = True  # pytest shows the test's line, not the plugin's
         from convgrad.verification.api import verify
 
+        if self._session.isolation is not None:
+            kwargs.setdefault("isolation", self._session.isolation)
         result = verify(forward, backward, **kwargs)
         self._session.add("verify", result.ok, result.to_dict())
         result.raise_for_failures()

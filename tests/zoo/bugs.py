@@ -625,6 +625,7 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 7, 7), (1, 1, 3, 3), {"stride": 2}),
         {"stride": (2,)},
+        cause="grad_y was not dilated by the stride",
     ),
     Bug(
         "same_pads_wrong_side",
@@ -657,6 +658,7 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 2, 4, 4), (4, 1, 2, 2), {"groups": 2}),
         _2D_GROUPS,
+        cause="groups are interleaved",
     ),
     Bug(
         "grad_weight_wrong_group_block",
@@ -845,6 +847,8 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 5, 5), (1, 1, 3, 3), {"padding": 2, "padding_mode": "reflect"}),
         {"padding_mode": ("reflect",)},
+        # Shrunk to one-element pads, where 'symmetric' copies what 'replicate' does.
+        cause="padding_mode='replicate' puts there",
     ),
     Bug(
         "circular_wraps_from_the_wrong_side",
@@ -854,6 +858,8 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 5, 5), (1, 1, 3, 3), {"padding": 2, "padding_mode": "circular"}),
         {"padding_mode": ("circular",)},
+        # Shrunk to one-element pads, where the wrong side's wrap copies the edge: 'replicate'.
+        cause="padding_mode='replicate' puts there",
     ),
     Bug(
         "replicate_on_one_side_only",
@@ -863,6 +869,8 @@ BUGS: tuple[Bug, ...] = (
         "value",
         Witness((1, 1, 5, 5), (1, 1, 3, 3), {"padding": 1, "padding_mode": "replicate"}),
         {"padding_mode": ("replicate",)},
+        # Shrunk to pads at the end only, which this bug leaves zero.
+        cause="padding_mode='zeros' puts there",
     ),
     Bug(
         "grad_input_crops_reflect_pads",

@@ -23,7 +23,9 @@ Modules, in pipeline order:
 - `ladder`: fixed boundary and layer problems checked beside the search, shrunk greedily.
 - `probe`: the capability probe, each feature of the space tried once before the search.
 - `search`: hypothesis draws problems and shrinks each failure to a minimal one.
-- `diagnosis`: why a check failed, in words a learner can act on.
+- `patterns`: which elements of a wrong output differ, and in which pattern (facts, no cause).
+- `diagnosis`: why a check failed, in words a learner can act on; a cause only when it
+  reproduces the output on the minimal problem and on a larger one.
 - `source`: where the user's functions live (for snippets that import them).
 - `causes`: failures grouped by root cause.
 - `result`: `Failure`, `VerifyResult`, reproduce snippets.

@@ -452,7 +452,7 @@ def verify(
         options = {k: settings_record[k] for k, v in defaults.items() if settings_record[k] != v}
         failures = (
             *declined,
-            *(f.failure(backward is not None, located, options) for f in found),
+            *(f.failure(backward is not None, located, options, check) for f in found),
         )
     notes = first_notes(note for report in cache.values() for note in report.notes)
     return VerifyResult(

@@ -5,7 +5,7 @@ and a snippet that reproduces it), `VerifyResult` (text, JSON, HTML) and `Verifi
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,12 +265,18 @@ def failure_of(
     has_backward: bool,
     located: tuple[str | None, str | None] = (None, None),
     options: dict | None = None,
+    rerun: Callable[[ConvProblem], ProblemReport] | None = None,
 ) -> Failure:
     """The `Failure` of ``result``, one of ``report``'s failed checks on ``problem``: diagnosed
-    from the user's output and its bound, with a reproduce snippet (``located`` and
-    ``options`` as in `reproduce_snippet`)."""
+    from the user's output and its bound (``rerun``: the user's functions checked on another
+    problem, which confirms a cause on a larger one), with a reproduce snippet (``located``
+    and ``options`` as in `reproduce_snippet`)."""
     diagnosis = diagnose(
-        problem, result, report.outputs.get(result.output), report.bounds.get(result.output)
+        problem,
+        result,
+        report.outputs.get(result.output),
+        report.bounds.get(result.output),
+        rerun,
     )
     return Failure(
         check=result.check,

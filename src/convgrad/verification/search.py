@@ -48,11 +48,14 @@ class Found:
         has_backward: bool,
         located: tuple[str | None, str | None] = (None, None),
         options: dict | None = None,
+        rerun: CheckProblem | None = None,
     ) -> Failure:
-        """The reported `Failure` (diagnosed, with a reproduce snippet importing the functions
-        from ``located``, `convgrad.verification.source.locate`'s paths, and passing
-        ``options``)."""
-        return failure_of(self.problem, self.report, self.result, has_backward, located, options)
+        """The reported `Failure` (diagnosed, a cause confirmed with ``rerun`` on a larger
+        problem; with a reproduce snippet importing the functions from ``located``,
+        `convgrad.verification.source.locate`'s paths, and passing ``options``)."""
+        return failure_of(
+            self.problem, self.report, self.result, has_backward, located, options, rerun
+        )
 
 
 def problem_key(problem: ConvProblem) -> tuple:

@@ -150,6 +150,7 @@ def test_the_probe_tries_a_channel_multiplier_of_two():
             "groups": (1, "depthwise"),
             "ndim": (2,),
             "flip": (False,),
+            "padding_mode": ("zeros",),
         },
         dtype="float64",
         precision=cg.verification.bounds.Precision(),

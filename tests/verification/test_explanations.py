@@ -60,7 +60,11 @@ def test_without_a_larger_problem_no_cause_is_named_only_the_pattern():
     result = CheckResult("exact", "grad_bias", False, "")
     why = diagnose(problem, result, got, np.zeros(1))
     assert HONEST in why and "likely cause" not in why
-    assert "every element is the right answer times 0.5 (a constant ratio)" in why
+    # The ratio is stated with the problem's sizes it equals: facts, not a cause.
+    assert (
+        "every element is the right answer times 0.5 = 1/2, and 2 is N and prod(O) and prod(K)"
+        " here (a constant ratio)"
+    ) in why
 
 
 def _forward_accumulating_in_float16(x, w, spec):

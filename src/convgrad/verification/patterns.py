@@ -112,9 +112,31 @@ def _spatial(problem: ConvProblem, output: str, bad: np.ndarray) -> list[str]:
     return found
 
 
-def _values(got: np.ndarray, expected: np.ndarray, bad: np.ndarray, bound: np.ndarray) -> str:
-    """What the wrong elements hold: zeros, the reference times one constant, or how far off
-    the worst one is."""
+def _counts(problem: ConvProblem) -> dict[str, int]:
+    """The problem's sizes a sum over the batch or space could have been divided by."""
+    n, outputs = problem.grad_y.shape[0], int(np.prod(problem.grad_y.shape[2:]))
+    taps = int(np.prod(problem.w.shape[2:]))
+    return {"N": n, "prod(O)": outputs, "N * prod(O)": n * outputs, "prod(K)": taps}
+
+
+def _ratio(ratio: float, counts: dict[str, int]) -> str:
+    """``ratio`` as a number, and as ``1/k`` naming the problem's sizes equal to k when it is
+    the reciprocal of an integer k > 1 (a fact about the numbers, not a cause)."""
+    text = f"{ratio:.6g}"
+    if not 0 < ratio < 1:
+        return text
+    k = round(1 / ratio)
+    if k < 2 or abs(k * ratio - 1) > 1e-9:
+        return text
+    names = [name for name, value in counts.items() if value == k]
+    return f"{text} = 1/{k}" + (f", and {k} is {' and '.join(names)} here" if names else "")
+
+
+def _values(
+    got: np.ndarray, expected: np.ndarray, bad: np.ndarray, bound: np.ndarray, counts: dict
+) -> str:
+    """What the wrong elements hold: zeros, the reference times one constant (named as 1/k of
+    the problem's sizes where it is one), or how far off the worst one is."""
     wrong_got, wrong_expected = got[bad], expected[bad]
     if not np.any(wrong_got):
         return "they are 0 where the reference is not"
@@ -122,11 +144,17 @@ def _values(got: np.ndarray, expected: np.ndarray, bad: np.ndarray, bound: np.nd
     if norm > 0 and np.isfinite(got).all():
         ratio = float(np.sum(got * expected)) / norm
         if ratio != 0 and np.all(np.abs(got - ratio * expected) <= bound + 1e-12 * np.abs(got)):
-            return f"every element is the right answer times {ratio:.6g} (a constant ratio)"
+            return (
+                f"every element is the right answer times {_ratio(ratio, counts)} (a constant"
+                " ratio)"
+            )
     if np.all(wrong_expected != 0) and np.isfinite(wrong_got).all():
         ratios = wrong_got / wrong_expected
         if np.allclose(ratios, ratios[0], rtol=1e-9, atol=0) and len(ratios) > 1:
-            return f"they are the right answer times {ratios[0]:.6g} (a constant ratio)"
+            return (
+                f"they are the right answer times {_ratio(float(ratios[0]), counts)} (a constant"
+                " ratio)"
+            )
     if np.isfinite(wrong_got).all():
         error = np.where(bad, np.abs(got - expected), -1)
         index = tuple(int(i) for i in np.unravel_index(int(np.argmax(error)), bad.shape))
@@ -170,7 +198,7 @@ def describe(
             pattern = _channels(name, hit, bad.shape[axis], groups if channel else 1)
             facts += [pattern] if pattern else []
         facts += _spatial(problem, output, bad)
-    facts.append(_values(got, expected, bad, bound))
+    facts.append(_values(got, expected, bad, bound, _counts(problem)))
     return "; ".join(facts)
 
 

@@ -20,6 +20,7 @@ Modules, in pipeline order:
 - `ladder`: fixed boundary and layer problems checked beside the search, shrunk greedily.
 - `probe`: the capability probe, each feature of the space tried once before the search.
 - `search`: hypothesis draws problems and shrinks each failure to a minimal one.
+- `reproducible`: the search independent of the modules loaded (hypothesis' local constants).
 - `diagnosis`: why a check failed, in words a learner can act on.
 - `source`: where the user's functions live (for snippets that import them).
 - `causes`: failures grouped by root cause.

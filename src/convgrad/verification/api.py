@@ -220,10 +220,8 @@ def verify(
         dtype: the data dtype ("float16", "float32", "float64").
         flip: False (cross-correlation), True (true convolution), or both.
         max_examples: problems drawn per search.
-        seed: fixes the search, with one caveat: hypothesis also draws numeric constants found
-            in the caller's loaded non-test modules, so importing another module of your
-            project can change the problems drawn. A failure's reproduce snippet is always
-            exact.
+        seed: fixes the search: the same problems and verdict in any process, whatever
+            modules are loaded (`convgrad.verification.reproducible`).
         safety: a factor >= 1 on the implementation's share of the error bound, for FFT or
             Winograd algorithms or TF32 hardware.
         accumulate: the dtype the implementation's sums are carried in (default: the data

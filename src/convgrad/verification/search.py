@@ -21,6 +21,7 @@ from hypothesis.strategies import SearchStrategy
 
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.problem import ConvProblem
+from convgrad.verification.reproducible import global_constants_only
 from convgrad.verification.result import Failure, failure_of
 from convgrad.verification.runner import ProblemReport
 
@@ -149,12 +150,13 @@ def search(
     done: dict[tuple[str, str], Found] = {}
     ratios: list[dict] = []
     examples = 0
-    while len(done) < max_failures:
-        found, examples, run_ratios = _search_once(strategy, check, done, run_settings, seed)
-        if found is None:
-            ratios = run_ratios
-            break
-        done[family(found.result)] = found
+    with global_constants_only():
+        while len(done) < max_failures:
+            found, examples, run_ratios = _search_once(strategy, check, done, run_settings, seed)
+            if found is None:
+                ratios = run_ratios
+                break
+            done[family(found.result)] = found
     return list(done.values()), examples, ratios
 
 

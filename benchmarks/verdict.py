@@ -6,8 +6,13 @@ bug of the zoos (``tests/zoo``, ``tests/zoo_realistic``) and to pass correct lay
 Prints one row per bug (seconds, the first failure's check and output, or MISSED) and the
 figures issue 12 asks for: the median over the zoo (target <= 1 s on 2 cores) and the default
 verify of a correct ``from_torch`` conv (target <= 2 s), beside the independent NumPy layer of
-``tests/zoo/correct.py`` measured in the same run. ``--quick`` times five bugs of each zoo.
-Run from the repository root (the zoos are test modules).
+``tests/zoo/correct.py`` measured in the same run, and beside `PREVIOUS`, the figures before
+the speed work. The torch conv is timed twice: with torch's own thread count, and with one
+thread (``torch.set_num_threads(1)``): on a machine whose cores are taken by other processes,
+torch's OpenMP threads spin at each barrier waiting for one another and each call takes tens
+of milliseconds (``OMP_WAIT_POLICY=PASSIVE`` has the same effect as one thread).
+``--quick`` times five bugs of each zoo. Run from the repository root (the zoos are test
+modules).
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 
 import convgrad as cg
+
+PREVIOUS = {"zoo median": 9.54, "from_torch(torch_conv)": 58.93, "tests/zoo/correct.py": 3.90}
+"""Seconds before the speed work (commit 460ac95: a thread per call, every check on every
+problem, the fixed problems after the search), by this benchmark on the shared 2-core machine
+(load average 6-9), 2026-12-02."""
 
 
 def time_verify(forward: Callable, backward: Callable | None, **settings) -> tuple[float, object]:
@@ -40,18 +50,30 @@ def zoo_rows(bugs: Sequence) -> list[dict]:
 
 def correct_rows() -> list[dict]:
     """Default verify of correct layers: torch through ``from_torch``, and the NumPy layer."""
+    import torch
     from tests.zoo import correct
 
     from convgrad.adapters.torch import from_torch, torch_conv
 
     rows = []
-    for name, (forward, backward) in (
-        ("from_torch(torch_conv)", from_torch(torch_conv)),
-        ("tests/zoo/correct.py", (correct.forward, correct.backward)),
+    for name, (forward, backward), threads in (
+        ("from_torch(torch_conv)", from_torch(torch_conv), torch.get_num_threads()),
+        ("from_torch(torch_conv), 1 thread", from_torch(torch_conv), 1),
+        ("tests/zoo/correct.py", (correct.forward, correct.backward), None),
     ):
-        seconds, result = time_verify(forward, backward)
+        before = torch.get_num_threads()
+        if threads is not None:
+            torch.set_num_threads(threads)
+        try:
+            seconds, result = time_verify(forward, backward)
+        finally:
+            torch.set_num_threads(before)
         rows.append({"layer": name, "seconds": seconds, "ok": result.ok})
     return rows
+
+
+def _previous(name: str) -> str:
+    return f" (before: {PREVIOUS[name]:.2f} s)" if name in PREVIOUS else ""
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -67,11 +89,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(f"{row['bug']:42} {row['found']:30} {row['seconds']:6.2f} s")
     median = statistics.median(row["seconds"] for row in rows)
     missed = sum(row["found"] == "MISSED" for row in rows)
-    print(f"\nzoo: median time to verdict {median:.2f} s (target <= 1 s), {missed} missed")
+    print(
+        f"\nzoo: median time to verdict {median:.2f} s{_previous('zoo median')} (target <= 1 s),"
+        f" {missed} missed"
+    )
     correct = correct_rows()
     for row in correct:
         verdict = "passes" if row["ok"] else "FAILS"
-        print(f"default verify of {row['layer']}: {row['seconds']:.2f} s, {verdict}")
+        layer = row["layer"]
+        print(f"default verify of {layer}: {row['seconds']:.2f} s{_previous(layer)}, {verdict}")
     return {"zoo": rows, "median_s": median, "correct": correct}
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,7 @@ def _problems(*argv: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_verify_draws_the_same_problems_whatever_modules_are_loaded(tmp_path):
     (tmp_path / "convgrad_user_constants.py").write_text(CONSTANTS)
     plain = _problems()

@@ -122,10 +122,10 @@ def test_fixed_problems_stay_inside_the_declared_flip_and_padding_mode():
     assert [p.name for p in canonical_plans(one_side, real=False)][-1] == "canonical flip=True"
 
 
-def test_the_search_after_failed_fixed_problems_draws_a_quarter():
+def test_the_search_after_failed_fixed_problems_draws_a_tenth():
     assert search_budget(100, failed=False) == 100
-    assert search_budget(100, failed=True) == 25
-    assert search_budget(3, failed=True) == 1
+    assert search_budget(100, failed=True) == 10
+    assert search_budget(9, failed=True) == 1
     with pytest.raises(TypeError):
         search_budget(100, True)
 

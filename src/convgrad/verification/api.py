@@ -225,7 +225,7 @@ def verify(
         groups: group counts drawn.
         dtype: the data dtype ("float16", "float32", "float64").
         flip: False (cross-correlation), True (true convolution), or both.
-        max_examples: problems drawn per search (a quarter of them once the fixed problems
+        max_examples: problems drawn per search (a tenth of them once the fixed problems
             before the search failed: `convgrad.verification.ladder.search_budget`).
         seed: fixes the search: the same problems and verdict in any process, whatever
             modules are loaded (`convgrad.verification.reproducible`).

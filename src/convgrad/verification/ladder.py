@@ -63,14 +63,14 @@ among those inside the declared space)."""
 SHRINK_STEPS = 60
 """Problems checked while shrinking one fixed problem's failure."""
 
-AFTER_FAILURE = 4
+AFTER_FAILURE = 10
 """Once the fixed problems have failed, the random search draws this many times fewer
 problems (`search_budget`)."""
 
 
 def search_budget(max_examples: int, *, failed: bool) -> int:
     """Problems verify's random search draws after the fixed problems: ``max_examples``, or
-    when they ``failed`` a quarter of it (at least 1). The verdict is known then and the
+    when they ``failed`` a tenth of it (at least 1). The verdict is known then and the
     failures of one mistake show together on the first problem it breaks; the shorter search
     still looks for a mistake of another kind, and a run after the fix draws them all."""
     return max(1, max_examples // AFTER_FAILURE) if failed else max_examples
@@ -288,6 +288,9 @@ def run_ladder(
         if problem is None or len(found) >= max_failures:
             continue
         checked += 1
+        # The failures of one mistake mostly shrink alike: each starts from the plan the
+        # previous one shrank to, where it fails there too.
+        start = plan
         for result in check(problem, True).failures:
             key = family(result)
             if key in found or len(found) >= max_failures:
@@ -297,7 +300,9 @@ def run_ladder(
             def fails(p: ConvProblem, key=key, extra=extra) -> bool:
                 return any(family(r) == key for r in check(p, extra).failures)
 
-            small = shrink(plan, build, fails)
+            if start is not plan and not fails(build(start)):
+                start = plan
+            start, small = _shrunk(start, build, fails)
             report = check(small, extra)
             first = next(r for r in report.failures if family(r) == key)
             note = f" (found on the fixed problem {plan.name!r}, then shrunk)"
@@ -312,6 +317,13 @@ def shrink(
 ) -> ConvProblem:
     """Greedy: the first smaller plan (`_smaller`) whose problem still ``fails`` replaces the
     plan, until none does or `SHRINK_STEPS` problems are checked; the last failing problem."""
+    return _shrunk(plan, build, fails)[1]
+
+
+def _shrunk(
+    plan: Plan, build: Callable[[Plan], ConvProblem | None], fails: Callable[[ConvProblem], bool]
+) -> tuple[Plan, ConvProblem]:
+    """`shrink`'s last failing plan and its problem."""
     problem = build(plan)
     steps = 0
     progress = True
@@ -327,4 +339,4 @@ def shrink(
                 break
             if steps >= SHRINK_STEPS:
                 break
-    return problem
+    return plan, problem

@@ -30,7 +30,9 @@ class CallThread:
     costs a hand-over instead of a thread start, and the user's code always runs on the same
     thread (thread pools of OpenMP or PyTorch, which keep one team per calling thread, are
     made once; thread-local state persists between calls, as it does in a user's program).
-    The thread ends after `IDLE` seconds without a call and starts again on the next."""
+    The thread ends after `IDLE` seconds without a call and starts again on the next; a
+    per-thread setting changed meanwhile in another thread (``torch.set_num_threads``,
+    ``omp_set_num_threads``) reaches it when it starts again."""
 
     IDLE = 5.0
     """Seconds the thread waits for a call before it ends."""

@@ -12,6 +12,7 @@ from convgrad.verification.ladder import (
     BOUNDARIES,
     DEFAULT_LAYERS,
     Plan,
+    _shrunk,
     boundary_plans,
     canonical_plans,
     layer_plans,
@@ -141,3 +142,24 @@ def test_a_bug_on_the_canonical_baseline_is_reported_without_the_full_search():
     assert failure.problem["x"] == [1, 1, 1, 1] and failure.problem["w"] == [1, 1, 1, 1]
     # Only the fixed problems before the first failure ran: no random search at all.
     assert result.examples == 1
+
+
+def test_shrink_tries_a_passing_candidate_again_with_other_data():
+    plan = Plan("t", 1, 1, 4, (1, 1), (1, 1), ConvSpec())
+    rebuilt: set[int] = set()
+
+    def build(p):
+        return p.build(0, "float64", integer=True)
+
+    def rebuild(p):
+        problem = p.build(1, "float64", integer=True)
+        rebuilt.add(id(problem))
+        return problem
+
+    def fails(problem):
+        # As a mistake that equal data hides: only the first data and the other data show it.
+        return problem.w.shape[0] == 4 or id(problem) in rebuilt
+
+    end, problem = _shrunk(plan, build, fails, rebuild)
+    assert end.c_out == 1 and id(problem) in rebuilt
+    assert _shrunk(plan, build, fails)[0].c_out == 4

@@ -288,6 +288,9 @@ def run_ladder(
     def build(plan: Plan) -> ConvProblem | None:
         return plan.build(seed, dtype, integer)
 
+    def rebuild(plan: Plan) -> ConvProblem | None:
+        return plan.build(seed + 1, dtype, integer)
+
     for plan in plans:
         problem = build(plan)
         if problem is None or len(found) >= max_failures:
@@ -307,7 +310,7 @@ def run_ladder(
 
             if start is not plan and not fails(build(start)):
                 start = plan
-            start, small = _shrunk(start, build, fails)
+            start, small = _shrunk(start, build, fails, rebuild)
             report = check(small, extra)
             first = next(r for r in report.failures if family(r) == key)
             note = f" (found on the fixed problem {plan.name!r}, then shrunk)"
@@ -326,9 +329,14 @@ def shrink(
 
 
 def _shrunk(
-    plan: Plan, build: Callable[[Plan], ConvProblem | None], fails: Callable[[ConvProblem], bool]
+    plan: Plan,
+    build: Callable[[Plan], ConvProblem | None],
+    fails: Callable[[ConvProblem], bool],
+    rebuild: Callable[[Plan], ConvProblem | None] | None = None,
 ) -> tuple[Plan, ConvProblem]:
-    """`shrink`'s last failing plan and its problem."""
+    """`shrink`'s last failing plan and its problem; a candidate that passes is tried again
+    with the data of ``rebuild`` when given (on a problem of a few entries, equal data can hide
+    a mistake: a kernel [a, a] is its own rotation)."""
     problem = build(plan)
     steps = 0
     progress = True
@@ -339,8 +347,13 @@ def _shrunk(
             if trial is None:
                 continue
             steps += 1
-            if fails(trial):
-                plan, problem, progress = candidate, trial, True
+            failing = trial if fails(trial) else None
+            if failing is None and rebuild is not None:
+                steps += 1
+                again = rebuild(candidate)
+                failing = again if again is not None and fails(again) else None
+            if failing is not None:
+                plan, problem, progress = candidate, failing, True
                 break
             if steps >= SHRINK_STEPS:
                 break

@@ -1,11 +1,19 @@
 """Calling the user's functions: copies, timeouts, exceptions, mutations, result unpacking."""
 
+import threading
 import time
 
 import numpy as np
 import pytest
 
-from convgrad.verification.calls import CallFailed, UserFunction, as_array, split_gradients
+from convgrad.verification.calls import (
+    CallFailed,
+    CallThread,
+    UserFunction,
+    as_array,
+    call_thread,
+    split_gradients,
+)
 from convgrad.verification.checks import check_no_mutation
 
 
@@ -88,3 +96,45 @@ def test_split_gradients_rejects_what_is_not_two_or_three_gradients(value):
 def test_split_gradients_accepts_pairs_and_triples():
     assert len(split_gradients((1, 2))) == 2
     assert len(split_gradients([1, 2, 3])) == 3
+
+
+def test_calls_with_a_timeout_run_on_one_persistent_thread():
+    def where(x, w, spec):
+        return threading.get_ident()
+
+    forward = UserFunction(where, "forward", 1.0)
+    backward = UserFunction(where, "backward", 1.0)
+    idents = {forward(_arrays(), None), backward(_arrays(), None), forward(_arrays(), None)}
+    assert len(idents) == 1
+    assert idents != {threading.get_ident()}
+    # Without a timeout the call runs on the caller's thread.
+    assert UserFunction(where, "forward", None)(_arrays(), None) == threading.get_ident()
+
+
+def test_a_stuck_call_thread_is_replaced_for_later_functions():
+    release = threading.Event()
+    hanging = UserFunction(lambda x, w, spec: release.wait(5), "forward", 0.05)
+    before = call_thread()
+    try:
+        with pytest.raises(CallFailed, match=r"did not return within timeout=0\.05"):
+            hanging(_arrays(), None)
+        assert before.stuck
+        # Not queued behind the hung call: it runs at once on a new thread.
+        assert UserFunction(lambda x, w, spec: 7, "backward", 0.5)(_arrays(), None) == 7
+        assert call_thread() is not before
+    finally:
+        release.set()
+
+
+def test_the_call_thread_ends_when_idle_and_starts_again():
+    worker = CallThread()
+    worker.IDLE = 0.05
+    box = []
+    worker.submit(lambda: box.append(threading.get_ident())).wait(1)
+    first = worker._thread
+    deadline = time.perf_counter() + 2
+    while worker._thread is not None and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert worker._thread is None and not first.is_alive()
+    assert worker.submit(lambda: box.append(1)).wait(1)
+    assert box[1] == 1

@@ -5,14 +5,18 @@ import numpy as np
 import pytest
 
 import convgrad as cg
+from convgrad.shapes import resolve
 from convgrad.spec import ConvSpec
 from convgrad.verification import space
 from convgrad.verification.ladder import (
     BOUNDARIES,
     DEFAULT_LAYERS,
     Plan,
+    _shrunk,
     boundary_plans,
+    canonical_plans,
     layer_plans,
+    search_budget,
     shrink,
 )
 
@@ -78,3 +82,84 @@ def test_a_bug_only_a_named_layer_reaches_is_found_and_shrunk():
 def test_verify_rejects_an_unknown_layer():
     with pytest.raises(ValueError, match=r"'resnet18' is not in the layer table"):
         cg.verify(ref_forward, ref_backward, max_examples=5, layers=("resnet18",))
+
+
+def test_canonical_plans_change_one_axis_of_the_baseline_at_a_time():
+    plans = canonical_plans(DEFAULT, real=True)
+    assert [p.name for p in plans] == [
+        "canonical baseline",
+        "canonical baseline, real data",
+        "canonical padding='same'",
+        "canonical padding='full'",
+        "canonical padding='explicit'",
+        "canonical stride=2",
+        "canonical dilation=2",
+        "canonical groups=2",
+    ]
+    base = plans[0]
+    assert base.spec == ConvSpec(padding="valid", stride=(1, 1), dilation=(1, 1))
+    assert (base.batch, base.c_in, base.c_out, base.kernel, base.side) == (2, 2, 3, (2, 3), (5, 6))
+    assert plans[1].real and not base.real
+    assert plans[4].spec.padding == ((1, 2), (2, 0))
+    assert plans[7].spec.groups == 2 and (plans[7].c_in, plans[7].c_out) == (4, 6)
+    stride = plans[5].build(0, "float64", integer=True)
+    assert all(a.unreached for a in resolve(stride.x.shape, stride.w.shape, stride.spec)[1])
+    real = plans[1].build(0, "float64", integer=True)
+    assert not np.all(real.x == np.round(real.x))
+    assert all(p.build(0, "float64", integer=True) is not None for p in plans)
+    assert [p.name for p in canonical_plans(DEFAULT, real=False)][:2] == [
+        "canonical baseline",
+        "canonical padding='same'",
+    ]
+
+
+def test_fixed_problems_stay_inside_the_declared_flip_and_padding_mode():
+    space = dict(DEFAULT, flip=(True,), padding_mode=("reflect",))
+    plans = canonical_plans(space, real=False) + boundary_plans(space, 0)
+    assert {(p.spec.flip, p.spec.padding_mode) for p in plans} == {(True, "reflect")}
+    # The layer table's layers are cross-correlations with zero pads: none fits.
+    assert layer_plans(None, space, 0) == []
+    one_side = dict(DEFAULT, flip=(False, True))
+    assert [p.name for p in canonical_plans(one_side, real=False)][-1] == "canonical flip=True"
+
+
+def test_the_search_after_failed_fixed_problems_draws_a_tenth():
+    assert search_budget(100, failed=False) == 100
+    assert search_budget(100, failed=True) == 10
+    assert search_budget(9, failed=True) == 1
+    with pytest.raises(TypeError):
+        search_budget(100, True)
+
+
+def test_a_bug_on_the_canonical_baseline_is_reported_without_the_full_search():
+    def forward(x, w, spec):
+        return ref_forward(x, w, spec) + 1
+
+    result = cg.verify(forward, max_examples=40, max_failures=1)
+    (failure,) = result.failures
+    assert (failure.check, failure.output) == ("exact", "forward")
+    assert "found on the fixed problem 'canonical baseline', then shrunk" in failure.message
+    assert failure.problem["x"] == [1, 1, 1, 1] and failure.problem["w"] == [1, 1, 1, 1]
+    # Only the fixed problems before the first failure ran: no random search at all.
+    assert result.examples == 1
+
+
+def test_shrink_tries_a_passing_candidate_again_with_other_data():
+    plan = Plan("t", 1, 1, 4, (1, 1), (1, 1), ConvSpec())
+    rebuilt: set[int] = set()
+
+    def build(p):
+        return p.build(0, "float64", integer=True)
+
+    def rebuild(p):
+        problem = p.build(1, "float64", integer=True)
+        rebuilt.add(id(problem))
+        return problem
+
+    def fails(problem):
+        # As a mistake that equal data hides: only the first data and the other data show it.
+        return problem.w.shape[0] == 4 or id(problem) in rebuilt
+
+    end, problem = _shrunk(plan, build, fails, rebuild)
+    assert end.c_out == 1 and id(problem) in rebuilt
+    assert _shrunk(plan, build, fails)[0].c_out == 4

@@ -25,8 +25,10 @@ def test_reference_as_implementation_passes_every_check(seed):
         ref_forward, ref_backward, ndim=(1, 2), flip=(False, True), seed=seed, **FAST
     )
     assert result.ok, str(result)
-    # 25 drawn problems, then the fixed ones: 3 layers of the table and one per size boundary.
-    assert result.examples == 25 + DEFAULT_LAYERS + len(BOUNDARIES)
+    # The fixed problems: 10 canonical ones (the baseline, on real data, 3 other padding modes,
+    # stride 2, dilation 2, groups 2, 2-D, flip), 3 layers of the table, one per size
+    # boundary; then 25 drawn.
+    assert result.examples == 10 + DEFAULT_LAYERS + len(BOUNDARIES) + 25
     checks = {r["check"] for r in result.ratios}
     assert {"exact", "value", "adjoint", "finite_difference", "linearity"} <= checks
     assert all(r["ratio"] is None or r["ratio"] <= 1 for r in result.ratios)

@@ -232,4 +232,6 @@ def test_a_raising_transpose_is_named_in_its_own_terms():
     result = cg.verify_transpose(_raising_forward, ref_backward, max_examples=5, max_failures=1)
     assert failure_keys(result) == {("raised", "forward")}
     message = result.failures[0].message
-    assert message == "your forward raised RuntimeError: not implemented for output_padding"
+    assert message.startswith(
+        "your forward raised RuntimeError: not implemented for output_padding"
+    )

@@ -20,9 +20,11 @@ Modules, in pipeline order:
 - `space`: `DEFAULT_SPACE`, the problems verify, the strategies, the CLI and the plugin draw.
 - `sizes`: realistic sizes within a cost budget (`sizes=`, `max_*`).
 - `layers`: a table of real networks' layers in benchdnn's batch-file syntax.
-- `ladder`: fixed boundary and layer problems checked beside the search, shrunk greedily.
+- `ladder`: fixed canonical, boundary and layer problems checked before the search, shrunk
+  greedily.
 - `probe`: the capability probe, each feature of the space tried once before the search.
 - `search`: hypothesis draws problems and shrinks each failure to a minimal one.
+- `reproducible`: the search independent of the modules loaded (hypothesis' local constants).
 - `patterns`: which elements of a wrong output differ, and in which pattern (facts, no cause).
 - `diagnosis`: why a check failed, in words a learner can act on; a cause only when it
   reproduces the output on the minimal problem and on a larger one.

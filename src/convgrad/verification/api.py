@@ -20,7 +20,13 @@ import numpy as np
 from convgrad.schema import OUTPUTS, json_value
 from convgrad.verification.bounds import Precision
 from convgrad.verification.calls import UserFunction
-from convgrad.verification.ladder import boundary_plans, layer_plans, run_ladder
+from convgrad.verification.ladder import (
+    boundary_plans,
+    canonical_plans,
+    layer_plans,
+    run_ladder,
+    search_budget,
+)
 from convgrad.verification.layout import check_layouts, layout_for
 from convgrad.verification.probe import AXES, probe
 from convgrad.verification.problem import ConvProblem
@@ -31,7 +37,7 @@ from convgrad.verification.runner import (
     first_notes,
     judge_outputs,
 )
-from convgrad.verification.search import Found, check_given, family, problem_key, search
+from convgrad.verification.search import Found, check_given, problem_key, search
 from convgrad.verification.sizes import problem_strategy, resolve_sizes
 from convgrad.verification.source import locate
 from convgrad.verification.space import DEFAULT_SPACE
@@ -230,11 +236,10 @@ def verify(
             accumulator's integers (its dtype or a wider integer one); adjoint, finite
             differences and linearity are not run (each output is already compared exactly).
         flip: False (cross-correlation), True (true convolution), or both.
-        max_examples: problems drawn per search.
-        seed: fixes the search, with one caveat: hypothesis also draws numeric constants found
-            in the caller's loaded non-test modules, so importing another module of your
-            project can change the problems drawn. A failure's reproduce snippet is always
-            exact.
+        max_examples: problems drawn per search (a tenth of them once the fixed problems
+            before the search failed: `convgrad.verification.ladder.search_budget`).
+        seed: fixes the search: the same problems and verdict in any process, whatever
+            modules are loaded (`convgrad.verification.reproducible`).
         safety: a factor >= 1 on the implementation's share of the error bound, for FFT or
             Winograd algorithms or TF32 hardware.
         accumulate: the dtype the implementation's sums are carried in (default: the data
@@ -261,9 +266,10 @@ def verify(
         layers: layers of real networks checked beside the search
             (`convgrad.verification.layers`): names of layers or networks
             (``("resnet50", "alexnet:conv1")``), "all", or () for none; None checks 3 of those
-            inside the declared space (rotated by seed). Boundary problems (11 and 19 output
-            channels, kernels 5 and 7, 21 and 67 columns, batches 5 and 7) are checked too; a
-            failure only they show is shrunk (`convgrad.verification.ladder`).
+            inside the declared space (rotated by seed). Small canonical problems and boundary
+            problems (11 and 19 output channels, kernels 5 and 7, 21 and 67 columns, batches
+            5 and 7) are checked too, all before the search; a failure they show is shrunk
+            greedily (`convgrad.verification.ladder`).
 
         subnormals: "ftz" (default) lets results below the smallest normal be flushed to zero
             and such operands be read as zero (XLA on CPU, GPUs, oneDNN, SIMD kernels with
@@ -361,13 +367,14 @@ def verify(
         else UserFunction(backward, "backward", timeout, errstate, isolation)
     )
 
-    cache: dict[tuple, ProblemReport] = {}
+    cache: dict[tuple, tuple[ProblemReport, bool]] = {}
 
-    def check(problem: ConvProblem) -> ProblemReport:
+    def check(problem: ConvProblem, extra: bool) -> ProblemReport:
         # Each search replays the previous ones' problems (same seed) and shrinking revisits
-        # problems: the user's functions run once per distinct problem.
+        # problems: the user's functions run once per distinct problem (again for its extra
+        # checks when it had none).
         key = problem_key(problem)
-        if key not in cache:
+        if key not in cache or (extra and not cache[key][1]):
             user_forward.mutations = {}
             if user_backward is not None:
                 user_backward.mutations = {}
@@ -379,12 +386,16 @@ def verify(
                 exact=bool(exact),
                 seed=seed,
                 deterministic=bool(deterministic),
+                extra=extra,
             ).run()
-            check_state(problem, user_forward, user_backward, report)
-            # One memory layout per problem, fixed by its shapes: a reproduce snippet meets it.
-            check_layouts(problem, user_forward, user_backward, report, (layout_for(problem),))
-            cache[key] = report
-        return cache[key]
+            if extra:
+                check_state(problem, user_forward, user_backward, report)
+                # One memory layout per problem, fixed by its shapes: a reproduce snippet
+                # meets it.
+                layouts = (layout_for(problem),)
+                check_layouts(problem, user_forward, user_backward, report, layouts)
+            cache[key] = report, extra
+        return cache[key][0]
 
     located = (locate(forward), locate(backward))
     capabilities: tuple[dict, ...] = ()
@@ -425,20 +436,20 @@ def verify(
             elif probed.unsupported():
                 space = probed.restrict(space)
                 strategy = problem_strategy(branches, **space, **draw)
-            found, examples, ratios = search(
-                strategy, check, max_examples=max_examples, seed=seed, max_failures=max_failures
-            )
-            ladder_space = {
-                k: space[k] for k in ("ndim", "padding", "stride", "dilation", "groups")
-            }
+            ladder_space = {k: space[k] for k in AXES}
+            ladder_space["padding_mode"] = padding_mode
             ladder_space = {
                 k: tuple(v) if isinstance(v, (tuple, list)) else (v,)
                 for k, v in ladder_space.items()
             }
-            plans = layer_plans(layers, ladder_space, seed) + boundary_plans(ladder_space, seed)
             kinds = (data,) if isinstance(data, str) else tuple(data)
-            by_family = {family(f.result): f for f in found}
-            examples += run_ladder(
+            plans = (
+                canonical_plans(ladder_space, real="integer" in kinds and "real" in kinds)
+                + layer_plans(layers, ladder_space, seed)
+                + boundary_plans(ladder_space, seed)
+            )
+            by_family: dict = {}
+            fixed = run_ladder(
                 plans,
                 check,
                 by_family,
@@ -447,14 +458,22 @@ def verify(
                 integer="integer" in kinds,
                 max_failures=max_failures,
             )
-            found = list(by_family.values())
+            found, examples, ratios = search(
+                strategy,
+                check,
+                max_examples=search_budget(max_examples, failed=bool(by_family)),
+                seed=seed,
+                max_failures=max_failures,
+                found=by_family,
+            )
+            examples += fixed
         defaults = {**_REPRODUCED, "accumulate": "float32" if precision else dtype}
         options = {k: settings_record[k] for k, v in defaults.items() if settings_record[k] != v}
         failures = (
             *declined,
             *(f.failure(backward is not None, located, options, check) for f in found),
         )
-    notes = first_notes(note for report in cache.values() for note in report.notes)
+    notes = first_notes(note for report, _ in cache.values() for note in report.notes)
     return VerifyResult(
         failures,
         examples,

@@ -5,6 +5,7 @@ turning what they return into arrays. A call that raises, hangs or breaks the pr
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Sequence
 
@@ -24,12 +25,70 @@ class CallFailed(Exception):
         self.error = error
 
 
+class CallThread:
+    """One daemon thread that runs the calls submitted to it, in order: a call with a timeout
+    costs a hand-over instead of a thread start, and the user's code always runs on the same
+    thread (thread pools of OpenMP or PyTorch, which keep one team per calling thread, are
+    made once; thread-local state persists between calls, as it does in a user's program).
+    The thread ends after `IDLE` seconds without a call and starts again on the next; a
+    per-thread setting changed meanwhile in another thread (``torch.set_num_threads``,
+    ``omp_set_num_threads``) reaches it when it starts again."""
+
+    IDLE = 5.0
+    """Seconds the thread waits for a call before it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.stuck = False
+        """True once a call did not return in time: the thread is abandoned to it."""
+
+    def submit(self, target: Callable[[], None]) -> threading.Event:
+        """Run ``target()`` on the thread; the returned event is set when it has returned."""
+        done = threading.Event()
+        with self._lock:
+            self._jobs.put((target, done))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="convgrad-calls", daemon=True
+                )
+                self._thread.start()
+        return done
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                target, done = self._jobs.get(timeout=self.IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():
+                        self._thread = None
+                        return
+                continue
+            target()
+            done.set()
+
+
+_threads = threading.local()
+
+
+def call_thread() -> CallThread:
+    """The calling thread's `CallThread` (a new one after a call on the last got stuck): each
+    thread that runs verify has its own, so concurrent runs do not wait on each other."""
+    current = getattr(_threads, "current", None)
+    if current is None or current.stuck:
+        current = _threads.current = CallThread()
+    return current
+
+
 class UserFunction:
     """A user's function called with copies of its arguments, a timeout and a mutation check.
 
-    fn: the callable; name: "forward" or "backward"; timeout: seconds (None: no limit). A call
-    that does not return in time is abandoned (a daemon thread; Python cannot kill it) and every
-    later call fails at once instead of waiting again. errstate: the NumPy floating-point error
+    fn: the callable; name: "forward" or "backward"; timeout: seconds (None: no limit). With
+    a timeout the calls run on the caller's `CallThread`; one that does not return in time is
+    abandoned there (Python cannot kill it) and every later call fails at once instead of
+    waiting again. errstate: the NumPy floating-point error
     settings (`numpy.geterr`) the function runs under, the caller's (verify's own arithmetic
     runs with every error ignored). ``mutations`` lists, per argument name, the calls that
     changed it. A KeyboardInterrupt raised by the function (Ctrl-C) is re-raised to the caller
@@ -70,7 +129,8 @@ class UserFunction:
         default; `convgrad.verification.layout` passes other memory layouts)."""
         if self.hung:
             raise self._fail(
-                f"{self.name} did not return within {self.timeout} s earlier; not called again"
+                f"{self.name} did not return within timeout={self.timeout} s earlier; not called"
+                " again"
             )
         copies = {k: copy(v) for k, v in arrays.items()}
         if self.worker is not None:
@@ -107,11 +167,9 @@ class UserFunction:
         if self.timeout is None:
             target()
             return box
-        thread = threading.Thread(target=target, name=f"convgrad-{self.name}", daemon=True)
-        thread.start()
-        thread.join(self.timeout)
-        if thread.is_alive():
-            self.hung = True
+        worker = call_thread()
+        if not worker.submit(target).wait(self.timeout):
+            worker.stuck = self.hung = True
             raise self._fail(f"{self.name} did not return within timeout={self.timeout} s")
         return box
 
@@ -180,4 +238,4 @@ def split_gradients(value: object) -> tuple[object, ...]:
     return tuple(value)
 
 
-__all__ = ["CallFailed", "UserFunction", "as_array", "split_gradients"]
+__all__ = ["CallFailed", "CallThread", "UserFunction", "as_array", "call_thread", "split_gradients"]

@@ -44,6 +44,9 @@ GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
 _FAILED = object()
 """What `ProblemChecks._call` returns when the call failed (None is a value a user may return)."""
 _VALUE_CHECKS = ("value", "exact", "adjoint", "finite_difference", "linearity")
+EXTRA_CHECKS = ("determinism", "linearity", "finite_difference", "state", "layout")
+"""The checks that call the user's functions beyond the first forward and backward calls
+(`ProblemChecks`' ``extra``; `convgrad.verification.state`, `convgrad.verification.layout`)."""
 
 
 @dataclass
@@ -237,6 +240,9 @@ class ProblemChecks(_Judge):
     exact: allow the exact (tolerance 0) regime on integer-valued data; False for algorithms
     that round even on integers (FFT, Winograd). deterministic: two calls must give identical
     bits; False lets a second result that differs within the error bound pass with a note.
+    extra: False leaves out the checks that call the user's functions again (`EXTRA_CHECKS`
+    but the state and layout checks, which run elsewhere): the first forward and backward
+    calls only, judged by value, adjoint and mutation.
     """
 
     def __init__(
@@ -249,13 +255,14 @@ class ProblemChecks(_Judge):
         exact: bool,
         seed: int,
         deterministic: bool = False,
+        extra: bool = True,
     ) -> None:
         integer = exact and all(
             is_integer_valued(a) for a in (problem.x, problem.w, problem.grad_y)
         )
         super().__init__(problem, precision, integer=integer)
         self.forward, self.backward = forward, backward
-        self.deterministic = deterministic
+        self.deterministic, self.extra = deterministic, extra
         self.kw = problem.kwargs
         self.rng = np.random.default_rng(seed)
         self.n_forward = forward_terms(problem.w.shape, False)
@@ -306,8 +313,8 @@ class ProblemChecks(_Judge):
             _call_text(p, "forward", grad_y=False),
             forward_flushed(self.precision, p.x, p.w, **self.kw),
         )
-        if y is None:
-            return None
+        if y is None or not self.extra:
+            return y
         got = self.report.outputs["forward"]
         again = self._call(self.forward, {"x": p.x, "w": p.w})
         if again is not _FAILED and (second := self._array(again, "forward")) is not None:
@@ -368,15 +375,15 @@ class ProblemChecks(_Judge):
             )
             if g is not None:
                 sound[output] = g
-        again = self._call(self.backward, arrays)
-        if again is not _FAILED:
+        if self.extra and (again := self._call(self.backward, arrays)) is not _FAILED:
             self._backward_determinism(grads, again)
         if y is None or self.precision.integer:
             return
         for output, operand in (("grad_input", "x"), ("grad_weight", "w")):
             if output in sound:
                 self._adjoint(y, sound[output], output, operand)
-                self._finite_difference(sound[output], output, operand)
+                if self.extra:
+                    self._finite_difference(sound[output], output, operand)
 
     def _tolerance(self, output: str) -> tuple:
         """(reference, tolerance) for `checks.check_determinism`; (None, None) when bits must
@@ -501,4 +508,11 @@ class ProblemChecks(_Judge):
         self.add(ck.check_identity("finite_difference", output, identity, note))
 
 
-__all__ = ["GRADIENTS", "ProblemChecks", "ProblemReport", "first_notes", "judge_outputs"]
+__all__ = [
+    "EXTRA_CHECKS",
+    "GRADIENTS",
+    "ProblemChecks",
+    "ProblemReport",
+    "first_notes",
+    "judge_outputs",
+]

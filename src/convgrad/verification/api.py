@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -471,7 +472,11 @@ def verify(
         options = {k: settings_record[k] for k, v in defaults.items() if settings_record[k] != v}
         failures = (
             *declined,
-            *(f.failure(backward is not None, located, options, check) for f in found),
+            # A cause is confirmed on a larger problem by its values alone: no extra checks.
+            *(
+                f.failure(backward is not None, located, options, partial(check, extra=False))
+                for f in found
+            ),
         )
     notes = first_notes(note for report, _ in cache.values() for note in report.notes)
     return VerifyResult(

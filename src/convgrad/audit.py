@@ -131,6 +131,24 @@ FEATURES = (
         {"ndim": 3, "padding": ("valid", "same"), "stride": (1, 2)},
         ((convgrad.ConvSpec("same"), (1, 2, 4, 5, 3), (2, 2, 2, 3, 2)),),
     ),
+    Feature(
+        "padding_mode",
+        "padding_mode reflect, replicate, circular",
+        {"padding": ("same", "explicit"), "padding_mode": ("reflect", "replicate", "circular")},
+        (
+            (convgrad.ConvSpec("same", padding_mode="reflect"), (1, 2, 6, 7), (3, 2, 3, 2)),
+            (
+                convgrad.ConvSpec(((2, 0), (1, 1)), padding_mode="replicate"),
+                (1, 2, 5, 4),
+                (2, 2, 3, 3),
+            ),
+            (
+                convgrad.ConvSpec(((0, 2), (3, 1)), stride=2, padding_mode="circular"),
+                (2, 2, 5, 6),
+                (3, 2, 2, 3),
+            ),
+        ),
+    ),
 )
 
 _BASE_SPACE = {"ndim": 2, "padding": "valid", "stride": 1, "dilation": 1, "groups": 1}
@@ -153,6 +171,11 @@ class Configuration:
 
 def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
+
+
+def _zeros_only(op: str) -> str:
+    """The reason a configuration has no `padding_mode` cell: ``op`` pads with zeros only."""
+    return f"{op} pads with zeros only (no reflect, replicate or circular padding_mode)"
 
 
 def _torch_version() -> dict:
@@ -213,16 +236,17 @@ def _torch_channels_last(x, w, spec):
 
 
 def _torch_module(x, w, spec):
-    """The layer as an ``nn.Conv{n}d`` module: ``padding="same"`` where torch takes it (stride
-    1), symmetric pads as the module's ``padding``, asymmetric ones by ``F.pad`` first (as
-    users write it); the weight bound by ``torch.func.functional_call`` so autograd reaches
-    ``w``."""
+    """The layer as an ``nn.Conv{n}d`` module with the spec's ``padding_mode``:
+    ``padding="same"`` where torch takes it (stride 1), symmetric pads as the module's
+    ``padding``, asymmetric ones by ``F.pad`` in the padding mode first (as users write it);
+    the weight bound by ``torch.func.functional_call`` so autograd reaches ``w``."""
     import torch
 
     from convgrad.translate import to_torch
 
     if spec.flip:
         w = torch.flip(w, dims=tuple(range(2, 2 + spec.ndim)))
+    padding_mode = spec.padding_mode
     if spec.mode == "same" and all(s == 1 for s in spec.stride):
         target = convgrad.ConvSpec("same", spec.stride, spec.dilation, spec.groups)
     elif all(lo == hi for lo, hi in spec.padding):
@@ -230,18 +254,30 @@ def _torch_module(x, w, spec):
             spec.mode, spec.padding, spec.stride, spec.dilation, spec.groups, False
         )
     else:
-        x = torch.nn.functional.pad(x, tuple(p for pair in reversed(spec.padding) for p in pair))
+        # torch.nn.functional.pad names zero padding "constant" and lists the last dim first.
+        pad_mode = "constant" if padding_mode == "zeros" else padding_mode
+        pads = tuple(p for pair in reversed(spec.padding) for p in pair)
+        x = torch.nn.functional.pad(x, pads, mode=pad_mode)
         target = convgrad.ConvSpec(0, spec.stride, spec.dilation, spec.groups)
+        padding_mode = "zeros"
     kwargs = to_torch(target, ndim=spec.ndim)
     modules = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
     module = modules[spec.ndim](
-        x.shape[1], w.shape[0], tuple(w.shape[2:]), bias=False, device="meta", **kwargs
+        x.shape[1],
+        w.shape[0],
+        tuple(w.shape[2:]),
+        bias=False,
+        padding_mode=padding_mode,
+        device="meta",
+        **kwargs,
     )
     return torch.func.functional_call(module, {"weight": w}, (x,))
 
 
 def _torch_configurations() -> list[Configuration]:
     from convgrad.adapters import torch as adapter
+
+    zeros_only = _zeros_only("torch.nn.functional.conv_transpose{1,2,3}d")
 
     def functional():
         return adapter.from_torch(adapter.torch_conv)
@@ -294,6 +330,7 @@ def _torch_configurations() -> list[Configuration]:
             "float64",
             adapter.torch_conv_transpose_pair,
             _torch_version,
+            unsupported={"padding_mode": zeros_only},
         ),
         Configuration(
             "torch-T-f32",
@@ -302,6 +339,7 @@ def _torch_configurations() -> list[Configuration]:
             "float32",
             adapter.torch_conv_transpose_pair,
             _torch_version,
+            unsupported={"padding_mode": zeros_only},
         ),
     ]
 
@@ -310,6 +348,7 @@ def _jax_configurations() -> list[Configuration]:
     from convgrad.adapters import jax as adapter
 
     no_groups = "jax.lax.conv_transpose has no feature_group_count"
+    conv_zeros = {"padding_mode": _zeros_only("jax.lax.conv_general_dilated")}
     return [
         Configuration(
             "jax-x64",
@@ -318,6 +357,7 @@ def _jax_configurations() -> list[Configuration]:
             "float64",
             lambda: adapter.from_jax(adapter.jax_conv),
             adapter.version,
+            unsupported=conv_zeros,
         ),
         Configuration(
             "jax-f32",
@@ -326,6 +366,7 @@ def _jax_configurations() -> list[Configuration]:
             "float32",
             lambda: adapter.from_jax(adapter.jax_conv),
             adapter.version,
+            unsupported=conv_zeros,
         ),
         Configuration(
             "jax-f32-highest",
@@ -334,6 +375,7 @@ def _jax_configurations() -> list[Configuration]:
             "float32",
             lambda: adapter.from_jax(functools.partial(adapter.jax_conv, precision="highest")),
             adapter.version,
+            unsupported=conv_zeros,
         ),
         Configuration(
             "jax-T-f32",
@@ -342,7 +384,11 @@ def _jax_configurations() -> list[Configuration]:
             "float32",
             adapter.jax_conv_transpose_pair,
             adapter.version,
-            unsupported={"groups": no_groups, "depthwise": no_groups},
+            unsupported={
+                "groups": no_groups,
+                "depthwise": no_groups,
+                "padding_mode": _zeros_only("jax.lax.conv_transpose"),
+            },
         ),
     ]
 
@@ -351,6 +397,7 @@ def _ort_configurations() -> list[Configuration]:
     from convgrad.adapters import onnxruntime as adapter
 
     stride_one = "a ConvTranspose node computes a convolution only at stride 1"
+    zeros_only = _zeros_only("an ONNX Conv or ConvTranspose node")
     return [
         Configuration(
             "ort-conv-f32",
@@ -359,6 +406,7 @@ def _ort_configurations() -> list[Configuration]:
             "float32",
             lambda: (adapter.from_onnxruntime("Conv"), None),
             adapter.version,
+            unsupported={"padding_mode": zeros_only},
         ),
         Configuration(
             "ort-convT-f32",
@@ -373,6 +421,7 @@ def _ort_configurations() -> list[Configuration]:
                 "1d": stride_one,
                 "3d": stride_one,
                 "explicit": "pads above d*(K-1) have no ConvTranspose form",
+                "padding_mode": zeros_only,
             },
         ),
     ]
@@ -389,6 +438,7 @@ def _tf_configurations() -> list[Configuration]:
             dtype,
             adapter.from_tensorflow,
             adapter.version,
+            unsupported={"padding_mode": _zeros_only("tf.nn.convolution")},
         )
         for dtype in ("float64", "float32")
     ]
@@ -526,11 +576,13 @@ def _finding(config: Configuration, feature: Feature, failure: dict, versions: d
     version = ", ".join(f"{k} {v}" for k, v in versions.items() if isinstance(v, str))
     bound_ratio = read_float(failure.get("bound_ratio"))
     ratio = "" if bound_ratio is None else f" (error {bound_ratio:.3g} x the bound)"
+    padding_mode = f", padding_mode {spec['padding_mode']}" if "padding_mode" in spec else ""
     text = (
         f"{config.label} ({version}) fails the {failure['check']} check on {failure['output']}"
         f" for {feature.label}{ratio}: minimal problem x {tuple(p['x'])}, w {tuple(p['w'])},"
         f" {p['dtype']}, padding {spec['padding']}, stride {spec['stride']}, dilation"
-        f" {spec['dilation']}, groups {spec['groups']}, flip {spec['flip']}."
+        f" {spec['dilation']}, groups {spec['groups']}, flip {spec['flip']}"
+        f"{padding_mode}."
         f" {failure['message'].splitlines()[0]}"
     )
     return {

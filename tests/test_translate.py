@@ -177,10 +177,27 @@ def test_from_torch_transposed_module_is_conv_transpose_with_output_padding():
         cg.ConvSpec.from_torch(module)
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_from_torch_module_padding_mode_is_the_specs_and_has_no_to_keyword(mode):
+    module = torch.nn.Conv2d(2, 3, (3, 2), padding=(2, 1), padding_mode=mode, bias=False)
+    spec = from_torch(module).spec
+    assert spec.padding_mode == mode
+    x = np.random.default_rng(0).standard_normal((1, 2, 5, 4))
+    got = module.double()(torch.as_tensor(x)).detach().numpy()
+    w = module.weight.detach().numpy()
+    want = cg.conv(x, w, padding=spec.padding, padding_mode=spec.padding_mode)
+    np.testing.assert_allclose(want, got, atol=1e-12)
+    for target in (to_torch, to_onnx):
+        with pytest.raises(ValueError, match=f"padding_mode='{mode}' has no .* keyword"):
+            target(spec, ndim=2)
+
+
 def test_from_torch_keywords_and_bad_input():
     assert from_torch(padding="same", dilation=(1, 2)).spec == cg.ConvSpec("same", dilation=(1, 2))
-    with pytest.raises(ValueError, match="padding_mode='reflect': convgrad pads with zeros only"):
-        from_torch(torch.nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"))
+    with pytest.raises(ValueError, match="transposed convolutions pad with zeros only"):
+        from_torch(padding_mode="reflect", transposed=True)
+    with pytest.raises(ValueError, match="padding_mode='sym' must be one of"):
+        from_torch(padding_mode="sym")
     with pytest.raises(ValueError, match="pass the keywords only without a module"):
         from_torch(torch.nn.Conv2d(1, 1, 3), stride=2)
     with pytest.raises(TypeError, match=r"must be a torch\.nn\.Conv1d"):

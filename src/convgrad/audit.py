@@ -8,8 +8,14 @@ bound). Real data are of normal magnitude; XLA and TensorFlow's oneDNN flush sub
 results to zero, which verify's default error model (``subnormals="ftz"``) allows.
 
 A cell is "pass", "fail" (a finding) or "unsupported": on the feature's fixed problem every
-failure is a call that raised and none is a wrong result (its message is kept), or the
-configuration cannot express the feature (e.g. ONNX's ConvTranspose form at stride 2).
+failure is a call that raised and none is a wrong result (its message is kept; not on the
+transposed row, where a wrong output shape raises), or the configuration cannot express the
+feature (e.g. ONNX's ConvTranspose form at stride 2, padding modes outside torch).
+
+The transposed row checks each configuration's transposed convolution
+(`Configuration.transpose`: torch ``F.conv_transpose*d`` and ``nn.ConvTranspose*d``, JAX
+``lax.conv_transpose``) by `convgrad.verify_transpose`; onnxruntime runs forward only, which
+verify_transpose cannot check (it reaches a transpose's forward through its backward).
 
 `run_audit` returns the JSON-ready report; `write_audit` also writes ``audit.json`` and the
 self-contained ``audit.html`` (`convgrad.report.audit_page`).
@@ -34,7 +40,9 @@ import numpy as np
 import convgrad
 from convgrad import sharding
 from convgrad.schema import json_float, read_float
+from convgrad.shapes import transpose_output_spatial
 from convgrad.verification.problem import ConvProblem
+from convgrad.verification.transposed import TransposeProblem, TransposeSpec
 
 SCHEMA = "convgrad-report/audit"
 SCHEMA_VERSION = 1
@@ -52,13 +60,17 @@ and N-d (JAX compiles every new shape: about 6 s a cell on 2 cores)."""
 
 @dataclass(frozen=True)
 class Feature:
-    """A matrix row: the verify space drawn (``space``) and one fixed real-data layer
-    (``layer``: spec, x shape, w shape; depthwise rows give fixed problems only)."""
+    """A matrix row: the verify space drawn (``space``) and fixed real-data layers
+    (``layers``: spec, x shape, w shape; depthwise rows give fixed problems only).
+    ``transposed``: the row checks each configuration's transposed convolution
+    (`Configuration.transpose`) by `convgrad.verify_transpose`, its layers' specs are
+    `convgrad.TransposeSpec` and w ``(C_in, C_out // groups, *K)``."""
 
     id: str
     label: str
     space: dict | None
-    layers: tuple[tuple[convgrad.ConvSpec, tuple[int, ...], tuple[int, ...]], ...]
+    layers: tuple[tuple[Any, tuple[int, ...], tuple[int, ...]], ...]
+    transposed: bool = False
 
 
 FEATURES = (
@@ -131,6 +143,47 @@ FEATURES = (
         {"ndim": 3, "padding": ("valid", "same"), "stride": (1, 2)},
         ((convgrad.ConvSpec("same"), (1, 2, 4, 5, 3), (2, 2, 2, 3, 2)),),
     ),
+    Feature(
+        "padding_mode",
+        "padding_mode reflect, replicate, circular",
+        {"padding": ("same", "explicit"), "padding_mode": ("reflect", "replicate", "circular")},
+        (
+            (convgrad.ConvSpec("same", padding_mode="reflect"), (1, 2, 6, 7), (3, 2, 3, 2)),
+            (
+                convgrad.ConvSpec(((2, 0), (1, 1)), padding_mode="replicate"),
+                (1, 2, 5, 4),
+                (2, 2, 3, 3),
+            ),
+            (
+                convgrad.ConvSpec(((0, 2), (3, 1)), stride=2, padding_mode="circular"),
+                (2, 2, 5, 6),
+                (3, 2, 2, 3),
+            ),
+        ),
+    ),
+    Feature(
+        "transposed",
+        "transposed convolution (conv_transpose, output_padding)",
+        {
+            "padding": ("valid", "same", "full", "explicit"),
+            "stride": (1, 2, 3),
+            "dilation": (1, 2),
+            "groups": (1, 2),
+        },
+        (
+            (
+                TransposeSpec(((1, 1), (0, 0)), (2, 1), (1, 1), 1, (1, 0)),
+                (2, 3, 4, 5),
+                (3, 2, 3, 2),
+            ),
+            (
+                TransposeSpec(((0, 2), (1, 0)), (1, 3), (2, 1), 2, (1, 2)),
+                (1, 4, 5, 3),
+                (4, 3, 2, 3),
+            ),
+        ),
+        transposed=True,
+    ),
 )
 
 _BASE_SPACE = {"ndim": 2, "padding": "valid", "stride": 1, "dilation": 1, "groups": 1}
@@ -139,7 +192,9 @@ _BASE_SPACE = {"ndim": 2, "padding": "valid", "stride": 1, "dilation": 1, "group
 @dataclass(frozen=True)
 class Configuration:
     """A matrix column: ``make()`` returns ``(forward, backward or None)`` (imports the
-    framework); ``context`` wraps every call (e.g. torch's deterministic algorithms)."""
+    framework); ``transpose()``, where the configuration has one, the ``(forward, backward)``
+    of its transposed convolution for `convgrad.verify_transpose` (the ``transposed`` row);
+    ``unsupported`` maps a feature id to the reason the column has no cell for it."""
 
     id: str
     framework: str
@@ -149,10 +204,16 @@ class Configuration:
     version: Callable[[], dict]
     notes: str = ""
     unsupported: dict[str, str] = field(default_factory=dict)
+    transpose: Callable[[], tuple[Callable, Callable]] | None = None
 
 
 def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
+
+
+def _zeros_only(op: str) -> str:
+    """The reason a configuration has no `padding_mode` cell: ``op`` pads with zeros only."""
+    return f"{op} pads with zeros only (no reflect, replicate or circular padding_mode)"
 
 
 def _torch_version() -> dict:
@@ -200,7 +261,9 @@ def _no_onednn() -> Iterator[None]:
             yield
 
 
-def _torch_channels_last(x, w, spec):
+def _torch_channels_last(x, w, spec, op: Callable | None = None):
+    """``op(x, w, spec)`` (default `convgrad.adapters.torch.torch_conv`) on channels_last
+    copies of x and w."""
     import torch
 
     from convgrad.adapters.torch import torch_conv
@@ -209,20 +272,52 @@ def _torch_channels_last(x, w, spec):
     if spec.ndim not in formats:
         raise ValueError(f"torch has no channels_last memory format for {spec.ndim}-D data")
     memory = formats[spec.ndim]
-    return torch_conv(x.contiguous(memory_format=memory), w.contiguous(memory_format=memory), spec)
+    op = torch_conv if op is None else op
+    return op(x.contiguous(memory_format=memory), w.contiguous(memory_format=memory), spec)
+
+
+def _torch_transpose_module(x, w, spec):
+    """The transposed layer as an ``nn.ConvTranspose{n}d`` module built per call (its
+    ``padding`` and ``output_padding`` where the pads are symmetric, else its unpadded result
+    cropped, as `convgrad.adapters.torch.torch_conv_transpose`), the weight bound by
+    ``torch.func.functional_call`` so autograd reaches ``w``."""
+    import torch
+
+    from convgrad.adapters.torch import torch_conv_transpose
+
+    modules = {
+        1: torch.nn.ConvTranspose1d,
+        2: torch.nn.ConvTranspose2d,
+        3: torch.nn.ConvTranspose3d,
+    }
+
+    def module_call(x, w, *, groups, **kwargs):
+        module = modules[spec.ndim](
+            w.shape[0],
+            w.shape[1] * groups,
+            tuple(w.shape[2:]),
+            groups=groups,
+            bias=False,
+            device="meta",
+            **kwargs,
+        )
+        return torch.func.functional_call(module, {"weight": w}, (x,))
+
+    return torch_conv_transpose(x, w, spec, transpose=module_call)
 
 
 def _torch_module(x, w, spec):
-    """The layer as an ``nn.Conv{n}d`` module: ``padding="same"`` where torch takes it (stride
-    1), symmetric pads as the module's ``padding``, asymmetric ones by ``F.pad`` first (as
-    users write it); the weight bound by ``torch.func.functional_call`` so autograd reaches
-    ``w``."""
+    """The layer as an ``nn.Conv{n}d`` module with the spec's ``padding_mode``:
+    ``padding="same"`` where torch takes it (stride 1), symmetric pads as the module's
+    ``padding``, asymmetric ones by ``F.pad`` in the padding mode first (as users write it);
+    the weight bound by ``torch.func.functional_call`` so autograd reaches ``w``."""
     import torch
 
     from convgrad.translate import to_torch
 
     if spec.flip:
         w = torch.flip(w, dims=tuple(range(2, 2 + spec.ndim)))
+    padding_mode = spec.padding_mode
     if spec.mode == "same" and all(s == 1 for s in spec.stride):
         target = convgrad.ConvSpec("same", spec.stride, spec.dilation, spec.groups)
     elif all(lo == hi for lo, hi in spec.padding):
@@ -230,12 +325,22 @@ def _torch_module(x, w, spec):
             spec.mode, spec.padding, spec.stride, spec.dilation, spec.groups, False
         )
     else:
-        x = torch.nn.functional.pad(x, tuple(p for pair in reversed(spec.padding) for p in pair))
+        # torch.nn.functional.pad names zero padding "constant" and lists the last dim first.
+        pad_mode = "constant" if padding_mode == "zeros" else padding_mode
+        pads = tuple(p for pair in reversed(spec.padding) for p in pair)
+        x = torch.nn.functional.pad(x, pads, mode=pad_mode)
         target = convgrad.ConvSpec(0, spec.stride, spec.dilation, spec.groups)
+        padding_mode = "zeros"
     kwargs = to_torch(target, ndim=spec.ndim)
     modules = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
     module = modules[spec.ndim](
-        x.shape[1], w.shape[0], tuple(w.shape[2:]), bias=False, device="meta", **kwargs
+        x.shape[1],
+        w.shape[0],
+        tuple(w.shape[2:]),
+        bias=False,
+        padding_mode=padding_mode,
+        device="meta",
+        **kwargs,
     )
     return torch.func.functional_call(module, {"weight": w}, (x,))
 
@@ -243,15 +348,32 @@ def _torch_module(x, w, spec):
 def _torch_configurations() -> list[Configuration]:
     from convgrad.adapters import torch as adapter
 
+    zeros_only = _zeros_only("torch.nn.functional.conv_transpose{1,2,3}d")
+
     def functional():
         return adapter.from_torch(adapter.torch_conv)
 
+    def transpose():
+        return adapter.from_torch(adapter.torch_conv_transpose)
+
     return [
         Configuration(
-            "torch-f64", "torch", "torch F.conv float64", "float64", functional, _torch_version
+            "torch-f64",
+            "torch",
+            "torch F.conv float64",
+            "float64",
+            functional,
+            _torch_version,
+            transpose=transpose,
         ),
         Configuration(
-            "torch-f32", "torch", "torch F.conv float32", "float32", functional, _torch_version
+            "torch-f32",
+            "torch",
+            "torch F.conv float32",
+            "float32",
+            functional,
+            _torch_version,
+            transpose=transpose,
         ),
         Configuration(
             "torch-f32-cl",
@@ -261,6 +383,9 @@ def _torch_configurations() -> list[Configuration]:
             lambda: adapter.from_torch(_torch_channels_last),
             _torch_version,
             unsupported={"1d": "torch has no 1-D channels_last memory format"},
+            transpose=lambda: adapter.from_torch(
+                functools.partial(_torch_channels_last, op=adapter.torch_conv_transpose)
+            ),
         ),
         Configuration(
             "torch-f32-det",
@@ -269,6 +394,7 @@ def _torch_configurations() -> list[Configuration]:
             "float32",
             lambda: _wrap(functional(), _deterministic),
             _torch_version,
+            transpose=lambda: _wrap(transpose(), _deterministic),
         ),
         Configuration(
             "torch-f32-no-onednn",
@@ -277,6 +403,7 @@ def _torch_configurations() -> list[Configuration]:
             "float32",
             lambda: _wrap(functional(), _no_onednn),
             _torch_version,
+            transpose=lambda: _wrap(transpose(), _no_onednn),
             notes="torch.backends.mkldnn.flags(enabled=False) around every call",
         ),
         Configuration(
@@ -286,6 +413,7 @@ def _torch_configurations() -> list[Configuration]:
             "float32",
             lambda: adapter.from_torch(_torch_module),
             _torch_version,
+            transpose=lambda: adapter.from_torch(_torch_transpose_module),
         ),
         Configuration(
             "torch-T-f64",
@@ -294,6 +422,8 @@ def _torch_configurations() -> list[Configuration]:
             "float64",
             adapter.torch_conv_transpose_pair,
             _torch_version,
+            unsupported={"padding_mode": zeros_only},
+            transpose=transpose,
         ),
         Configuration(
             "torch-T-f32",
@@ -302,6 +432,8 @@ def _torch_configurations() -> list[Configuration]:
             "float32",
             adapter.torch_conv_transpose_pair,
             _torch_version,
+            unsupported={"padding_mode": zeros_only},
+            transpose=transpose,
         ),
     ]
 
@@ -310,6 +442,7 @@ def _jax_configurations() -> list[Configuration]:
     from convgrad.adapters import jax as adapter
 
     no_groups = "jax.lax.conv_transpose has no feature_group_count"
+    conv_zeros = {"padding_mode": _zeros_only("jax.lax.conv_general_dilated")}
     return [
         Configuration(
             "jax-x64",
@@ -318,6 +451,8 @@ def _jax_configurations() -> list[Configuration]:
             "float64",
             lambda: adapter.from_jax(adapter.jax_conv),
             adapter.version,
+            unsupported=conv_zeros,
+            transpose=lambda: adapter.from_jax(adapter.jax_conv_transpose),
         ),
         Configuration(
             "jax-f32",
@@ -326,6 +461,8 @@ def _jax_configurations() -> list[Configuration]:
             "float32",
             lambda: adapter.from_jax(adapter.jax_conv),
             adapter.version,
+            unsupported=conv_zeros,
+            transpose=lambda: adapter.from_jax(adapter.jax_conv_transpose),
         ),
         Configuration(
             "jax-f32-highest",
@@ -334,6 +471,10 @@ def _jax_configurations() -> list[Configuration]:
             "float32",
             lambda: adapter.from_jax(functools.partial(adapter.jax_conv, precision="highest")),
             adapter.version,
+            unsupported=conv_zeros,
+            transpose=lambda: adapter.from_jax(
+                functools.partial(adapter.jax_conv_transpose, precision="highest")
+            ),
         ),
         Configuration(
             "jax-T-f32",
@@ -342,7 +483,12 @@ def _jax_configurations() -> list[Configuration]:
             "float32",
             adapter.jax_conv_transpose_pair,
             adapter.version,
-            unsupported={"groups": no_groups, "depthwise": no_groups},
+            unsupported={
+                "groups": no_groups,
+                "depthwise": no_groups,
+                "padding_mode": _zeros_only("jax.lax.conv_transpose"),
+            },
+            transpose=lambda: adapter.from_jax(adapter.jax_conv_transpose),
         ),
     ]
 
@@ -351,6 +497,11 @@ def _ort_configurations() -> list[Configuration]:
     from convgrad.adapters import onnxruntime as adapter
 
     stride_one = "a ConvTranspose node computes a convolution only at stride 1"
+    zeros_only = _zeros_only("an ONNX Conv or ConvTranspose node")
+    forward_only = (
+        "onnxruntime runs forward only, and convgrad.verify_transpose checks a transpose's"
+        " forward as its convolution's grad_input, which needs its backward too"
+    )
     return [
         Configuration(
             "ort-conv-f32",
@@ -359,6 +510,7 @@ def _ort_configurations() -> list[Configuration]:
             "float32",
             lambda: (adapter.from_onnxruntime("Conv"), None),
             adapter.version,
+            unsupported={"padding_mode": zeros_only, "transposed": forward_only},
         ),
         Configuration(
             "ort-convT-f32",
@@ -373,6 +525,8 @@ def _ort_configurations() -> list[Configuration]:
                 "1d": stride_one,
                 "3d": stride_one,
                 "explicit": "pads above d*(K-1) have no ConvTranspose form",
+                "padding_mode": zeros_only,
+                "transposed": forward_only,
             },
         ),
     ]
@@ -389,6 +543,11 @@ def _tf_configurations() -> list[Configuration]:
             dtype,
             adapter.from_tensorflow,
             adapter.version,
+            unsupported={
+                "padding_mode": _zeros_only("tf.nn.convolution"),
+                "transposed": "the audit has no TensorFlow transposed form (tf.nn.conv_transpose"
+                " is not wrapped for convgrad.verify_transpose)",
+            },
         )
         for dtype in ("float64", "float32")
     ]
@@ -422,33 +581,41 @@ def configurations(frameworks: Sequence[str] = FRAMEWORKS) -> tuple[list[Configu
     return found, skipped
 
 
-def _real_problem(spec, x_shape, w_shape, dtype: str, seed: int) -> ConvProblem:
+def _fixed_problem(
+    spec, x_shape, w_shape, dtype: str, seed: int, *, integer: bool
+) -> ConvProblem | TransposeProblem:
+    """A feature's fixed layer as a problem: x, w and grad_y (the output's shape) of standard
+    normal (``integer``: small integer) data; a `TransposeProblem` for a `TransposeSpec`."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(x_shape).astype(dtype)
-    w = rng.standard_normal(w_shape).astype(dtype)
-    y_shape = convgrad.output_shape(
-        x_shape,
-        w_shape,
-        padding=spec.padding,
-        stride=spec.stride,
-        dilation=spec.dilation,
-        groups=spec.groups,
+    if isinstance(spec, TransposeSpec):
+        y_shape = (
+            x_shape[0],
+            w_shape[1] * spec.groups,
+            *transpose_output_spatial(
+                x_shape[2:],
+                w_shape[2:],
+                spec.padding,
+                spec.stride,
+                spec.dilation,
+                spec.output_padding,
+            ),
+        )
+    else:
+        y_shape = convgrad.output_shape(
+            x_shape,
+            w_shape,
+            padding=spec.padding,
+            stride=spec.stride,
+            dilation=spec.dilation,
+            groups=spec.groups,
+        )
+    x, w, grad_y = (
+        (rng.integers(-3, 4, s) if integer else rng.standard_normal(s)).astype(dtype)
+        for s in (x_shape, w_shape, y_shape)
     )
-    return ConvProblem(x, w, None, rng.standard_normal(y_shape).astype(dtype), spec)
-
-
-def _integer_problem(spec, x_shape, w_shape, dtype: str, seed: int) -> ConvProblem:
-    rng = np.random.default_rng(seed)
-    y_shape = convgrad.output_shape(
-        x_shape,
-        w_shape,
-        padding=spec.padding,
-        stride=spec.stride,
-        dilation=spec.dilation,
-        groups=spec.groups,
-    )
-    data = [rng.integers(-3, 4, s).astype(dtype) for s in (x_shape, w_shape, y_shape)]
-    return ConvProblem(data[0], data[1], None, data[2], spec)
+    if isinstance(spec, TransposeSpec):
+        return TransposeProblem(x, w, grad_y, spec)
+    return ConvProblem(x, w, None, grad_y, spec)
 
 
 class Cell(NamedTuple):
@@ -467,34 +634,43 @@ def run_cell(
     config: Configuration, feature: Feature, pair, *, max_examples: int, seed: int
 ) -> Cell:
     """One matrix cell: verify's search over the feature on integer data plus its fixed real
-    problems, through ``convgrad.verify`` and ``VerifyResult.to_dict``."""
+    problems, through ``convgrad.verify`` (``convgrad.verify_transpose`` for a transposed
+    feature, ``pair`` then the configuration's `Configuration.transpose` pair, None where it
+    has none) and ``VerifyResult.to_dict``."""
     base = {"feature": feature.id, "configuration": config.id}
-    if feature.id in config.unsupported:
-        return Cell(
-            "unsupported",
-            {**base, "status": "unsupported", "reason": config.unsupported[feature.id]},
-        )
+    reason = config.unsupported.get(feature.id)
+    if reason is None and pair is None and feature.transposed:
+        reason = f"{config.label} has no transposed form in the audit"
+    if reason is not None:
+        return Cell("unsupported", {**base, "status": "unsupported", "reason": reason})
+    check = convgrad.verify_transpose if feature.transposed else convgrad.verify
     forward, backward = pair
     dtype = config.dtype
-    fixed = [_real_problem(*layer, dtype, seed + j) for j, layer in enumerate(feature.layers)]
-    probe = convgrad.verify(forward, backward, problems=fixed, dtype=dtype, seed=seed).to_dict()
+
+    def problems(integer: bool) -> list:
+        return [
+            _fixed_problem(*layer, dtype, seed + j, integer=integer)
+            for j, layer in enumerate(feature.layers)
+        ]
+
+    probe = check(forward, backward, problems=problems(False), dtype=dtype, seed=seed).to_dict()
     raised = [f for f in probe["failures"] if f["check"] == "raised"]
-    if raised and len(raised) == len(probe["failures"]):
+    if raised and len(raised) == len(probe["failures"]) and not feature.transposed:
         # Only calls that raise, nothing computed wrong: the configuration does not offer it.
+        # Not for a transposed row: its forward is reached through its backward
+        # (verify_transpose), so a wrong output shape (output_padding ignored) raises in
+        # autograd; a configuration without a transpose declares it in `unsupported`.
         reason = raised[0]["message"].splitlines()[0]
         return Cell("unsupported", {**base, "status": "unsupported", "reason": reason})
     results = [probe]
     if feature.space is None:
-        exact = [
-            _integer_problem(*layer, dtype, seed + j) for j, layer in enumerate(feature.layers)
-        ]
         results.append(
-            convgrad.verify(forward, backward, problems=exact, dtype=dtype, seed=seed).to_dict()
+            check(forward, backward, problems=problems(True), dtype=dtype, seed=seed).to_dict()
         )
     else:
         space = {**_BASE_SPACE, **feature.space}
         results.append(
-            convgrad.verify(
+            check(
                 forward,
                 backward,
                 dtype=dtype,
@@ -526,11 +702,15 @@ def _finding(config: Configuration, feature: Feature, failure: dict, versions: d
     version = ", ".join(f"{k} {v}" for k, v in versions.items() if isinstance(v, str))
     bound_ratio = read_float(failure.get("bound_ratio"))
     ratio = "" if bound_ratio is None else f" (error {bound_ratio:.3g} x the bound)"
+    extra = "".join(
+        f", {key} {spec[key]}" for key in ("padding_mode", "output_padding") if key in spec
+    )
     text = (
         f"{config.label} ({version}) fails the {failure['check']} check on {failure['output']}"
         f" for {feature.label}{ratio}: minimal problem x {tuple(p['x'])}, w {tuple(p['w'])},"
         f" {p['dtype']}, padding {spec['padding']}, stride {spec['stride']}, dilation"
-        f" {spec['dilation']}, groups {spec['groups']}, flip {spec['flip']}."
+        f" {spec['dilation']}, groups {spec['groups']}, flip {spec['flip']}"
+        f"{extra}."
         f" {failure['message'].splitlines()[0]}"
     )
     return {
@@ -610,9 +790,17 @@ def run_audit(
             }
         )
         chosen = [feature for feature in rows if (config.id, feature.id) in mine]
-        pair = config.make() if chosen else None
+        pair = config.make() if any(not f.transposed for f in chosen) else None
+        transposed = any(f.transposed for f in chosen) and config.transpose is not None
+        transpose_pair = config.transpose() if transposed else None
         for feature in chosen:
-            cell = run_cell(config, feature, pair, max_examples=max_examples, seed=seed)
+            cell = run_cell(
+                config,
+                feature,
+                transpose_pair if feature.transposed else pair,
+                max_examples=max_examples,
+                seed=seed,
+            )
             cells.append(cell.record)
             findings += [
                 _finding(config, feature, f, versions) for f in cell.record.get("failures", ())

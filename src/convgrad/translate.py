@@ -122,6 +122,12 @@ def _checked_spec(spec: object, target: str) -> SpecLike:
             f"groups={DEPTHWISE!r} has no {target} keyword: it is groups = C_in; pass the number"
             " (or a spec resolved with spec.resolve(..., channels=C_in))"
         )
+    if spec.padding_mode != "zeros":
+        raise ValueError(
+            f"padding_mode={spec.padding_mode!r} has no {target} convolution keyword: it pads"
+            " with zeros only; pad x in the mode first (torch: F.pad, or nn.Conv*d's"
+            " padding_mode) and translate the spec with padding 0"
+        )
     return spec
 
 
@@ -197,9 +203,10 @@ def from_torch(
     With a module, its ``padding``, ``stride``, ``dilation``, ``groups``, ``padding_mode`` and
     (transposed) ``output_padding`` are read and the keywords must be left at their defaults.
     Otherwise the keywords are ``torch.nn.functional.conv{1,2,3}d``'s (``transposed=True``:
-    ``conv_transpose{1,2,3}d``'s, whose ``padding`` is the forward convolution's). Raises
-    ValueError for ``padding_mode`` other than "zeros" (convgrad pads with zeros only) and
-    TypeError for an object that is not a torch convolution module.
+    ``conv_transpose{1,2,3}d``'s, whose ``padding`` is the forward convolution's), and
+    ``padding_mode`` is ``nn.Conv*d``'s (the spec's). Raises ValueError for a ``padding_mode``
+    other than "zeros" on a transposed layer (torch pads those with zeros only) and TypeError
+    for an object that is not a torch convolution module.
     """
     if module is not None:
         import torch
@@ -218,10 +225,9 @@ def from_torch(
         padding, stride, dilation = module.padding, module.stride, module.dilation
         groups, padding_mode = module.groups, module.padding_mode
         output_padding = module.output_padding if transposed else 0
-    if padding_mode != "zeros":
+    if transposed and padding_mode != "zeros":
         raise ValueError(
-            f"padding_mode={padding_mode!r}: convgrad pads with zeros only; 'reflect',"
-            " 'replicate' and 'circular' have no convgrad spec"
+            f"padding_mode={padding_mode!r}: torch's transposed convolutions pad with zeros only"
         )
     if isinstance(padding, str):
         if padding not in ("valid", "same"):
@@ -233,6 +239,7 @@ def from_torch(
         stride=_per_dim("stride", stride, None, 1),
         dilation=_per_dim("dilation", dilation, None, 1),
         groups=groups,
+        padding_mode=padding_mode,
     )
     extra = _per_dim("output_padding", output_padding, None, 0) if transposed else 0
     return Translation(spec, transposed=transposed, output_padding=extra)

@@ -4,7 +4,9 @@
 a `convgrad.ResolvedSpec`, and returns ``y: (N, C_out, *O)``. `from_jax` wraps it as
 ``forward(x, w, spec) -> ndarray`` and ``backward(x, w, grad_y, spec) -> (grad_x, grad_w)``,
 the gradients by ``jax.vjp``. `jax_conv` is such an ``fn`` built on
-``jax.lax.conv_general_dilated``; `jax_conv_transpose_pair` checks ``jax.lax.conv_transpose``.
+``jax.lax.conv_general_dilated``; `jax_conv_transpose_pair` checks ``jax.lax.conv_transpose``
+as a convolution's gradient, `jax_conv_transpose` as a transposed convolution (for
+`convgrad.verify_transpose`).
 
 float64: JAX computes in float32 unless its ``jax_enable_x64`` flag is on. `from_jax` never
 changes the global flag: with ``x64=None`` (default) each call runs inside the scoped
@@ -27,6 +29,8 @@ from convgrad.spec import ResolvedSpec
 from convgrad.translate import to_jax
 
 if TYPE_CHECKING:
+    from convgrad.verification.transposed import TransposeSpec
+
     Forward = Callable[[np.ndarray, np.ndarray, ResolvedSpec], np.ndarray]
     Backward = Callable[
         [np.ndarray, np.ndarray, np.ndarray, ResolvedSpec], tuple[np.ndarray, np.ndarray]
@@ -140,6 +144,57 @@ def _transpose_padding(spec: ResolvedSpec, kernel: tuple[int, ...], x_spatial, y
     return pads
 
 
+def _lax_transpose(x, w, pads, stride, dilation, precision: str | None):
+    """``jax.lax.conv_transpose`` with ``transpose_kernel=True`` (w read as the
+    ``(C_out_c, C_in_c, *K)`` weight of the convolution it transposes) and explicit pads on the
+    stride-dilated input, in NC.../OI... dimension numbers."""
+    spatial = "DHW"[3 - len(stride) :]
+    dims = "NC" + spatial
+    return _jax().lax.conv_transpose(
+        x,
+        w,
+        strides=stride,
+        padding=pads,
+        rhs_dilation=dilation,
+        dimension_numbers=(dims, "OI" + spatial, dims),
+        transpose_kernel=True,
+        precision=precision,
+    )
+
+
+def jax_conv_transpose(x, w, spec: TransposeSpec, *, precision: str | None = None):
+    """A transposed convolution in JAX under a `convgrad.TransposeSpec`, for
+    ``convgrad.verify_transpose(*from_jax(jax_conv_transpose))``: ``jax.lax.conv_transpose``
+    (``transpose_kernel=True``) with pads ``(d*(K-1) - lo, d*(K-1) - hi + output_padding)`` per
+    dim; ``jax.lax.conv_transpose`` has no feature_group_count, so groups > 1 run one transpose
+    per group (x's and w's channel blocks) and concatenate the outputs.
+
+    x: (N, C_in, *S); w: (C_in, C_out // g, *K) (torch.nn.ConvTranspose's layout) -> (N, C_out,
+    *O_t). precision: ``jax.lax.Precision`` name (None: JAX's default).
+    """
+    jax = _jax()
+    precision = _precision(precision)
+    pads = [
+        (d * (k - 1) - lo, d * (k - 1) - hi + op)
+        for (lo, hi), d, k, op in zip(
+            spec.padding, spec.dilation, w.shape[2:], spec.output_padding, strict=True
+        )
+    ]
+    block = x.shape[1] // spec.groups
+    outputs = [
+        _lax_transpose(
+            x[:, j * block : (j + 1) * block],
+            w[j * block : (j + 1) * block],
+            pads,
+            spec.stride,
+            spec.dilation,
+            precision,
+        )
+        for j in range(spec.groups)
+    ]
+    return outputs[0] if spec.groups == 1 else jax.numpy.concatenate(outputs, axis=1)
+
+
 def jax_conv_transpose_pair(
     *, precision: str | None = None, x64: bool | None = None
 ) -> tuple[Forward, Backward]:
@@ -166,18 +221,7 @@ def jax_conv_transpose_pair(
                 f"groups={spec.groups}: jax.lax.conv_transpose has no feature_group_count"
             )
         pads = _transpose_padding(spec, tuple(w.shape[2:]), x_shape[2:], gy.shape[2:])
-        dims = "NCHW"[:2] + "DHW"[3 - spec.ndim :]
-        kernel_dims = "OI" + "DHW"[3 - spec.ndim :]
-        return jax.lax.conv_transpose(
-            gy,
-            w,
-            strides=spec.stride,
-            padding=pads,
-            rhs_dilation=spec.dilation,
-            dimension_numbers=(dims, kernel_dims, dims),
-            transpose_kernel=True,
-            precision=precision,
-        )
+        return _lax_transpose(gy, w, pads, spec.stride, spec.dilation, precision)
 
     def forward(x: np.ndarray, w: np.ndarray, spec: ResolvedSpec) -> np.ndarray:
         from convgrad.shapes import output_shape
@@ -229,6 +273,7 @@ __all__ = [
     "PRECISIONS",
     "from_jax",
     "jax_conv",
+    "jax_conv_transpose",
     "jax_conv_transpose_pair",
     "version",
 ]

@@ -134,12 +134,14 @@ def torch_conv(x, w, spec: ResolvedSpec):
     )
 
 
-def torch_conv_transpose(x, w, spec):
+def torch_conv_transpose(x, w, spec, *, transpose: Callable | None = None):
     """``torch.nn.functional.conv_transpose{1,2,3}d`` under a `convgrad.TransposeSpec`, for
     `convgrad.verify_transpose`: x ``(N, C_in, *S)``, w ``(C_in, C_out // g, *K)`` tensors ->
     ``(N, C_out, *O_t)``. Symmetric pads go to torch as ``padding`` with ``output_padding``
     (torch's own shape rule); uneven ``(lo, hi)`` pads, which torch cannot express, crop torch's
     unpadded result to ``[lo, lo + O_t)`` and add zero rows where ``output_padding`` exceeds hi.
+    transpose: called instead, as ``transpose(x, w, stride=, groups=, dilation=[, padding=,
+    output_padding=])`` (e.g. an ``nn.ConvTranspose{1,2,3}d`` module built per call).
     """
     functional = _torch().nn.functional
     transposes = {
@@ -149,13 +151,12 @@ def torch_conv_transpose(x, w, spec):
     }
     if spec.ndim not in transposes:
         raise ValueError(f"spec has {spec.ndim} spatial dims; torch handles 1, 2 or 3")
+    transpose = transposes[spec.ndim] if transpose is None else transpose
     common = {"stride": spec.stride, "groups": spec.groups, "dilation": spec.dilation}
     if all(lo == hi for lo, hi in spec.padding):
         pads = tuple(lo for lo, _ in spec.padding)
-        return transposes[spec.ndim](
-            x, w, padding=pads, output_padding=spec.output_padding, **common
-        )
-    full = transposes[spec.ndim](x, w, **common)
+        return transpose(x, w, padding=pads, output_padding=spec.output_padding, **common)
+    full = transpose(x, w, **common)
     pairs = tuple(zip(full.shape[2:], spec.padding, spec.output_padding, strict=True))
     crop = tuple(slice(lo, n - hi + op) for n, (lo, hi), op in pairs)
     extra = (max(op - hi, 0) for _, (_, hi), op in reversed(pairs))

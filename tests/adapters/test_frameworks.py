@@ -375,3 +375,42 @@ def test_missing_frameworks_raise_importerror_with_the_install_command(monkeypat
         ort_adapter.from_onnxruntime()
     with pytest.raises(ImportError, match=r"pip install convgrad\[tensorflow\]"):
         tf_adapter.from_tensorflow()
+
+
+# -------------------------------------------------------------------- padding modes refused
+
+
+def _reflect_problem() -> ConvProblem:
+    rng = np.random.default_rng(0)
+    spec = cg.ConvSpec("same", padding_mode="reflect")
+    return ConvProblem(
+        rng.standard_normal((1, 1, 5)).astype("float32"),
+        rng.standard_normal((1, 1, 3)).astype("float32"),
+        None,
+        rng.standard_normal((1, 1, 5)).astype("float32"),
+        spec,
+    )
+
+
+def test_frameworks_that_pad_with_zeros_only_refuse_another_padding_mode(
+    jax_adapter, ort_adapter
+):
+    # Computing with zero pads would be a wrong answer; NotImplementedError is "unsupported".
+    problem = _reflect_problem()
+    calls = {
+        "jax.lax.conv_general_dilated": jax_adapter.from_jax(jax_adapter.jax_conv)[0],
+        "ONNX Conv": ort_adapter.from_onnxruntime(),
+    }
+    for op, forward in calls.items():
+        with pytest.raises(NotImplementedError, match=f"{op} pads with zeros only"):
+            forward(problem.x, problem.w, problem.resolved)
+    result = cg.verify(
+        ort_adapter.from_onnxruntime(),
+        padding=("same",),
+        padding_mode=("zeros", "reflect"),
+        dtype="float32",
+        max_examples=5,
+    )
+    assert result.ok, str(result)
+    rows = {row["feature"]: row["status"] for row in result.capabilities}
+    assert rows["padding_mode='reflect' (padding='same')"] == "unsupported", rows

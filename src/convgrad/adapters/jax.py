@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from convgrad.adapters.plain import plain_spec
 from convgrad.spec import ResolvedSpec
 from convgrad.translate import to_jax
 
@@ -68,9 +69,7 @@ def jax_conv(x, w, spec: ResolvedSpec, *, precision: str | None = None):
     precision = _precision(precision)
     if spec.flip:
         w = jax.numpy.flip(w, axis=tuple(range(2, 2 + spec.ndim)))
-    kwargs = to_jax(
-        ResolvedSpec(spec.mode, spec.padding, spec.stride, spec.dilation, spec.groups, False)
-    )
+    kwargs = to_jax(plain_spec(spec, "jax.lax.conv_general_dilated"))
     return jax.lax.conv_general_dilated(x, w, precision=precision, **kwargs)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from convgrad.adapters.plain import plain_spec
 from convgrad.spec import ResolvedSpec
 from convgrad.translate import to_onnx
 
@@ -131,9 +132,7 @@ def from_onnxruntime(
             )
         if spec.flip:
             w = np.flip(w, axis=tuple(range(2, w.ndim)))
-        plain = ResolvedSpec(
-            spec.mode, spec.padding, spec.stride, spec.dilation, spec.groups, False
-        )
+        plain = plain_spec(spec, f"ONNX {op_type}")
         if op_type == "Conv":
             weight, attributes = np.ascontiguousarray(w), to_onnx(plain)
         else:

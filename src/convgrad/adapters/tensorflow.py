@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from convgrad.adapters.plain import plain_spec
 from convgrad.spec import ResolvedSpec
 from convgrad.translate import TF_FORMATS, to_tf
 
@@ -76,7 +77,7 @@ def _tf_conv(x, w, spec: ResolvedSpec, data_format: str):
     _, channels_last = TF_FORMATS[data_format]
     if spec.flip:
         w = tf.reverse(w, axis=list(range(spec.ndim)))
-    plain = ResolvedSpec(spec.mode, spec.padding, spec.stride, spec.dilation, spec.groups, False)
+    plain = plain_spec(spec, "TensorFlow's convolution")
     dilated = any(d > 1 for d in spec.dilation)
     if spec.mode in ("same", "valid") or (spec.ndim == 2 and not dilated):
         kwargs = to_tf(plain, data_format=data_format)

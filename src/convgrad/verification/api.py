@@ -437,12 +437,8 @@ def verify(
             elif probed.unsupported():
                 space = probed.restrict(space)
                 strategy = problem_strategy(branches, **space, **draw)
+            # The probe's restriction (padding_mode included) reaches the fixed problems too.
             ladder_space = {k: space[k] for k in AXES}
-            ladder_space["padding_mode"] = padding_mode
-            ladder_space = {
-                k: tuple(v) if isinstance(v, (tuple, list)) else (v,)
-                for k, v in ladder_space.items()
-            }
             kinds = (data,) if isinstance(data, str) else tuple(data)
             plans = (
                 canonical_plans(ladder_space, real="integer" in kinds and "real" in kinds)

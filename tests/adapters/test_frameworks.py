@@ -392,9 +392,7 @@ def _reflect_problem() -> ConvProblem:
     )
 
 
-def test_frameworks_that_pad_with_zeros_only_refuse_another_padding_mode(
-    jax_adapter, ort_adapter
-):
+def test_frameworks_that_pad_with_zeros_only_refuse_another_padding_mode(jax_adapter, ort_adapter):
     # Computing with zero pads would be a wrong answer; NotImplementedError is "unsupported".
     problem = _reflect_problem()
     calls = {

@@ -177,8 +177,9 @@ TRANSPOSED_BUGS: tuple[TransposeBug, ...] = (
         "value",
         (_STRIDE_2, (1, 1, 4), (1, 1, 3)),
         {"stride": (2,)},
-        # on one input entry its shift is output_padding's at the start: both are named
-        cause="zeros were inserted before each input entry",
+        # With output_padding s - 1 (here 1) the shift is the same function as output_padding
+        # rows put at the start: either name is right, and the shrunk problem names that one.
+        cause="were put at the start of each spatial dim instead of the end",
     ),
     TransposeBug(
         "transpose_kernel_not_rotated",

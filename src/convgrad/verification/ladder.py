@@ -160,8 +160,8 @@ def canonical_plans(space: dict, real: bool) -> list[Plan]:
     values. 2 samples, 2 input and 3 output channels per group (groups "depthwise": 2 groups
     of one input channel, multiplier 2), kernel 2x3, input 5x6 (3-D: a third dim of kernel 2
     and side 4; inputs widened to fit dilated kernels)."""
-    choices = {k: space.get(k, (False,)) if k == "flip" else space[k] for k in AXES}
-    choices["padding_mode"] = space.get("padding_mode", ("zeros",))
+    optional = {"flip": (False,), "padding_mode": ("zeros",)}
+    choices = {k: space[k] if k in space else optional[k] for k in AXES}
     base = {k: v[0] for k, v in choices.items()}
     for axis in ("stride", "dilation", "groups"):
         if 1 in choices[axis]:

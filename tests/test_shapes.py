@@ -11,6 +11,8 @@ from convgrad.shapes import (
     DimAlgebra,
     check_channels,
     dim_algebra,
+    output_shape,
+    output_shape_of,
     output_sizes,
     resolve,
     transpose_output_size,
@@ -179,3 +181,21 @@ def test_transpose_output_size_inverts_the_forward(a, extra):
     assert size == a.input
     grown = transpose_output_size(a.output, a.kernel, a.lo, a.hi, a.stride, a.dilation, extra)
     assert grown == a.input - a.unreached + extra
+
+
+def test_output_shape_of_a_spec_equals_output_shape_of_its_keywords():
+    spec = ConvSpec(((1, 0), (0, 2)), stride=(2, 3), dilation=(1, 2), groups=2)
+    keywords = {k: getattr(spec, k) for k in ("padding", "stride", "dilation", "groups")}
+    expected = output_shape((2, 4, 7, 8), (6, 2, 2, 3), **keywords)
+    assert expected == (2, 6, 4, 2)
+    assert output_shape_of((2, 4, 7, 8), (6, 2, 2, 3), spec) == expected
+    resolved = spec.resolve((7, 8), (2, 3))
+    assert output_shape_of((2, 4, 7, 8), (6, 2, 2, 3), resolved) == expected
+    assert output_shape_of((1, 3, 5), (6, 1, 3), ConvSpec("same", groups="depthwise")) == (1, 6, 5)
+
+
+def test_output_shape_of_bad_input():
+    with pytest.raises(TypeError, match="spec='same' must be a ConvSpec or a ResolvedSpec"):
+        output_shape_of((1, 1, 5), (1, 1, 3), "same")
+    with pytest.raises(ValueError, match="groups"):
+        output_shape_of((1, 3, 5), (2, 3, 3), ConvSpec(groups=2))

@@ -40,7 +40,7 @@ import numpy as np
 import convgrad
 from convgrad import sharding
 from convgrad.schema import json_float, read_float
-from convgrad.shapes import transpose_output_spatial
+from convgrad.shapes import output_shape_of, transpose_output_spatial
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.transposed import TransposeProblem, TransposeSpec
 
@@ -601,14 +601,7 @@ def _fixed_problem(
             ),
         )
     else:
-        y_shape = convgrad.output_shape(
-            x_shape,
-            w_shape,
-            padding=spec.padding,
-            stride=spec.stride,
-            dilation=spec.dilation,
-            groups=spec.groups,
-        )
+        y_shape = output_shape_of(x_shape, w_shape, spec)
     x, w, grad_y = (
         (rng.integers(-3, 4, s) if integer else rng.standard_normal(s)).astype(dtype)
         for s in (x_shape, w_shape, y_shape)

@@ -247,6 +247,19 @@ def output_shape(
     (1, 32, 130, 130)
     """
     spec = ConvSpec(padding=padding, stride=stride, dilation=dilation, groups=groups)
+    return output_shape_of(input_shape, weight_shape, spec)
+
+
+def output_shape_of(
+    input_shape: Sequence[int], weight_shape: Sequence[int], spec: ConvSpec | ResolvedSpec
+) -> tuple[int, ...]:
+    """`output_shape` under ``spec``'s padding, stride, dilation and groups: ``(N, C_out, *O)``
+    for x ``(N, C_in, *S)`` and w ``(C_out, C_in // groups, *K)``. Raises as `output_shape`
+    (TypeError for a ``spec`` that is neither a ConvSpec nor a ResolvedSpec)."""
+    if isinstance(spec, ResolvedSpec):
+        spec = ConvSpec(spec.padding, spec.stride, spec.dilation, spec.groups)
+    elif not isinstance(spec, ConvSpec):
+        raise TypeError(f"spec={spec!r} must be a ConvSpec or a ResolvedSpec")
     input_shape = _as_shape("input_shape", input_shape)
     weight_shape = _as_shape("weight_shape", weight_shape)
     _, dims = resolve(input_shape, weight_shape, spec)

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from convgrad.shapes import output_shape
+from convgrad.shapes import output_shape_of
 from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, _is_int
 
 SpecLike = ConvSpec | ResolvedSpec
@@ -751,14 +751,7 @@ def from_benchdnn(descriptor: str) -> BenchdnnLayer:
         )
     input_shape = (fields.get("mb", 2), ic, *(found[a]["i"] for a in axes))
     weight_shape = (oc, ic // groups, *(found[a]["k"] for a in axes))
-    output_shape(
-        input_shape,
-        weight_shape,
-        padding=spec.padding,
-        stride=spec.stride,
-        dilation=spec.dilation,
-        groups=groups,
-    )
+    output_shape_of(input_shape, weight_shape, spec)
     return BenchdnnLayer(spec, input_shape, weight_shape, name)
 
 
@@ -782,14 +775,7 @@ def to_benchdnn(
     resolved = (
         spec if isinstance(spec, ResolvedSpec) else spec.resolve(input_shape[2:], weight_shape[2:])
     )
-    out = output_shape(
-        input_shape,
-        weight_shape,
-        padding=resolved.padding,
-        stride=resolved.stride,
-        dilation=resolved.dilation,
-        groups=resolved.groups,
-    )
+    out = output_shape_of(input_shape, weight_shape, resolved)
     axes = "dhw"[3 - ndim :]
     parts = [f"g{resolved.groups}" if resolved.groups != 1 else "", f"mb{input_shape[0]}"]
     fields = {

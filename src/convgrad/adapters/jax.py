@@ -223,16 +223,9 @@ def jax_conv_transpose_pair(
         return _lax_transpose(gy, w, pads, spec.stride, spec.dilation, precision)
 
     def forward(x: np.ndarray, w: np.ndarray, spec: ResolvedSpec) -> np.ndarray:
-        from convgrad.shapes import output_shape
+        from convgrad.shapes import output_shape_of
 
-        shape = output_shape(
-            x.shape,
-            w.shape,
-            padding=spec.padding,
-            stride=spec.stride,
-            dilation=spec.dilation,
-            groups=spec.groups,
-        )
+        shape = output_shape_of(x.shape, w.shape, spec)
         with _scope(x64, (x, w)):
             xj, wj = jax.numpy.asarray(x), jax.numpy.asarray(w)
             zero = jax.numpy.zeros(shape, dtype=xj.dtype)

@@ -337,16 +337,9 @@ def torch_conv_transpose_pair() -> tuple[Forward, Backward]:
         return z[(slice(None), slice(None), *spatial)]
 
     def forward(x: np.ndarray, w: np.ndarray, spec: ResolvedSpec) -> np.ndarray:
-        from convgrad.shapes import output_shape
+        from convgrad.shapes import output_shape_of
 
-        shape = output_shape(
-            x.shape,
-            w.shape,
-            padding=spec.padding,
-            stride=spec.stride,
-            dilation=spec.dilation,
-            groups=spec.groups,
-        )
+        shape = output_shape_of(x.shape, w.shape, spec)
         xt, wt = _tensor("x", x), _tensor("w", w)
         g = torch.zeros(shape, dtype=xt.dtype, requires_grad=True)
         (y,) = _grads(transposed(g, wt, spec, x.shape), (g,), xt)

@@ -47,9 +47,13 @@ class Grads(NamedTuple):
     bias: np.ndarray
 
 
-def _arithmetic(method: str, arrays: dict[str, np.ndarray], arithmetic: str):
+def _check_method(method: str) -> None:
     if method not in METHODS:
         raise ValueError(f"method={method!r} must be one of {METHODS}")
+
+
+def _arithmetic(method: str, arrays: dict[str, np.ndarray], arithmetic: str):
+    _check_method(method)
     uses_objects = arithmetic == "exact" and any(a.dtype.kind == "O" for a in arrays.values())
     if method == "fast" and uses_objects:
         raise ValueError("method='fast' cannot compute object arrays; use 'direct' or 'auto'")
@@ -354,6 +358,33 @@ def _transpose_spec(
     return reach, computed, tails
 
 
+def _transpose_operands(x, w, b, spec: ConvSpec, output_padding):
+    """conv_transpose's operands checked: (arrays, arithmetic, the resolved spec, the computed
+    spatial size and the zero rows after it as `_transpose_spec`, the output shape
+    ``(N, C_in, *O_t)``). Raises as `conv_transpose`."""
+    if spec.groups == DEPTHWISE:
+        raise ValueError(
+            f"conv_transpose: groups={DEPTHWISE!r} does not fix the conv's C_in (w.shape[1] is 1"
+            " for every channel multiplier); pass its group count, C_in"
+        )
+    arrays, arithmetic = _operands.as_arrays({"x": x, "w": w, "b": b})
+    x, w, b = arrays["x"], arrays["w"], arrays.get("b")
+    _operand("x", x)
+    _operand("w", w, x.ndim)
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"x has {x.shape[1]} channels but w.shape[0] = {w.shape[0]}; conv_transpose takes the"
+            " conv's weight (C_out, C_in // groups, *K) and an input with C_out channels"
+        )
+    c_in = w.shape[1] * spec.groups
+    check_channels(c_in, w.shape, spec.groups)
+    resolved, computed, tails = _transpose_spec(spec, output_padding, x.shape[2:], w.shape[2:])
+    out_shape = (x.shape[0], c_in, *(c + t for c, t in zip(computed, tails, strict=True)))
+    _check_size("y", out_shape)
+    _check_bias(b, c_in)
+    return arrays, arithmetic, resolved, computed, tails, out_shape
+
+
 def conv_transpose(
     x,
     w,
@@ -393,27 +424,10 @@ def conv_transpose(
         ValueError: as `conv`; x's channels not w.shape[0]; output_padding too large; a
             strided "same"; pads that crop the output to nothing.
     """
-    if groups == DEPTHWISE:
-        raise ValueError(
-            f"conv_transpose: groups={DEPTHWISE!r} does not fix the conv's C_in (w.shape[1] is 1"
-            " for every channel multiplier); pass its group count, C_in"
-        )
-    spec = ConvSpec(padding, stride, dilation, groups)
-    arrays, arithmetic = _operands.as_arrays({"x": x, "w": w, "b": b})
+    arrays, arithmetic, resolved, computed, tails, _ = _transpose_operands(
+        x, w, b, ConvSpec(padding, stride, dilation, groups), output_padding
+    )
     x, w, b = arrays["x"], arrays["w"], arrays.get("b")
-    _operand("x", x)
-    _operand("w", w, x.ndim)
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(
-            f"x has {x.shape[1]} channels but w.shape[0] = {w.shape[0]}; conv_transpose takes the"
-            " conv's weight (C_out, C_in // groups, *K) and an input with C_out channels"
-        )
-    c_in = w.shape[1] * groups
-    check_channels(c_in, w.shape, groups)
-    resolved, computed, tails = _transpose_spec(spec, output_padding, x.shape[2:], w.shape[2:])
-    out_spatial = tuple(c + t for c, t in zip(computed, tails, strict=True))
-    _check_size("y", (x.shape[0], c_in, *out_spatial))
-    _check_bias(b, c_in)
     terms = (w.shape[0] // groups) * prod(w.shape[2:])
     dtype = _compute_dtype(arithmetic, [(x, w, terms)], () if b is None else (b,))
     impl = _arithmetic(method, arrays, arithmetic)
@@ -463,26 +477,19 @@ def conv_transpose_backward(
     >>> g.input.tolist(), g.weight.tolist(), g.bias.tolist()
     ([[[3.0, 3.0]]], [[[2.0, 2.0, 2.0]]], [7.0])
     """
-    expected = conv_transpose(
-        x,
-        w,
-        padding=padding,
-        stride=stride,
-        dilation=dilation,
-        groups=groups,
-        output_padding=output_padding,
-        method=method,
+    # The forward's checks and output shape, without computing the forward.
+    *_, expected = _transpose_operands(
+        x, w, None, ConvSpec(padding, stride, dilation, groups), output_padding
     )
+    _check_method(method)
     gy = np.asarray(grad_y)
-    if gy.shape != expected.shape:
+    if gy.shape != expected:
         raise ValueError(
             f"grad_y has shape {gy.shape}; it must have the transpose's output shape"
-            f" {expected.shape} (O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1)"
+            f" {expected} (O_t = (I_t - 1)*s - lo - hi + d*(K-1) + output_padding + 1)"
         )
     x_spatial = np.shape(x)[2:]
-    resolved = ConvSpec(padding, stride, dilation, groups).resolve(
-        expected.shape[2:], np.shape(w)[2:]
-    )
+    resolved = ConvSpec(padding, stride, dilation, groups).resolve(expected[2:], np.shape(w)[2:])
     extra = per_dim_ints("output_padding", output_padding, len(x_spatial), 0)
     pads, crop = [], []
     for (lo, hi), s, op, n in zip(

@@ -131,6 +131,14 @@ def _step_lines(steps: Sequence[Step]) -> list[str]:
     return lines
 
 
+def _find_record(records: tuple[Record, ...], name: str) -> Record:
+    """The record called ``name``; KeyError naming the others."""
+    for record in records:
+        if record.name == name:
+            return record
+    raise KeyError(f"name={name!r} is not one of {[r.name for r in records]}")
+
+
 @dataclass(frozen=True)
 class Explanation:
     """The derivation of every shape of a convolution layer; ``str()`` is the plain text.
@@ -149,11 +157,7 @@ class Explanation:
 
     def record(self, name: str) -> Record:
         """The operand or output called ``name`` ("x", "w", "forward", "grad_input", ...)."""
-        for record in self.operands + self.outputs:
-            if record.name == name:
-                return record
-        names = [r.name for r in self.operands + self.outputs]
-        raise KeyError(f"name={name!r} is not one of {names}")
+        return _find_record(self.operands + self.outputs, name)
 
     def _title(self) -> str:
         return (

@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from convgrad.explanation.derivation import Record, Step, _checked_shape, _step, _step_lines
+from convgrad.explanation.derivation import (
+    Record,
+    Step,
+    _checked_shape,
+    _find_record,
+    _step,
+    _step_lines,
+)
 from convgrad.explanation.formatting import compact, format_shape, wrapped
 from convgrad.explanation.layouts import Layout, parse_layout
 from convgrad.shapes import (
@@ -216,11 +223,7 @@ class TransposeExplanation:
 
     def record(self, name: str) -> Record:
         """The operand or output called ``name`` ("x", "w", "forward", "grad_input", ...)."""
-        for record in self.operands + self.outputs:
-            if record.name == name:
-                return record
-        names = [r.name for r in self.operands + self.outputs]
-        raise KeyError(f"name={name!r} is not one of {names}")
+        return _find_record(self.operands + self.outputs, name)
 
     def _spec_text(self) -> str:
         size = "" if self.output_size is None else f", output_size {compact(self.output_size)}"

@@ -116,6 +116,15 @@ class Plan:
         return ConvProblem(data(x_shape), data(w_shape), None, data(y_shape), self.spec)
 
 
+_OPTIONAL = {"flip": (False,), "padding_mode": ("zeros",)}
+"""The values of the axes a space may leave out."""
+
+
+def _axis(space: dict, axis: str) -> tuple:
+    """``space[axis]``, or `_OPTIONAL`'s values for an axis the space leaves out."""
+    return space[axis] if axis in space else _OPTIONAL[axis]
+
+
 def _in_space(layer: Layer, space: dict) -> bool:
     s = layer.spec
     return (
@@ -126,8 +135,8 @@ def _in_space(layer: Layer, space: dict) -> bool:
         and (
             s.groups in space["groups"] or (DEPTHWISE in space["groups"] and s.groups == layer.c_in)
         )
-        and s.flip in space.get("flip", (False,))
-        and s.padding_mode in space.get("padding_mode", ("zeros",))
+        and s.flip in _axis(space, "flip")
+        and s.padding_mode in _axis(space, "padding_mode")
     )
 
 
@@ -160,8 +169,7 @@ def canonical_plans(space: dict, real: bool) -> list[Plan]:
     values. 2 samples, 2 input and 3 output channels per group (groups "depthwise": 2 groups
     of one input channel, multiplier 2), kernel 2x3, input 5x6 (3-D: a third dim of kernel 2
     and side 4; inputs widened to fit dilated kernels)."""
-    optional = {"flip": (False,), "padding_mode": ("zeros",)}
-    choices = {k: space[k] if k in space else optional[k] for k in AXES}
+    choices = {k: _axis(space, k) for k in AXES}
     base = {k: v[0] for k, v in choices.items()}
     for axis in ("stride", "dilation", "groups"):
         if 1 in choices[axis]:
@@ -238,8 +246,8 @@ def boundary_plans(space: dict, seed: int) -> list[Plan]:
             stride=tuple(int(pick("stride")) for _ in range(rank)),
             dilation=tuple(int(pick("dilation")) for _ in range(rank)),
             groups=2 if depthwise else int(groups),
-            flip=bool(space.get("flip", (False,))[0]),
-            padding_mode=str(space.get("padding_mode", ("zeros",))[0]),
+            flip=bool(_axis(space, "flip")[0]),
+            padding_mode=str(_axis(space, "padding_mode")[0]),
         )
         g = spec.groups
         kernel = (value,) * rank if size == "kernel" else (3,) * rank

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from convgrad.reference import direct, fast
 from convgrad.strategies import conv_problems
 
+pytestmark = pytest.mark.usefixtures("blocks_only")
+
 
 def _recording_copyto(seen):
     real = np.copyto

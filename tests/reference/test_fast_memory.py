@@ -16,6 +16,8 @@ import pytest
 import convgrad as cg
 from convgrad.reference import direct, fast
 
+pytestmark = pytest.mark.usefixtures("blocks_only")
+
 BUDGET = 2**20
 STEPS = ["forward", "grad_input", "grad_input_col2im", "grad_weight"]
 """grad_input takes the correlation arrangement on this layer (stride 1, C_out <= 2 C_in)."""

@@ -14,6 +14,8 @@ import convgrad as cg
 from convgrad.reference import direct, fast
 from convgrad.strategies import conv_problems
 
+pytestmark = pytest.mark.usefixtures("blocks_only")
+
 
 @pytest.mark.parametrize(
     ("kwargs", "weight_shape", "out_last", "merged"),

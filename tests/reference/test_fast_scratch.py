@@ -10,6 +10,8 @@ import pytest
 import convgrad as cg
 from convgrad.reference import direct, fast
 
+pytestmark = pytest.mark.usefixtures("blocks_only")
+
 
 def _buffer() -> np.ndarray:
     return fast._THREAD_SCRATCH.buffer

@@ -31,6 +31,9 @@ A block's temporaries come from one scratch buffer per thread (`_BlockScratch`),
 next block and the next call, and kept between calls (at most `KEPT_SCRATCH_BYTES` a thread):
 memory the allocator had handed back to the system costs a page fault per 4 KiB page on first
 touch, which measured up to 10x the block's own arithmetic on small layers.
+A problem whose whole column matrix and padded input fit `WHOLE_BYTES` skips all of this:
+one padded copy, one gather, one product (`_whole_columns`), as planning blocks would cost
+more than its arithmetic.
 Arguments are validated by `convgrad.reference.api`; the caller casts and applies ``flip``.
 Any dtype with a matmul works (float64 uses BLAS; int64 is exact).
 """
@@ -268,8 +271,12 @@ def _halo_bytes(channels: int, kernel_first: int, in_spatial, spec: ResolvedSpec
 def _padded_extent(in_spatial: tuple[int, ...], spec: ResolvedSpec) -> tuple[int, ...]:
     """Sizes of every spatial dim but the first after padding: S[1:] + lo + hi. Cached: asked
     several times a call (block sizes, halo, each block's padded rows)."""
-    pads = spec.padding[1:]
-    return tuple(i + lo + hi for i, (lo, hi) in zip(in_spatial[1:], pads, strict=True))
+    return _padded_sizes(in_spatial[1:], spec.padding[1:])
+
+
+def _padded_sizes(spatial, padding) -> tuple[int, ...]:
+    """Spatial sizes ``spatial`` after padding by ``(lo, hi)`` pairs: S + lo + hi per dim."""
+    return tuple(i + lo + hi for i, (lo, hi) in zip(spatial, padding, strict=True))
 
 
 def _padded_rows(
@@ -338,32 +345,79 @@ def _window_view(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]
     return as_strided(a, shape, strides, writeable=False)
 
 
-def _columns(
-    padded: np.ndarray, kernel_spatial, block_out, spec: ResolvedSpec, take, merged: bool
+def _windows(
+    padded: np.ndarray, kernel_spatial, out_spatial, spec: ResolvedSpec, merged: bool
 ) -> np.ndarray:
-    """padded: (n, C, *P) -> cols: (n, groups, C//groups * prod(K), positions), in scratch
-    from ``take``; positions are ``prod(block_out)``, or with ``merged`` rows
-    ``prod(block_out[:-2]) * _merged_length(block_out, P[-1])`` (`_merges_rows`).
-
-    One copy of the read-only window view (n, C, *K, *block_out): tap k of output position o
-    is padded element ``o*s + k*d``; ``padded`` holds exactly the rows the windows reach.
-    Merged, the last two output dims are one run with the last dim's step, which is the
-    padded row length times the step of the one before (stride 1 in both, `_padded_rows`).
-    """
+    """padded: (n, C, *P) -> its read-only window view (n, C, *K, *positions): tap k of output
+    position o is padded element ``o*s + k*d``; positions are ``out_spatial``, or with
+    ``merged`` rows ``(*out_spatial[:-2], _merged_length(out_spatial, P[-1]))``
+    (`_merges_rows`): the last two output dims are then one run with the last dim's step,
+    which is the padded row length times the step of the one before (stride 1 in both)."""
     n, c, *steps = padded.strides
     positions = [t * s for t, s in zip(steps, spec.stride, strict=True)]
-    out = tuple(block_out)
+    out = tuple(out_spatial)
     if merged:
-        out = (*out[:-2], _merged_length(block_out, padded.shape[-1]))
+        out = (*out[:-2], _merged_length(out_spatial, padded.shape[-1]))
         positions = [*positions[:-2], positions[-1]]
-    view = _window_view(
+    return _window_view(
         padded,
         (*padded.shape[:2], *kernel_spatial, *out),
         (n, c, *(t * d for t, d in zip(steps, spec.dilation, strict=True)), *positions),
     )
+
+
+def _columns(
+    padded: np.ndarray, kernel_spatial, block_out, spec: ResolvedSpec, take, merged: bool
+) -> np.ndarray:
+    """padded: (n, C, *P) -> cols: (n, groups, C//groups * prod(K), positions), in scratch
+    from ``take``: one copy of the window view (`_windows`); ``padded`` holds exactly the rows
+    the windows reach (`_padded_rows`)."""
+    view = _windows(padded, kernel_spatial, block_out, spec, merged)
     cols = take(view.shape, view.dtype)
     _copy(cols, view)
-    return cols.reshape(padded.shape[0], spec.groups, -1, prod(out))
+    return cols.reshape(
+        padded.shape[0], spec.groups, -1, prod(view.shape[2 + len(kernel_spatial) :])
+    )
+
+
+WHOLE_BYTES = 256 * 2**10
+"""Problems whose whole column matrix and padded input take at most this many bytes (and
+fit the caller's budget) are computed in one piece (`_whole_columns`), with no block planning
+and no scratch buffer: on a 1x2x5x5 layer the planning cost more than the arithmetic
+(fast.forward 47 against 21 us, 2 cores)."""
+
+
+def _fits_whole(
+    batch_channels: tuple[int, int],
+    kernel_spatial,
+    in_spatial,
+    out_spatial,
+    spec: ResolvedSpec,
+    itemsize: int,
+    budget_bytes: int,
+) -> bool:
+    """Whether (N, C, *S) inputs of a kernel (*K) and outputs (*O) have columns
+    (N, C * prod(K), prod(O)) and a padded input (N, C, *(S + lo + hi)) within
+    `WHOLE_BYTES` and ``budget_bytes`` together."""
+    padded = prod(_padded_sizes(in_spatial, spec.padding))
+    elements = prod(batch_channels) * (prod(kernel_spatial) * prod(out_spatial) + padded)
+    return elements * itemsize <= min(WHOLE_BYTES, budget_bytes)
+
+
+def _whole_padded(a: np.ndarray, spec: ResolvedSpec) -> np.ndarray:
+    """a: (N, C, *S) -> (N, C, *(S + lo + hi)), zeros in the pads; ``a`` itself without pads."""
+    if not any(lo or hi for lo, hi in spec.padding):
+        return a
+    padded = np.zeros((*a.shape[:2], *_padded_sizes(a.shape[2:], spec.padding)), a.dtype)
+    padded[(slice(None), slice(None), *crop_slices(a.shape[2:], spec.padding))] = a
+    return padded
+
+
+def _whole_columns(a: np.ndarray, kernel_spatial, out_spatial, spec: ResolvedSpec) -> np.ndarray:
+    """a: (N, C, *S) -> cols: (N, groups, C//groups * prod(K), prod(O)), a fresh array: the
+    window view of the whole padded input, copied by the reshape."""
+    view = _windows(_whole_padded(a, spec), kernel_spatial, out_spatial, spec, merged=False)
+    return view.reshape(a.shape[0], spec.groups, -1, prod(out_spatial))
 
 
 def _merged_length(block_out, padded_last: int) -> int:
@@ -434,8 +488,13 @@ def forward(
 ) -> np.ndarray:
     """x: (N, C_in, *S), w: (C_out, C_in // g, *K) -> y: (N, C_out, *O), no bias."""
     g, kernel_spatial, out_spatial = spec.groups, w.shape[2:], tuple(out_spatial)
-    merged = _merges_rows(spec, w.shape, out_spatial[-1])
     w_mat = _weight_matrix(w, g)
+    if _fits_whole(
+        x.shape[:2], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize, budget_bytes
+    ):
+        cols = _whole_columns(x, kernel_spatial, out_spatial, spec)
+        return np.matmul(w_mat, cols).reshape(x.shape[0], w.shape[0], *out_spatial)
+    merged = _merges_rows(spec, w.shape, out_spatial[-1])
     y = np.empty((x.shape[0], w.shape[0], *out_spatial), dtype=x.dtype)
     row_bytes = _columns_row_bytes(x, kernel_spatial, out_spatial, spec, w.shape[0], merged)
     halo = _halo_bytes(x.shape[1], kernel_spatial[0], x.shape[2:], spec, x.itemsize)
@@ -468,6 +527,13 @@ def grad_weight(
     outside grad_y.
     """
     weight_shape = (grad_y.shape[1], x.shape[1] // spec.groups, *kernel_spatial)
+    out_spatial = grad_y.shape[2:]
+    if _fits_whole(
+        x.shape[:2], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize, budget_bytes
+    ):
+        cols = _whole_columns(x, kernel_spatial, out_spatial, spec)
+        per_sample = np.matmul(_flat_rows(grad_y, spec.groups), cols.swapaxes(-1, -2))
+        return per_sample.sum(axis=0).reshape(weight_shape)
     if _merges_rows(spec, weight_shape, grad_y.shape[-1]):
         with np.errstate(invalid="ignore"):  # 0 * inf: warned again below if it is real
             gw = _grad_weight(x, grad_y, spec, tuple(kernel_spatial), budget_bytes, merged=True)
@@ -569,8 +635,17 @@ def _grad_input_by_col2im(
     """
     g, out_spatial, kernel_spatial = spec.groups, grad_y.shape[2:], w.shape[2:]
     in_spatial, c_in = tuple(in_spatial), g * w.shape[1]
-    gx = np.zeros((grad_y.shape[0], c_in, *in_spatial), grad_y.dtype)
     w_mat_t = _weight_matrix(w, g).swapaxes(-1, -2)  # (g, C_in//g * prod(K), C_out//g)
+    n = grad_y.shape[0]
+    if _fits_whole(
+        (n, c_in), kernel_spatial, in_spatial, out_spatial, spec, grad_y.itemsize, budget_bytes
+    ):
+        d_cols = np.matmul(w_mat_t, _flat_rows(grad_y, g))
+        d_cols = d_cols.reshape(n, c_in, prod(kernel_spatial), *out_spatial)
+        d_padded = np.empty((n, c_in, *_padded_sizes(in_spatial, spec.padding)), grad_y.dtype)
+        _col2im(d_cols, d_padded, kernel_spatial, out_spatial, spec)
+        return np.ascontiguousarray(d_padded[(..., *crop_slices(in_spatial, spec.padding))])
+    gx = np.zeros((n, c_in, *in_spatial), grad_y.dtype)
     row_bytes = _row_bytes(c_in, kernel_spatial, in_spatial, out_spatial, spec, gx.itemsize)
     (lo, _), s = spec.padding[0], spec.stride[0]
     halo = _halo_bytes(c_in, kernel_spatial[0], in_spatial, spec, gx.itemsize)

@@ -20,14 +20,27 @@ def _spec(padding=0, stride=1, dilation=1, x_spatial=(5, 5), k_spatial=(3, 3)):
     )
 
 
-def test_fits_whole_counts_columns_and_padded_input_against_both_limits():
+def test_whole_plan_counts_columns_and_padded_input_against_both_limits():
     spec = _spec(padding=((1, 2), (0, 1)))  # padded 8 x 6
-    elements = 2 * 3 * (9 * 4 * 5 + 8 * 6)  # N * C * (prod(K) * prod(O) + prod(P))
-    args = ((2, 3), (3, 3), (5, 5), (4, 5), spec, 8)
-    assert fast._fits_whole(*args, budget_bytes=elements * 8)
-    assert not fast._fits_whole(*args, budget_bytes=elements * 8 - 1)
-    with patch.object(fast, "WHOLE_BYTES", elements * 8 - 1):
-        assert not fast._fits_whole(*args, budget_bytes=fast.CHUNK_BYTES)
+    plan = fast._whole_plan((2, 3, 5, 5), (3, 3), (4, 5), spec, 8)
+    assert plan.padded_shape == (2, 3, 8, 6)
+    assert plan.columns == (2, 1, 3 * 9, 4 * 5)
+    assert plan.nbytes == 2 * 3 * (9 * 4 * 5 + 8 * 6) * 8  # N * C * (prod(K) * prod(O) + prod(P))
+    assert plan.fits(plan.nbytes) and not plan.fits(plan.nbytes - 1)
+    with patch.object(fast, "WHOLE_BYTES", plan.nbytes - 1):
+        assert not plan.fits(fast.CHUNK_BYTES)
+
+
+def test_whole_plan_windows_step_by_stride_and_dilation_over_the_padded_array():
+    spec = _spec(padding=((1, 0), (2, 2)), stride=(2, 3), dilation=(1, 2))
+    plan = fast._whole_plan((1, 2, 6, 5), (2, 3), (3, 3), spec, 8)
+    row, col = 9 * 8, 8  # padded 7 x 9, C-ordered
+    assert plan.windows == (
+        (1, 2, 2, 3, 3, 3),
+        (2 * 7 * 9 * 8, 7 * 9 * 8, row, 2 * col, 2 * row, 3 * col),
+    )
+    assert plan.interior == (slice(None), slice(None), slice(1, 7), slice(2, 7))
+    assert fast._whole_plan((1, 2, 6, 5), (2, 3), (5, 3), _spec(), 8).interior is None
 
 
 def _calls_whole_columns(call) -> bool:

@@ -48,6 +48,7 @@ from dataclasses import replace
 from functools import lru_cache
 from itertools import pairwise, product
 from math import prod
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -387,37 +388,61 @@ and no scratch buffer: on a 1x2x5x5 layer the planning cost more than the arithm
 (fast.forward 47 against 21 us, 2 cores)."""
 
 
-def _fits_whole(
-    batch_channels: tuple[int, int],
-    kernel_spatial,
-    in_spatial,
-    out_spatial,
-    spec: ResolvedSpec,
-    itemsize: int,
-    budget_bytes: int,
-) -> bool:
-    """Whether (N, C, *S) inputs of a kernel (*K) and outputs (*O) have columns
-    (N, C * prod(K), prod(O)) and a padded input (N, C, *(S + lo + hi)) within
-    `WHOLE_BYTES` and ``budget_bytes`` together."""
-    padded = prod(_padded_sizes(in_spatial, spec.padding))
-    elements = prod(batch_channels) * (prod(kernel_spatial) * prod(out_spatial) + padded)
-    return elements * itemsize <= min(WHOLE_BYTES, budget_bytes)
+class _Whole(NamedTuple):
+    """The geometry of computing an (N, C, *S) operand's columns in one piece (`_whole_plan`).
+
+    padded_shape: (N, C, *(S + lo + hi)); interior: the index of the operand inside it, None
+    without pads; windows: shape (N, C, *K, *O) and byte strides of the window view of a
+    C-ordered padded array; columns: (N, groups, C//groups * prod(K), prod(O)); nbytes: the
+    columns' and the padded array's bytes together.
+    """
+
+    padded_shape: tuple[int, ...]
+    interior: tuple[slice, ...] | None
+    windows: tuple[tuple[int, ...], tuple[int, ...]]
+    columns: tuple[int, ...]
+    nbytes: int
+
+    def fits(self, budget_bytes: int) -> bool:
+        """Whether the problem is small enough to compute in one piece (`WHOLE_BYTES`)."""
+        return self.nbytes <= min(WHOLE_BYTES, budget_bytes)
 
 
-def _whole_padded(a: np.ndarray, spec: ResolvedSpec) -> np.ndarray:
-    """a: (N, C, *S) -> (N, C, *(S + lo + hi)), zeros in the pads; ``a`` itself without pads."""
-    if not any(lo or hi for lo, hi in spec.padding):
-        return a
-    padded = np.zeros((*a.shape[:2], *_padded_sizes(a.shape[2:], spec.padding)), a.dtype)
-    padded[(slice(None), slice(None), *crop_slices(a.shape[2:], spec.padding))] = a
-    return padded
+@lru_cache(maxsize=256)
+def _whole_plan(
+    shape: tuple[int, ...], kernel_spatial, out_spatial, spec: ResolvedSpec, itemsize: int
+) -> _Whole:
+    """`_Whole` of an operand of ``shape`` (N, C, *S), a kernel (*K) and outputs (*O).
+    Cached: a function of shapes and a frozen spec, asked by every call of the fast path."""
+    (n, c), padded_spatial = shape[:2], _padded_sizes(shape[2:], spec.padding)
+    padded_shape = (n, c, *padded_spatial)
+    n_step, c_step, *steps = _c_strides(padded_shape, itemsize)
+    strides = (
+        n_step,
+        c_step,
+        *(t * d for t, d in zip(steps, spec.dilation, strict=True)),
+        *(t * s for t, s in zip(steps, spec.stride, strict=True)),
+    )
+    columns = (n, spec.groups, c // spec.groups * prod(kernel_spatial), prod(out_spatial))
+    interior = (slice(None), slice(None), *crop_slices(shape[2:], spec.padding))
+    return _Whole(
+        padded_shape,
+        interior if padded_shape != tuple(shape) else None,
+        ((n, c, *kernel_spatial, *out_spatial), strides),
+        columns,
+        (prod(columns) + prod(padded_shape)) * itemsize,
+    )
 
 
-def _whole_columns(a: np.ndarray, kernel_spatial, out_spatial, spec: ResolvedSpec) -> np.ndarray:
-    """a: (N, C, *S) -> cols: (N, groups, C//groups * prod(K), prod(O)), a fresh array: the
-    window view of the whole padded input, copied by the reshape."""
-    view = _windows(_whole_padded(a, spec), kernel_spatial, out_spatial, spec, merged=False)
-    return view.reshape(a.shape[0], spec.groups, -1, prod(out_spatial))
+def _whole_columns(a: np.ndarray, plan: _Whole) -> np.ndarray:
+    """a: (N, C, *S) -> cols: (N, groups, C//groups * prod(K), prod(O)) of `_Whole` ``plan``:
+    the window view of the whole padded input (zeros in the pads), copied by the reshape."""
+    if plan.interior is None:
+        padded = np.ascontiguousarray(a)
+    else:
+        padded = np.zeros(plan.padded_shape, a.dtype)
+        padded[plan.interior] = a
+    return _window_view(padded, *plan.windows).reshape(plan.columns)
 
 
 def _merged_length(block_out, padded_last: int) -> int:
@@ -489,11 +514,11 @@ def forward(
     """x: (N, C_in, *S), w: (C_out, C_in // g, *K) -> y: (N, C_out, *O), no bias."""
     g, kernel_spatial, out_spatial = spec.groups, w.shape[2:], tuple(out_spatial)
     w_mat = _weight_matrix(w, g)
-    if _fits_whole(
-        x.shape[:2], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize, budget_bytes
-    ):
-        cols = _whole_columns(x, kernel_spatial, out_spatial, spec)
-        return np.matmul(w_mat, cols).reshape(x.shape[0], w.shape[0], *out_spatial)
+    whole = _whole_plan(x.shape, kernel_spatial, out_spatial, spec, x.itemsize)
+    if whole.fits(budget_bytes):
+        return np.matmul(w_mat, _whole_columns(x, whole)).reshape(
+            x.shape[0], w.shape[0], *out_spatial
+        )
     merged = _merges_rows(spec, w.shape, out_spatial[-1])
     y = np.empty((x.shape[0], w.shape[0], *out_spatial), dtype=x.dtype)
     row_bytes = _columns_row_bytes(x, kernel_spatial, out_spatial, spec, w.shape[0], merged)
@@ -528,10 +553,9 @@ def grad_weight(
     """
     weight_shape = (grad_y.shape[1], x.shape[1] // spec.groups, *kernel_spatial)
     out_spatial = grad_y.shape[2:]
-    if _fits_whole(
-        x.shape[:2], kernel_spatial, x.shape[2:], out_spatial, spec, x.itemsize, budget_bytes
-    ):
-        cols = _whole_columns(x, kernel_spatial, out_spatial, spec)
+    whole = _whole_plan(x.shape, tuple(kernel_spatial), out_spatial, spec, x.itemsize)
+    if whole.fits(budget_bytes):
+        cols = _whole_columns(x, whole)
         per_sample = np.matmul(_flat_rows(grad_y, spec.groups), cols.swapaxes(-1, -2))
         return per_sample.sum(axis=0).reshape(weight_shape)
     if _merges_rows(spec, weight_shape, grad_y.shape[-1]):
@@ -637,14 +661,15 @@ def _grad_input_by_col2im(
     in_spatial, c_in = tuple(in_spatial), g * w.shape[1]
     w_mat_t = _weight_matrix(w, g).swapaxes(-1, -2)  # (g, C_in//g * prod(K), C_out//g)
     n = grad_y.shape[0]
-    if _fits_whole(
-        (n, c_in), kernel_spatial, in_spatial, out_spatial, spec, grad_y.itemsize, budget_bytes
-    ):
+    whole = _whole_plan((n, c_in, *in_spatial), kernel_spatial, out_spatial, spec, grad_y.itemsize)
+    if whole.fits(budget_bytes):
         d_cols = np.matmul(w_mat_t, _flat_rows(grad_y, g))
         d_cols = d_cols.reshape(n, c_in, prod(kernel_spatial), *out_spatial)
-        d_padded = np.empty((n, c_in, *_padded_sizes(in_spatial, spec.padding)), grad_y.dtype)
+        d_padded = np.empty(whole.padded_shape, grad_y.dtype)
         _col2im(d_cols, d_padded, kernel_spatial, out_spatial, spec)
-        return np.ascontiguousarray(d_padded[(..., *crop_slices(in_spatial, spec.padding))])
+        if whole.interior is None:
+            return d_padded
+        return np.ascontiguousarray(d_padded[whole.interior])
     gx = np.zeros((n, c_in, *in_spatial), grad_y.dtype)
     row_bytes = _row_bytes(c_in, kernel_spatial, in_spatial, out_spatial, spec, gx.itemsize)
     (lo, _), s = spec.padding[0], spec.stride[0]

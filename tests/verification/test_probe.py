@@ -126,6 +126,41 @@ def test_a_baseline_that_raises_is_searched_and_fails():
     assert "left out of the search (unsupported): padding='same'" in str(result)
 
 
+def _two_d_only(x, w, spec):
+    if x.ndim != 4:
+        raise ValueError(f"x.ndim={x.ndim}: only 2-D convolution is supported")
+    return strided_conv.forward(x, w, spec)
+
+
+def test_a_first_ndim_the_conv_declines_does_not_take_the_others_down():
+    result = cg.verify(_two_d_only, ndim=(1, 2, 3), dilation=1, groups=1, **FAST)
+    assert _table(result) == [
+        ("baseline: 2-D, padding='valid', stride 1, float64", SUPPORTED),
+        ("padding='same'", SUPPORTED),
+        ("padding='full'", SUPPORTED),
+        ("padding='explicit'", SUPPORTED),
+        ("stride 2 with a remainder", SUPPORTED),
+        ("1-D", UNSUPPORTED),
+        ("3-D", UNSUPPORTED),
+    ]
+    assert result.capabilities[5]["detail"] == (
+        "forward raised ValueError: x.ndim=3: only 2-D convolution is supported"
+    )
+    assert result.ok, str(result)
+    assert "left out of the search (unsupported): 1-D, 3-D; strict=True" in str(result)
+
+
+def test_with_no_value_that_runs_the_first_baseline_stays_and_fails():
+    def forward(x, w, spec):
+        raise TypeError(f"dtype={x.dtype}: only float64 is supported")
+
+    result = cg.verify(forward, dtype="float32", ndim=(1, 2), dilation=1, groups=1, **FAST)
+    assert result.capabilities[0]["feature"] == "baseline: 1-D, padding='valid', stride 1, float32"
+    assert {row["status"] for row in result.capabilities} == {UNSUPPORTED}
+    assert not result.ok
+    assert {f.check for f in result.failures} == {"raised"}
+
+
 def test_every_requested_axis_gets_a_row():
     result = cg.verify(
         ref_forward,

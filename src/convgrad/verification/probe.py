@@ -15,14 +15,17 @@ kernel, so 'same' and 'same_lower' differ), each stride > 1 with a remainder (th
 by no window), each dilation, each group count and its depthwise form (one input channel per group),
 groups "depthwise" (C_in 2, channel multiplier 2), each ndim, flip, each padding_mode (on the first
 padding of the space that pads, so the pads hold what the mode copies). Unsigned data take the
-magnitudes of the nonzero values. verify leaves unsupported values out of the search
-(`Capabilities.restrict`) unless ``strict=True``, which counts them as failures.
+magnitudes of the nonzero values. When the baseline raises (a 2-D-only conv asked for
+``ndim=(1, 2)``), the first of its rows that runs becomes the baseline and the rows are probed
+around it, so the declined value is one unsupported row. verify leaves unsupported values out
+of the search (`Capabilities.restrict`) unless ``strict=True``, which counts them as failures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -88,9 +91,10 @@ class Capabilities:
         }
 
 
-def _features(space: dict[str, tuple]) -> list[tuple[str, object, dict]]:
-    """(axis, value, the problem's settings) for the baseline and every row."""
-    base = {
+def _baseline(space: dict[str, tuple]) -> dict:
+    """The simplest problem's settings: first ndim, padding and padding_mode; stride, dilation
+    and groups 1 and flip False where allowed."""
+    return {
         "ndim": space["ndim"][0],
         "padding": space["padding"][0],
         "stride": 1 if 1 in space["stride"] else space["stride"][0],
@@ -100,6 +104,10 @@ def _features(space: dict[str, tuple]) -> list[tuple[str, object, dict]]:
         "padding_mode": space["padding_mode"][0],
         "depthwise": False,
     }
+
+
+def _features(space: dict[str, tuple], base: dict) -> list[tuple[str, object, dict]]:
+    """(axis, value, the problem's settings) for the baseline ``base`` and every row."""
     # A padding mode is seen only where there are pads: "valid" would pass any mode.
     pads = next((p for p in (base["padding"], *space["padding"]) if p != "valid"), "valid")
     rows = [("baseline", None, base)]
@@ -255,10 +263,36 @@ def probe(
 
 
 def _probe_rows(calls, backward, space, dtype, precision, exact, seed, located) -> Capabilities:
-    """`probe`'s rows with its calls made."""
+    """`probe`'s rows with its calls made. When the simplest problem raises (a 2-D-only conv
+    asked for ``ndim=(1, 2)``), the first row that changes one axis and runs, supported before
+    wrong, becomes the baseline and the rows are probed again around it, so that one value the
+    conv declines does not take every other feature down with it."""
     rng = np.random.default_rng(seed)
+    run = partial(_classified, calls, backward, dtype, precision, exact, seed, located, rng)
+    features = _features(space, _baseline(space))
+    rows, failures = run(features)
+    if rows[0].status == UNSUPPORTED:
+        runs = [
+            (row.status, settings)
+            for row, (axis, _, settings) in zip(rows, features, strict=True)
+            if axis not in ("baseline", "depthwise")
+        ]
+        base = next(
+            (settings for status in (SUPPORTED, WRONG) for s, settings in runs if s == status),
+            None,
+        )
+        if base is not None:
+            rows, failures = run(_features(space, base))
+    baseline = rows[0].status == UNSUPPORTED
+    return Capabilities(tuple(rows), tuple(failures[1:] if baseline else failures))
+
+
+def _classified(
+    calls, backward, dtype, precision, exact, seed, located, rng, features
+) -> tuple[list[Capability], list[Failure]]:
+    """Each feature's row, and the "unsupported" failure of each row that raised."""
     rows, failures = [], []
-    for axis, value, settings in _features(space):
+    for axis, value, settings in features:
         problem, note = _problem(settings, dtype, rng)
         for call in calls:
             call.errors, call.mutations = [], {}
@@ -285,8 +319,7 @@ def _probe_rows(calls, backward, space, dtype, precision, exact, seed, located) 
         else:
             status, detail = SUPPORTED, ""
         rows.append(Capability(axis, value, feature, status, detail, problem.describe()))
-    baseline = rows[0].status == UNSUPPORTED
-    return Capabilities(tuple(rows), tuple(failures[1:] if baseline else failures))
+    return rows, failures
 
 
 def _unsupported(

@@ -7,7 +7,7 @@ from convgrad.verification import causes
 from .implementations import FAST
 
 
-def _failure(check, output, *, x=(1, 1, 5), w=(1, 1, 2), **spec):
+def _failure(check, output, *, x=(1, 1, 5), w=(1, 1, 2), message="", **spec):
     rank = len(x) - 2
     full = {
         "mode": "valid",
@@ -18,7 +18,8 @@ def _failure(check, output, *, x=(1, 1, 5), w=(1, 1, 2), **spec):
         "flip": False,
         **spec,
     }
-    return {"check": check, "output": output, "problem": {"x": list(x), "w": list(w), "spec": full}}
+    problem = {"x": list(x), "w": list(w), "spec": full}
+    return {"check": check, "output": output, "message": message, "problem": problem}
 
 
 def test_features_of_a_problem():
@@ -45,6 +46,37 @@ def test_subjects_name_the_output_or_the_call():
     assert causes.subject(_failure("raised", "grad_input")) == "backward raises"
     assert causes.subject(_failure("no_mutation", "forward")) == "forward modifies its input arrays"
     assert causes.subject(_failure("determinism", "grad_bias")) == "grad_bias is nondeterministic"
+    assert causes.subject(_failure("layout", "forward")) == (
+        "forward wrong or raises on other memory layouts (views, Fortran order, read-only)"
+    )
+    assert causes.subject(_failure("state", "grad_weight")) == (
+        "grad_weight depends on an earlier call (a cached input or a reused buffer)"
+    )
+
+
+def test_a_layout_failure_names_the_memory_layouts():
+    failure = _failure("layout", "forward", stride=[2], message="with negative-stride views")
+    assert causes.group([failure])[0]["summary"] == (
+        "forward wrong or raises on other memory layouts (views, Fortran order, read-only)"
+        " whenever stride > 1 with a remainder: 1 failure"
+    )
+
+
+def test_a_search_failure_raising_not_implemented_is_a_feature_not_supported():
+    raised = _failure(
+        "raised",
+        "grad_input",
+        dilation=[2],
+        x=(1, 1, 7),
+        message="backward raised NotImplementedError: no dilation",
+    )
+    crashed = _failure(
+        "raised", "forward", stride=[2], message="forward raised IndexError: index 3 is out"
+    )
+    assert [c["summary"] for c in causes.group([raised, crashed])] == [
+        "backward does not support dilation > 1: 1 failure",
+        "forward raises whenever stride > 1 with a remainder: 1 failure",
+    ]
 
 
 def test_failures_sharing_output_and_features_are_one_cause_most_specific_first():

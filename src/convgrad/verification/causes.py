@@ -18,16 +18,27 @@ _SUBJECT = {
     "finite": "{output} is not finite",
     "determinism": "{output} is nondeterministic",
     "no_mutation": "{call} modifies its input arrays",
+    "layout": "{output} wrong or raises on other memory layouts (views, Fortran order, read-only)",
+    "state": "{output} depends on an earlier call (a cached input or a reused buffer)",
+    "unsupported": "{call} does not support",
 }
 """What failed, per check; the value checks (value, exact, adjoint, finite differences,
 linearity) all say "{output} wrong"."""
+
+
+def _declined(failure: dict) -> bool:
+    """An "unsupported" failure, or (``strict=True``'s search) a call that raised
+    NotImplementedError."""
+    return failure["check"] == "unsupported" or (
+        failure["check"] == "raised" and " raised NotImplementedError" in failure["message"]
+    )
 
 
 def subject(failure: dict) -> str:
     """What failed, in words: the output (or the call, for whole-call checks) and how."""
     output = failure["output"]
     call = "forward" if output == "forward" else "backward"
-    check = "raised" if failure["check"] == "unsupported" else failure["check"]
+    check = "unsupported" if _declined(failure) else failure["check"]
     return _SUBJECT.get(check, "{output} wrong").format(output=output, call=call)
 
 
@@ -65,8 +76,8 @@ def group(failures: Sequence[dict]) -> list[dict]:
     ordered = sorted(causes.items(), key=lambda item: (-len(item[0][1]), -len(item[1])))
     records = []
     for (what, needs), indices in ordered:
-        if failures[indices[0]]["check"] == "unsupported":
-            what, where = what.replace("raises", "does not support"), " and ".join(needs)
+        if needs and _declined(failures[indices[0]]):
+            where = " and ".join(needs)
         elif needs:
             where = f"whenever {' and '.join(needs)}"
         else:

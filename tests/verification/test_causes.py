@@ -18,7 +18,7 @@ def _failure(check, output, *, x=(1, 1, 5), w=(1, 1, 2), message="", **spec):
         "flip": False,
         **spec,
     }
-    problem = {"x": list(x), "w": list(w), "spec": full}
+    problem = {"x": list(x), "w": list(w), "dtype": "float64", "spec": full}
     return {"check": check, "output": output, "message": message, "problem": problem}
 
 
@@ -37,6 +37,10 @@ def test_features_of_a_problem():
     assert features(dilation=[2], flip=True) == ("dilation > 1", "flip=True")
     assert features(x=(1, 4, 5), w=(2, 2, 2), groups=2) == ("groups > 1",)
     assert features(x=(1, 2, 5), w=(2, 1, 2), groups=2) == ("depthwise",)
+    assert features(mode="same", padding=[[0, 1]], padding_mode="reflect") == (
+        "padding='same'",
+        "padding_mode='reflect'",
+    )
 
 
 def test_subjects_name_the_output_or_the_call():
@@ -126,4 +130,21 @@ def test_verify_prints_the_causes_before_the_details():
             "count": 1,
             "failures": [0],
         }
+    ]
+
+
+def test_an_unsupported_rank_or_padding_mode_is_named():
+    one_d = _failure("unsupported", "forward", message="forward raised ValueError: 2-D only")
+    reflect = _failure(
+        "unsupported",
+        "forward",
+        x=(1, 1, 5, 5),
+        w=(1, 1, 2, 2),
+        mode="same",
+        padding=[[0, 1], [0, 1]],
+        padding_mode="reflect",
+    )
+    assert [c["summary"] for c in causes.group([one_d, reflect])] == [
+        "forward does not support padding='same' and padding_mode='reflect': 1 failure",
+        "forward does not support even the plainest 1-D float64 problem: 1 failure",
     ]

@@ -44,7 +44,7 @@ def subject(failure: dict) -> str:
 
 def features(problem: dict) -> tuple[str, ...]:
     """The features of a problem (`ConvProblem.describe`) beyond the plainest convolution
-    ('valid', stride, dilation and groups 1, cross-correlation)."""
+    ('valid', stride, dilation and groups 1, cross-correlation, zero pads)."""
     spec, x, w = problem["spec"], problem["x"], problem["w"]
     found = []
     if spec["mode"] != "valid":
@@ -64,6 +64,8 @@ def features(problem: dict) -> tuple[str, ...]:
         found.append("depthwise" if spec["groups"] == x[1] else "groups > 1")
     if spec["flip"]:
         found.append("flip=True")
+    if spec.get("padding_mode", "zeros") != "zeros":
+        found.append(f"padding_mode={spec['padding_mode']!r}")
     return tuple(found)
 
 
@@ -76,8 +78,13 @@ def group(failures: Sequence[dict]) -> list[dict]:
     ordered = sorted(causes.items(), key=lambda item: (-len(item[0][1]), -len(item[1])))
     records = []
     for (what, needs), indices in ordered:
-        if needs and _declined(failures[indices[0]]):
-            where = " and ".join(needs)
+        first = failures[indices[0]]
+        if _declined(first):
+            # Without a feature, what it declines is the plainest problem of its rank or dtype.
+            rank = len(first["problem"]["x"]) - 2
+            where = " and ".join(needs) or (
+                f"even the plainest {rank}-D {first['problem']['dtype']} problem"
+            )
         elif needs:
             where = f"whenever {' and '.join(needs)}"
         else:

@@ -126,6 +126,44 @@ def test_a_baseline_that_raises_is_searched_and_fails():
     assert "left out of the search (unsupported): padding='same'" in str(result)
 
 
+def _crashes_at_stride_2(x, w, spec):
+    if spec.stride[0] == 2:
+        rows = np.zeros(1)
+        rows[x.shape[2]] = 1.0  # an off-by-one past the end: IndexError, a bug
+    return strided_conv.forward(x, w, spec)
+
+
+def _asserts_no_dilation(x, w, spec):
+    assert spec.dilation == (1, 1), "dilation not implemented"
+    return strided_conv.forward(x, w, spec)
+
+
+def test_a_crash_is_wrong_and_reported_never_unsupported():
+    result = cg.verify(_crashes_at_stride_2, dilation=1, groups=1, **FAST)
+    row = result.capabilities[4]
+    assert (row["feature"], row["status"]) == ("stride 2 with a remainder", WRONG)
+    assert row["detail"].startswith("failed: raised on forward; forward raised IndexError: index")
+    assert not result.ok
+    crash = next(f for f in result.failures if f.check == "raised")
+    assert crash.problem["spec"]["stride"][0] == 2
+    assert "forward raised IndexError" in crash.message
+
+
+def test_a_failed_assert_is_wrong_with_a_hint_to_raise_not_implemented():
+    result = cg.verify(_asserts_no_dilation, groups=1, **FAST)
+    row = dict(_table(result))
+    assert row["dilation 2"] == WRONG
+    assert (
+        "forward raised AssertionError: dilation not implemented"
+        in (result.capabilities[-1]["detail"])
+    )
+    (crash,) = [f for f in result.failures if f.check == "raised"]
+    assert crash.diagnosis.endswith(
+        "if the assert says a feature is not implemented, raise NotImplementedError instead:"
+        " verify then reports the feature unsupported and leaves it out of the search"
+    )
+
+
 def _two_d_only(x, w, spec):
     if x.ndim != 4:
         raise ValueError(f"x.ndim={x.ndim}: only 2-D convolution is supported")

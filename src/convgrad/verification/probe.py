@@ -315,7 +315,8 @@ def _classified(
         elif report.failures:
             status = WRONG
             named = dict.fromkeys(f"{r.check} on {r.output}" for r in report.failures)
-            detail = "failed: " + ", ".join(named)
+            crashed = [_described(e, c.name) for c in calls for e in c.errors]
+            detail = "failed: " + ", ".join(named) + "".join(f"; {c}" for c in crashed[:1])
         else:
             status, detail = SUPPORTED, ""
         rows.append(Capability(axis, value, feature, status, detail, problem.describe()))

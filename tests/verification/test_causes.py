@@ -58,12 +58,17 @@ def test_subjects_name_the_output_or_the_call():
     )
 
 
-def test_a_layout_failure_names_the_memory_layouts():
-    failure = _failure("layout", "forward", stride=[2], message="with negative-stride views")
-    assert causes.group([failure])[0]["summary"] == (
-        "forward wrong or raises on other memory layouts (views, Fortran order, read-only)"
-        " whenever stride > 1 with a remainder: 1 failure"
-    )
+def test_layout_failures_are_one_cause_whatever_the_spec_their_layout_was_drawn_on():
+    strided = _failure("layout", "forward", stride=[2], message="with negative-stride views")
+    plain = _failure("layout", "forward", message="with Fortran-order arrays")
+    assert causes.group([strided, plain]) == [
+        {
+            "summary": "forward wrong or raises on other memory layouts (views, Fortran order,"
+            " read-only) (the layout each problem drew; see each failure): 2 failures",
+            "count": 2,
+            "failures": [0, 1],
+        }
+    ]
 
 
 def test_a_search_failure_raising_not_implemented_is_a_feature_not_supported():

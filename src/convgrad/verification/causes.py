@@ -74,7 +74,10 @@ def group(failures: Sequence[dict]) -> list[dict]:
     ``{"summary", "count", "failures"}``, ``failures`` the indices into ``failures``."""
     causes: dict[tuple, list[int]] = {}
     for j, failure in enumerate(failures):
-        causes.setdefault((subject(failure), features(failure["problem"])), []).append(j)
+        # A layout failure's problem holds the layout its shapes drew (`layout_for`), not the
+        # features the failure needs: it is one cause whatever its spec.
+        needs = () if failure["check"] == "layout" else features(failure["problem"])
+        causes.setdefault((subject(failure), needs), []).append(j)
     ordered = sorted(causes.items(), key=lambda item: (-len(item[0][1]), -len(item[1])))
     records = []
     for (what, needs), indices in ordered:
@@ -87,6 +90,8 @@ def group(failures: Sequence[dict]) -> list[dict]:
             )
         elif needs:
             where = f"whenever {' and '.join(needs)}"
+        elif first["check"] == "layout":
+            where = "(the layout each problem drew; see each failure)"
         else:
             where = "even on the plainest problem ('valid', stride 1, no dilation or groups)"
         count = f"{len(indices)} failure{'s' if len(indices) > 1 else ''}"

@@ -96,12 +96,13 @@ def test_a_wrong_feature_stays_in_the_search():
     assert "dilation ignored" in shape.diagnosis
 
 
-def test_a_value_error_raised_inside_numpy_is_wrong_not_unsupported():
-    def forward(x, w, spec):
-        # groups ignored: einsum meets C_in against C_in // groups and NumPy raises ValueError
-        return np.einsum("nc...,oc->no...", x[..., :1, :1], w[..., 0, 0])
+def _einsum_ignoring_groups(x, w, spec):
+    # groups ignored: einsum meets C_in against C_in // groups and NumPy raises ValueError
+    return np.einsum("nc...,oc->no...", x[..., :1, :1], w[..., 0, 0])
 
-    result = cg.verify(forward, dilation=1, padding="valid", **FAST)
+
+def test_a_value_error_raised_inside_numpy_is_wrong_not_unsupported():
+    result = cg.verify(_einsum_ignoring_groups, dilation=1, padding="valid", **FAST)
     row = dict(_table(result))
     assert row["groups 2"] == WRONG
     assert row["baseline: 2-D, padding='valid', stride 1, float64"] == WRONG
@@ -113,6 +114,34 @@ def test_the_users_own_value_or_type_error_is_unsupported(error):
     row = dict(_table(result))
     assert row["groups 2"] == UNSUPPORTED
     assert result.ok, str(result)
+
+
+@pytest.mark.parametrize("error", [ValueError, NotImplementedError])
+def test_a_refusal_in_a_child_process_is_unsupported_as_in_this_one(error):
+    result = cg.verify(
+        raising_on_groups(error),
+        dilation=1,
+        padding="valid",
+        isolation="process",
+        layers=(),
+        max_examples=3,
+    )
+    groups = result.capabilities[2]
+    assert (groups["feature"], groups["status"]) == ("groups 2", UNSUPPORTED)
+    assert groups["detail"] == f"forward raised {error.__name__}: groups=2: not supported here"
+    assert result.ok, str(result)
+
+
+def test_a_numpy_value_error_in_a_child_process_is_still_wrong():
+    result = cg.verify(
+        _einsum_ignoring_groups,
+        dilation=1,
+        padding="valid",
+        isolation="process",
+        layers=(),
+        max_examples=3,
+    )
+    assert dict(_table(result))["groups 2"] == WRONG
 
 
 def test_a_baseline_that_raises_is_searched_and_fails():

@@ -35,10 +35,11 @@ from convgrad.spec import DEPTHWISE, ConvSpec
 from convgrad.verification.bounds import Precision
 from convgrad.verification.calls import CallFailed, UserFunction
 from convgrad.verification.checks import CheckResult
+from convgrad.verification.isolation import RemoteError
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import Failure, failure_of
 from convgrad.verification.runner import ProblemChecks, ProblemReport
-from convgrad.verification.source import raised_by_user
+from convgrad.verification.source import declines
 
 SUPPORTED, UNSUPPORTED, WRONG = "supported", "unsupported", "wrong"
 AXES = ("padding", "stride", "dilation", "groups", "ndim", "flip", "padding_mode")
@@ -198,12 +199,12 @@ def _feature(axis: str, value: object, settings: dict, dtype: str, note: str) ->
 
 class _Recorded(UserFunction):
     """A `UserFunction` that keeps the exceptions its calls raised: the exception itself when
-    the call ran in this process, the failure's message when it ran in a child process
-    (``isolation="process"``: only the text comes back)."""
+    the call ran in this process, a `RemoteError` when it ran in a child process
+    (``isolation="process"``), the failure's message for a timeout or a crash."""
 
     def __init__(self, fn: Callable, name: str, timeout: float | None, **options) -> None:
         super().__init__(fn, name, timeout, **options)
-        self.errors: list[BaseException | str] = []
+        self.errors: list[BaseException | RemoteError | str] = []
 
     def __call__(self, arrays, spec) -> object:
         try:
@@ -213,19 +214,19 @@ class _Recorded(UserFunction):
             raise
 
 
-def _declines(error: BaseException | str, fn: Callable) -> bool:
+def _declines(error: BaseException | RemoteError | str, fn: Callable) -> bool:
     if isinstance(error, str):
-        # From a child process: its type is known by name only, and its traceback is gone,
-        # so a ValueError/TypeError cannot be told to be the user's own.
-        return " raised NotImplementedError:" in error
-    if isinstance(error, NotImplementedError):
-        return True
-    return isinstance(error, (ValueError, TypeError)) and raised_by_user(error, fn)
+        return False  # a timeout or a crash
+    if isinstance(error, RemoteError):
+        return error.declined
+    return declines(error, fn)
 
 
-def _described(error: BaseException | str, name: str) -> str:
+def _described(error: BaseException | RemoteError | str, name: str) -> str:
     if isinstance(error, str):
         return error
+    if isinstance(error, RemoteError):
+        return f"{name} raised {error.text}"
     return f"{name} raised {type(error).__name__}: {error}"
 
 

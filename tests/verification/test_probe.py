@@ -144,6 +144,20 @@ def test_a_numpy_value_error_in_a_child_process_is_still_wrong():
     assert dict(_table(result))["groups 2"] == WRONG
 
 
+def test_a_backward_that_declines_groups_leaves_them_out_though_forward_does_them():
+    def backward(x, w, grad_y, spec):
+        if spec.groups != 1:
+            raise NotImplementedError("grouped backward")
+        return ref_backward(x, w, grad_y, spec)
+
+    result = cg.verify(ref_forward, backward, dilation=1, **FAST)
+    rows = {row["feature"]: row for row in result.capabilities}
+    assert rows["groups 2"]["status"] == UNSUPPORTED
+    assert rows["groups 2"]["detail"] == "backward raised NotImplementedError: grouped backward"
+    assert rows["depthwise (groups 2 = C_in)"]["status"] == UNSUPPORTED
+    assert result.ok, str(result)
+
+
 def test_a_baseline_that_raises_is_searched_and_fails():
     def forward(x, w, spec):
         raise NotImplementedError("nothing yet")

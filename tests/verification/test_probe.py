@@ -239,6 +239,10 @@ def test_with_no_value_that_runs_the_first_baseline_stays_and_fails():
     assert result.capabilities[0]["feature"] == "baseline: 1-D, padding='valid', stride 1, float32"
     assert {row["status"] for row in result.capabilities} == {UNSUPPORTED}
     assert not result.ok
+    assert (
+        "\nthe baseline raised too, with every one-axis change: nothing requested runs (a dtype"
+        " or rank your code declines?); verify searches the baseline and reports it failing\n"
+    ) in str(result)
     assert {f.check for f in result.failures} == {"raised"}
 
 

@@ -184,6 +184,11 @@ def capability_table(rows: Sequence[dict], strict: bool) -> str:
         detail = f"  {r['detail']}" if r["detail"] else ""
         lines.append(f"  {r['feature']:<{width}}  {r['status']:<11}{detail}".rstrip())
     left = [r["feature"] for r in rows if r["status"] == "unsupported" and r["axis"] != "baseline"]
+    if rows[0]["status"] == "unsupported":
+        lines.append(
+            "the baseline raised too, with every one-axis change: nothing requested runs (a dtype"
+            " or rank your code declines?); verify searches the baseline and reports it failing"
+        )
     if left and strict:
         lines.append(f"strict: unsupported features count as failures: {', '.join(left)}")
     elif left:

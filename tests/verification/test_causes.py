@@ -110,8 +110,8 @@ def test_failures_sharing_output_and_features_are_one_cause_most_specific_first(
         },
         {"summary": "forward does not support depthwise: 1 failure", "count": 1, "failures": [5]},
         {
-            "summary": "forward wrong even on the plainest problem ('valid', stride 1, no dilation"
-            " or groups): 1 failure",
+            "summary": "forward wrong even on the plainest 1-D problem ('valid', stride 1, no"
+            " dilation or groups): 1 failure",
             "count": 1,
             "failures": [0],
         },

@@ -231,6 +231,32 @@ def test_a_first_ndim_the_conv_declines_does_not_take_the_others_down():
     assert "left out of the search (unsupported): 1-D, 3-D; strict=True" in str(result)
 
 
+def _crashes_on_1d(x, w, spec):
+    _n, _c, _h, _w = x.shape  # a 2-D conv's unpacking: a ValueError from Python on 1-D
+    return strided_conv.forward(x, w, spec)
+
+
+def test_a_first_ndim_the_conv_crashes_on_is_one_wrong_row_around_a_supported_baseline():
+    result = cg.verify(_crashes_on_1d, ndim=(1, 2), dilation=1, groups=1, **FAST)
+    assert _table(result) == [
+        ("baseline: 2-D, padding='valid', stride 1, float64", SUPPORTED),
+        ("padding='same'", SUPPORTED),
+        ("padding='full'", SUPPORTED),
+        ("padding='explicit'", SUPPORTED),
+        ("stride 2 with a remainder", SUPPORTED),
+        ("1-D", WRONG),
+    ]
+    assert (
+        "forward raised ValueError: not enough values to unpack"
+        in (result.capabilities[-1]["detail"])
+    )
+    assert not result.ok
+    assert (
+        "  forward raises even on the plainest 1-D problem ('valid', stride 1, no dilation or"
+        " groups): 1 failure [1]"
+    ) in str(result).splitlines()
+
+
 def test_with_no_value_that_runs_the_first_baseline_stays_and_fails():
     def forward(x, w, spec):
         raise TypeError(f"dtype={x.dtype}: only float64 is supported")

@@ -93,7 +93,10 @@ def group(failures: Sequence[dict]) -> list[dict]:
         elif first["check"] == "layout":
             where = "(the layout each problem drew; see each failure)"
         else:
-            where = "even on the plainest problem ('valid', stride 1, no dilation or groups)"
+            rank = len(first["problem"]["x"]) - 2
+            where = (
+                f"even on the plainest {rank}-D problem ('valid', stride 1, no dilation or groups)"
+            )
         count = f"{len(indices)} failure{'s' if len(indices) > 1 else ''}"
         records.append(
             {"summary": f"{what} {where}: {count}", "count": len(indices), "failures": indices}

@@ -15,9 +15,9 @@ kernel, so 'same' and 'same_lower' differ), each stride > 1 with a remainder (th
 by no window), each dilation, each group count and its depthwise form (one input channel per group),
 groups "depthwise" (C_in 2, channel multiplier 2), each ndim, flip, each padding_mode (on the first
 padding of the space that pads, so the pads hold what the mode copies). Unsigned data take the
-magnitudes of the nonzero values. When the baseline raises (a 2-D-only conv asked for
-``ndim=(1, 2)``), the first of its rows that runs becomes the baseline and the rows are probed
-around it, so the declined value is one unsupported row. verify leaves unsupported values out
+magnitudes of the nonzero values. When the baseline is not supported (a 2-D-only conv asked for
+``ndim=(1, 2)``), the first of its rows that is becomes the baseline and the rows are probed
+around it, so the 1-D problem is one row (`_probe_rows`). verify leaves unsupported values out
 of the search (`Capabilities.restrict`) unless ``strict=True``, which counts them as failures.
 """
 
@@ -264,22 +264,24 @@ def probe(
 
 
 def _probe_rows(calls, backward, space, dtype, precision, exact, seed, located) -> Capabilities:
-    """`probe`'s rows with its calls made. When the simplest problem raises (a 2-D-only conv
-    asked for ``ndim=(1, 2)``), the first row that changes one axis and runs, supported before
-    wrong, becomes the baseline and the rows are probed again around it, so that one value the
-    conv declines does not take every other feature down with it."""
+    """`probe`'s rows with its calls made. When the simplest problem is not supported (a
+    2-D-only conv asked for ``ndim=(1, 2)`` raises or crashes on 1-D), the first row that
+    changes one axis and is supported becomes the baseline (when the simplest problem raised:
+    the first that runs, supported before wrong) and the rows are probed again around it, so
+    that one value does not take every other feature down with it."""
     rng = np.random.default_rng(seed)
     run = partial(_classified, calls, backward, dtype, precision, exact, seed, located, rng)
     features = _features(space, _baseline(space))
     rows, failures = run(features)
-    if rows[0].status == UNSUPPORTED:
+    if rows[0].status != SUPPORTED:
         runs = [
             (row.status, settings)
             for row, (axis, _, settings) in zip(rows, features, strict=True)
             if axis not in ("baseline", "depthwise")
         ]
+        better = (SUPPORTED, WRONG) if rows[0].status == UNSUPPORTED else (SUPPORTED,)
         base = next(
-            (settings for status in (SUPPORTED, WRONG) for s, settings in runs if s == status),
+            (settings for status in better for s, settings in runs if s == status),
             None,
         )
         if base is not None:

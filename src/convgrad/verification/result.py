@@ -238,7 +238,8 @@ def reproduce_snippet(
     define = (
         [
             f"# define {' and '.join(signatures[n] for n in missing)} here: verify could not"
-            " import them back (a script's __main__ or a local function)"
+            f" import {'them' if len(missing) > 1 else 'it'} back (a script's __main__ or a"
+            " local function)"
         ]
         if missing
         else []

@@ -128,9 +128,7 @@ def _ndim(name: str, item: object) -> None:
         raise ValueError(f"{name}: {item!r} spatial dims; convgrad handles 1, 2 or 3")
 
 
-def _spec_arguments(
-    ndim, padding, stride, dilation, groups, flip, max_pad, padding_mode=("zeros",)
-) -> dict:
+def _spec_arguments(ndim, padding, stride, dilation, groups, flip, max_pad, padding_mode) -> dict:
     return {
         "ndim": _choices("ndim", ndim, _ndim),
         "padding": _choices("padding", padding, _one_of(PADDINGS)),
@@ -175,7 +173,7 @@ def conv_specs(
     groups: int | str | Sequence[int | str] = _SPACE["groups"],
     flip: bool | Sequence[bool] = _SPACE["flip"],
     max_pad: int = MAX_PAD,
-    padding_mode: str | Sequence[str] = ("zeros",),
+    padding_mode: str | Sequence[str] = _SPACE["padding_mode"],
 ) -> st.SearchStrategy[ConvSpec]:
     """Strategy for `convgrad.ConvSpec` values.
 
@@ -291,7 +289,7 @@ def conv_problems(
     max_channels: int = 4,
     max_kernel: int = 4,
     max_side: int = 10,
-    padding_mode: str | Sequence[str] = ("zeros",),
+    padding_mode: str | Sequence[str] = _SPACE["padding_mode"],
     max_cost: int | None = None,
     accumulate: str | None = None,
 ) -> st.SearchStrategy[ConvProblem]:

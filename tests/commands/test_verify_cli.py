@@ -451,3 +451,28 @@ def test_strict_makes_unsupported_features_failures(strided_module, capsys):
         f"    import convgrad as cg\n    from {strided_module} import forward\n"
         f"    from {strided_module} import backward\n"
     ) in out
+
+
+def _readme_verify_example() -> tuple[list[str], str]:
+    """The command the README's "Verify your own convolution" section opens with, and the
+    output it shows."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Verify your own convolution") :]
+    block = section[section.index("```text\n") + len("```text\n") :]
+    block = block[: block.index("```")]
+    command, _, shown = block.partition("\n")
+    return command.removeprefix("$ convgrad ").split(), shown
+
+
+def test_the_readme_shows_what_its_verify_command_prints_today(user_module, capsys):
+    argv, shown = _readme_verify_example()
+    assert argv == ["verify", "mylib:forward", "--backward", "mylib:backward"]
+    (user_module / "mylib.py").write_text(STRIDED_CONV.read_text())
+    sys.modules.pop("mylib", None)
+    try:
+        code, out, _ = _run(capsys, *argv[1:])
+    finally:
+        sys.modules.pop("mylib", None)
+    assert code == 0
+    assert out == shown
+    assert shown.index(CAPABILITY_TABLE) < shown.index("left out of the search")

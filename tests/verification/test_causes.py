@@ -7,7 +7,7 @@ from convgrad.verification import causes
 from .implementations import FAST
 
 
-def _failure(check, output, *, x=(1, 1, 5), w=(1, 1, 2), **spec):
+def _failure(check, output, *, x=(1, 1, 5), w=(1, 1, 2), message="", **spec):
     rank = len(x) - 2
     full = {
         "mode": "valid",
@@ -18,7 +18,8 @@ def _failure(check, output, *, x=(1, 1, 5), w=(1, 1, 2), **spec):
         "flip": False,
         **spec,
     }
-    return {"check": check, "output": output, "problem": {"x": list(x), "w": list(w), "spec": full}}
+    problem = {"x": list(x), "w": list(w), "dtype": "float64", "spec": full}
+    return {"check": check, "output": output, "message": message, "problem": problem}
 
 
 def test_features_of_a_problem():
@@ -36,6 +37,10 @@ def test_features_of_a_problem():
     assert features(dilation=[2], flip=True) == ("dilation > 1", "flip=True")
     assert features(x=(1, 4, 5), w=(2, 2, 2), groups=2) == ("groups > 1",)
     assert features(x=(1, 2, 5), w=(2, 1, 2), groups=2) == ("depthwise",)
+    assert features(mode="same", padding=[[0, 1]], padding_mode="reflect") == (
+        "padding='same'",
+        "padding_mode='reflect'",
+    )
 
 
 def test_subjects_name_the_output_or_the_call():
@@ -45,6 +50,42 @@ def test_subjects_name_the_output_or_the_call():
     assert causes.subject(_failure("raised", "grad_input")) == "backward raises"
     assert causes.subject(_failure("no_mutation", "forward")) == "forward modifies its input arrays"
     assert causes.subject(_failure("determinism", "grad_bias")) == "grad_bias is nondeterministic"
+    assert causes.subject(_failure("layout", "forward")) == (
+        "forward wrong or raises on other memory layouts (views, Fortran order, read-only)"
+    )
+    assert causes.subject(_failure("state", "grad_weight")) == (
+        "grad_weight depends on an earlier call (a cached input or a reused buffer)"
+    )
+
+
+def test_layout_failures_are_one_cause_whatever_the_spec_their_layout_was_drawn_on():
+    strided = _failure("layout", "forward", stride=[2], message="with negative-stride views")
+    plain = _failure("layout", "forward", message="with Fortran-order arrays")
+    assert causes.group([strided, plain]) == [
+        {
+            "summary": "forward wrong or raises on other memory layouts (views, Fortran order,"
+            " read-only) (the layout each problem drew; see each failure): 2 failures",
+            "count": 2,
+            "failures": [0, 1],
+        }
+    ]
+
+
+def test_a_search_failure_raising_not_implemented_is_a_feature_not_supported():
+    raised = _failure(
+        "raised",
+        "grad_input",
+        dilation=[2],
+        x=(1, 1, 7),
+        message="backward raised NotImplementedError: no dilation",
+    )
+    crashed = _failure(
+        "raised", "forward", stride=[2], message="forward raised IndexError: index 3 is out"
+    )
+    assert [c["summary"] for c in causes.group([raised, crashed])] == [
+        "backward does not support dilation > 1: 1 failure",
+        "forward raises whenever stride > 1 with a remainder: 1 failure",
+    ]
 
 
 def test_failures_sharing_output_and_features_are_one_cause_most_specific_first():
@@ -69,8 +110,8 @@ def test_failures_sharing_output_and_features_are_one_cause_most_specific_first(
         },
         {"summary": "forward does not support depthwise: 1 failure", "count": 1, "failures": [5]},
         {
-            "summary": "forward wrong even on the plainest problem ('valid', stride 1, no dilation"
-            " or groups): 1 failure",
+            "summary": "forward wrong even on the plainest 1-D problem ('valid', stride 1, no"
+            " dilation or groups): 1 failure",
             "count": 1,
             "failures": [0],
         },
@@ -94,4 +135,21 @@ def test_verify_prints_the_causes_before_the_details():
             "count": 1,
             "failures": [0],
         }
+    ]
+
+
+def test_an_unsupported_rank_or_padding_mode_is_named():
+    one_d = _failure("unsupported", "forward", message="forward raised ValueError: 2-D only")
+    reflect = _failure(
+        "unsupported",
+        "forward",
+        x=(1, 1, 5, 5),
+        w=(1, 1, 2, 2),
+        mode="same",
+        padding=[[0, 1], [0, 1]],
+        padding_mode="reflect",
+    )
+    assert [c["summary"] for c in causes.group([one_d, reflect])] == [
+        "forward does not support padding='same' and padding_mode='reflect': 1 failure",
+        "forward does not support even the plainest 1-D float64 problem: 1 failure",
     ]

@@ -96,12 +96,13 @@ def test_a_wrong_feature_stays_in_the_search():
     assert "dilation ignored" in shape.diagnosis
 
 
-def test_a_value_error_raised_inside_numpy_is_wrong_not_unsupported():
-    def forward(x, w, spec):
-        # groups ignored: einsum meets C_in against C_in // groups and NumPy raises ValueError
-        return np.einsum("nc...,oc->no...", x[..., :1, :1], w[..., 0, 0])
+def _einsum_ignoring_groups(x, w, spec):
+    # groups ignored: einsum meets C_in against C_in // groups and NumPy raises ValueError
+    return np.einsum("nc...,oc->no...", x[..., :1, :1], w[..., 0, 0])
 
-    result = cg.verify(forward, dilation=1, padding="valid", **FAST)
+
+def test_a_value_error_raised_inside_numpy_is_wrong_not_unsupported():
+    result = cg.verify(_einsum_ignoring_groups, dilation=1, padding="valid", **FAST)
     row = dict(_table(result))
     assert row["groups 2"] == WRONG
     assert row["baseline: 2-D, padding='valid', stride 1, float64"] == WRONG
@@ -115,6 +116,48 @@ def test_the_users_own_value_or_type_error_is_unsupported(error):
     assert result.ok, str(result)
 
 
+@pytest.mark.parametrize("error", [ValueError, NotImplementedError])
+def test_a_refusal_in_a_child_process_is_unsupported_as_in_this_one(error):
+    result = cg.verify(
+        raising_on_groups(error),
+        dilation=1,
+        padding="valid",
+        isolation="process",
+        layers=(),
+        max_examples=3,
+    )
+    groups = result.capabilities[2]
+    assert (groups["feature"], groups["status"]) == ("groups 2", UNSUPPORTED)
+    assert groups["detail"] == f"forward raised {error.__name__}: groups=2: not supported here"
+    assert result.ok, str(result)
+
+
+def test_a_numpy_value_error_in_a_child_process_is_still_wrong():
+    result = cg.verify(
+        _einsum_ignoring_groups,
+        dilation=1,
+        padding="valid",
+        isolation="process",
+        layers=(),
+        max_examples=3,
+    )
+    assert dict(_table(result))["groups 2"] == WRONG
+
+
+def test_a_backward_that_declines_groups_leaves_them_out_though_forward_does_them():
+    def backward(x, w, grad_y, spec):
+        if spec.groups != 1:
+            raise NotImplementedError("grouped backward")
+        return ref_backward(x, w, grad_y, spec)
+
+    result = cg.verify(ref_forward, backward, dilation=1, **FAST)
+    rows = {row["feature"]: row for row in result.capabilities}
+    assert rows["groups 2"]["status"] == UNSUPPORTED
+    assert rows["groups 2"]["detail"] == "backward raised NotImplementedError: grouped backward"
+    assert rows["depthwise (groups 2 = C_in)"]["status"] == UNSUPPORTED
+    assert result.ok, str(result)
+
+
 def test_a_baseline_that_raises_is_searched_and_fails():
     def forward(x, w, spec):
         raise NotImplementedError("nothing yet")
@@ -124,6 +167,109 @@ def test_a_baseline_that_raises_is_searched_and_fails():
     assert not result.ok
     assert {f.check for f in result.failures} == {"raised"}
     assert "left out of the search (unsupported): padding='same'" in str(result)
+
+
+def _crashes_at_stride_2(x, w, spec):
+    if spec.stride[0] == 2:
+        rows = np.zeros(1)
+        rows[x.shape[2]] = 1.0  # an off-by-one past the end: IndexError, a bug
+    return strided_conv.forward(x, w, spec)
+
+
+def _asserts_no_dilation(x, w, spec):
+    assert spec.dilation == (1, 1), "dilation not implemented"
+    return strided_conv.forward(x, w, spec)
+
+
+def test_a_crash_is_wrong_and_reported_never_unsupported():
+    result = cg.verify(_crashes_at_stride_2, dilation=1, groups=1, **FAST)
+    row = result.capabilities[4]
+    assert (row["feature"], row["status"]) == ("stride 2 with a remainder", WRONG)
+    assert row["detail"].startswith("failed: raised on forward; forward raised IndexError: index")
+    assert not result.ok
+    crash = next(f for f in result.failures if f.check == "raised")
+    assert crash.problem["spec"]["stride"][0] == 2
+    assert "forward raised IndexError" in crash.message
+
+
+def test_a_failed_assert_is_wrong_with_a_hint_to_raise_not_implemented():
+    result = cg.verify(_asserts_no_dilation, groups=1, **FAST)
+    row = dict(_table(result))
+    assert row["dilation 2"] == WRONG
+    assert (
+        "forward raised AssertionError: dilation not implemented"
+        in (result.capabilities[-1]["detail"])
+    )
+    (crash,) = [f for f in result.failures if f.check == "raised"]
+    assert crash.diagnosis.endswith(
+        "if the assert says a feature is not implemented, raise NotImplementedError instead:"
+        " verify then reports the feature unsupported and leaves it out of the search"
+    )
+
+
+def _two_d_only(x, w, spec):
+    if x.ndim != 4:
+        raise ValueError(f"x.ndim={x.ndim}: only 2-D convolution is supported")
+    return strided_conv.forward(x, w, spec)
+
+
+def test_a_first_ndim_the_conv_declines_does_not_take_the_others_down():
+    result = cg.verify(_two_d_only, ndim=(1, 2, 3), dilation=1, groups=1, **FAST)
+    assert _table(result) == [
+        ("baseline: 2-D, padding='valid', stride 1, float64", SUPPORTED),
+        ("padding='same'", SUPPORTED),
+        ("padding='full'", SUPPORTED),
+        ("padding='explicit'", SUPPORTED),
+        ("stride 2 with a remainder", SUPPORTED),
+        ("1-D", UNSUPPORTED),
+        ("3-D", UNSUPPORTED),
+    ]
+    assert result.capabilities[5]["detail"] == (
+        "forward raised ValueError: x.ndim=3: only 2-D convolution is supported"
+    )
+    assert result.ok, str(result)
+    assert "left out of the search (unsupported): 1-D, 3-D; strict=True" in str(result)
+
+
+def _crashes_on_1d(x, w, spec):
+    _n, _c, _h, _w = x.shape  # a 2-D conv's unpacking: a ValueError from Python on 1-D
+    return strided_conv.forward(x, w, spec)
+
+
+def test_a_first_ndim_the_conv_crashes_on_is_one_wrong_row_around_a_supported_baseline():
+    result = cg.verify(_crashes_on_1d, ndim=(1, 2), dilation=1, groups=1, **FAST)
+    assert _table(result) == [
+        ("baseline: 2-D, padding='valid', stride 1, float64", SUPPORTED),
+        ("padding='same'", SUPPORTED),
+        ("padding='full'", SUPPORTED),
+        ("padding='explicit'", SUPPORTED),
+        ("stride 2 with a remainder", SUPPORTED),
+        ("1-D", WRONG),
+    ]
+    assert (
+        "forward raised ValueError: not enough values to unpack"
+        in (result.capabilities[-1]["detail"])
+    )
+    assert not result.ok
+    assert (
+        "  forward raises even on the plainest 1-D problem ('valid', stride 1, no dilation or"
+        " groups): 1 failure [1]"
+    ) in str(result).splitlines()
+
+
+def test_with_no_value_that_runs_the_first_baseline_stays_and_fails():
+    def forward(x, w, spec):
+        raise TypeError(f"dtype={x.dtype}: only float64 is supported")
+
+    result = cg.verify(forward, dtype="float32", ndim=(1, 2), dilation=1, groups=1, **FAST)
+    assert result.capabilities[0]["feature"] == "baseline: 1-D, padding='valid', stride 1, float32"
+    assert {row["status"] for row in result.capabilities} == {UNSUPPORTED}
+    assert not result.ok
+    assert (
+        "\nthe baseline raised too, with every one-axis change: nothing requested runs (a dtype"
+        " or rank your code declines?); verify searches the baseline and reports it failing\n"
+    ) in str(result)
+    assert {f.check for f in result.failures} == {"raised"}
 
 
 def test_every_requested_axis_gets_a_row():

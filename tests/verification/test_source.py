@@ -117,7 +117,22 @@ def test_a_snippet_says_what_to_define_when_verify_cannot_import():
     assert (
         f"from {IMPLEMENTATIONS} import ref_forward as forward\n"
         "# define backward(x, w, grad_y, spec) -> (grad_x, grad_w[, grad_b]) here: verify could"
-        " not import them back (a script's __main__ or a local function)\n"
+        " not import it back (a script's __main__ or a local function)\n"
+    ) in failure.reproduce
+
+
+def test_a_snippet_with_neither_function_importable_says_to_define_them():
+    def forward(x, w, spec):
+        return 2 * ref_forward(x, w, spec)
+
+    def backward(x, w, grad_y, spec):
+        return ref_backward(x, w, grad_y, spec)
+
+    failure = cg.verify(forward, backward, problems=[fixed_problem()]).failures[0]
+    assert (
+        "import convgrad as cg\n# define forward(x, w, spec) -> y and backward(x, w, grad_y,"
+        " spec) -> (grad_x, grad_w[, grad_b]) here: verify could not import them back (a"
+        " script's __main__ or a local function)\n"
     ) in failure.reproduce
 
 

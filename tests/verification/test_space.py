@@ -12,7 +12,7 @@ from hypothesis import given, settings
 
 import convgrad as cg
 from convgrad.commands.verify import add_parser
-from convgrad.strategies import conv_problems
+from convgrad.strategies import conv_problems, conv_specs
 from convgrad.verification.space import DEFAULT_SPACE
 
 from .implementations import ref_backward, ref_forward
@@ -42,6 +42,19 @@ def test_cli_leaves_the_space_to_verify_and_shows_it_in_its_help():
     args = parser.parse_args(["m:f"])
     assert (args.mode, args.ndim, args.stride, args.dilation, args.groups) == (None,) * 5
     assert "default valid,same,full,explicit" in " ".join(parser.format_help().split())
+    assert args.padding_mode is None
+    assert "circular (default zeros)" in " ".join(parser.format_help().split())
+
+
+def test_the_padding_mode_default_is_part_of_the_one_space():
+    assert DEFAULT_SPACE["padding_mode"] == ("zeros",)
+    for strategy in (conv_problems, conv_specs):
+        default = inspect.signature(strategy).parameters["padding_mode"].default
+        assert default is DEFAULT_SPACE["padding_mode"], strategy
+    assert (
+        inspect.signature(cg.verify).parameters["padding_mode"].default
+        is (DEFAULT_SPACE["padding_mode"])
+    )
 
 
 def test_default_space_draws_asymmetric_pads_with_a_stride_remainder():

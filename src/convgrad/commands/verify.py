@@ -83,7 +83,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--padding-mode",
         default=None,
         metavar="MODES",
-        help=f"what the pads hold, from {', '.join(PADDING_MODES)} (default zeros)",
+        help=(
+            f"what the pads hold, from {', '.join(PADDING_MODES)}"
+            f" (default {_default('padding_mode')})"
+        ),
     )
     parser.add_argument("--max-examples", default="100", metavar="N", help="problems to draw")
     parser.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")

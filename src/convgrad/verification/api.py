@@ -190,7 +190,7 @@ def verify(
     exact: bool = True,
     max_failures: int = 8,
     strict: bool = False,
-    padding_mode: str | Sequence[str] = ("zeros",),
+    padding_mode: str | Sequence[str] = DEFAULT_SPACE["padding_mode"],
     sizes: str = "realistic",
     max_batch: int | None = None,
     max_channels: int | None = None,

@@ -12,14 +12,17 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from convgrad.verification.checks import BACKWARD_OUTPUT, CheckResult
-from convgrad.verification.isolation import Worker
+from convgrad.verification.isolation import RemoteError, Worker
 
 
 class CallFailed(Exception):
     """A user function raised, timed out or broke the protocol; carries the `CheckResult` and
-    ``error``, the exception raised (None for a timeout or a protocol break)."""
+    ``error``, the exception raised (a `RemoteError` when it was raised in a child process; None
+    for a timeout, a crash or a protocol break)."""
 
-    def __init__(self, result: CheckResult, error: BaseException | None = None) -> None:
+    def __init__(
+        self, result: CheckResult, error: BaseException | RemoteError | None = None
+    ) -> None:
         super().__init__(result.message)
         self.result = result
         self.error = error
@@ -116,7 +119,7 @@ class UserFunction:
         """The output name its whole-call failures are reported under."""
         return "forward" if self.name == "forward" else BACKWARD_OUTPUT
 
-    def _fail(self, message: str, error: BaseException | None = None) -> CallFailed:
+    def _fail(self, message: str, error: BaseException | RemoteError | None = None) -> CallFailed:
         return CallFailed(CheckResult("raised", self.output, False, message), error)
 
     def __call__(
@@ -147,7 +150,7 @@ class UserFunction:
             if isinstance(err, BaseException):
                 # In this process: the exception itself travels (the probe reads its type).
                 raise self._fail(f"{self.name} raised {type(err).__name__}: {err}", err)
-            raise self._fail(f"{self.name} raised {err}")
+            raise self._fail(f"{self.name} raised {err.text}", err)
         return box["value"]
 
     def _in_thread(self, copies: dict[str, np.ndarray], spec) -> dict[str, object]:

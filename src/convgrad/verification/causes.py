@@ -18,22 +18,33 @@ _SUBJECT = {
     "finite": "{output} is not finite",
     "determinism": "{output} is nondeterministic",
     "no_mutation": "{call} modifies its input arrays",
+    "layout": "{output} wrong or raises on other memory layouts (views, Fortran order, read-only)",
+    "state": "{output} depends on an earlier call (a cached input or a reused buffer)",
+    "unsupported": "{call} does not support",
 }
 """What failed, per check; the value checks (value, exact, adjoint, finite differences,
 linearity) all say "{output} wrong"."""
+
+
+def _declined(failure: dict) -> bool:
+    """An "unsupported" failure, or (``strict=True``'s search) a call that raised
+    NotImplementedError."""
+    return failure["check"] == "unsupported" or (
+        failure["check"] == "raised" and " raised NotImplementedError" in failure["message"]
+    )
 
 
 def subject(failure: dict) -> str:
     """What failed, in words: the output (or the call, for whole-call checks) and how."""
     output = failure["output"]
     call = "forward" if output == "forward" else "backward"
-    check = "raised" if failure["check"] == "unsupported" else failure["check"]
+    check = "unsupported" if _declined(failure) else failure["check"]
     return _SUBJECT.get(check, "{output} wrong").format(output=output, call=call)
 
 
 def features(problem: dict) -> tuple[str, ...]:
     """The features of a problem (`ConvProblem.describe`) beyond the plainest convolution
-    ('valid', stride, dilation and groups 1, cross-correlation)."""
+    ('valid', stride, dilation and groups 1, cross-correlation, zero pads)."""
     spec, x, w = problem["spec"], problem["x"], problem["w"]
     found = []
     if spec["mode"] != "valid":
@@ -53,6 +64,8 @@ def features(problem: dict) -> tuple[str, ...]:
         found.append("depthwise" if spec["groups"] == x[1] else "groups > 1")
     if spec["flip"]:
         found.append("flip=True")
+    if spec.get("padding_mode", "zeros") != "zeros":
+        found.append(f"padding_mode={spec['padding_mode']!r}")
     return tuple(found)
 
 
@@ -61,16 +74,29 @@ def group(failures: Sequence[dict]) -> list[dict]:
     ``{"summary", "count", "failures"}``, ``failures`` the indices into ``failures``."""
     causes: dict[tuple, list[int]] = {}
     for j, failure in enumerate(failures):
-        causes.setdefault((subject(failure), features(failure["problem"])), []).append(j)
+        # A layout failure's problem holds the layout its shapes drew (`layout_for`), not the
+        # features the failure needs: it is one cause whatever its spec.
+        needs = () if failure["check"] == "layout" else features(failure["problem"])
+        causes.setdefault((subject(failure), needs), []).append(j)
     ordered = sorted(causes.items(), key=lambda item: (-len(item[0][1]), -len(item[1])))
     records = []
     for (what, needs), indices in ordered:
-        if failures[indices[0]]["check"] == "unsupported":
-            what, where = what.replace("raises", "does not support"), " and ".join(needs)
+        first = failures[indices[0]]
+        if _declined(first):
+            # Without a feature, what it declines is the plainest problem of its rank or dtype.
+            rank = len(first["problem"]["x"]) - 2
+            where = " and ".join(needs) or (
+                f"even the plainest {rank}-D {first['problem']['dtype']} problem"
+            )
         elif needs:
             where = f"whenever {' and '.join(needs)}"
+        elif first["check"] == "layout":
+            where = "(the layout each problem drew; see each failure)"
         else:
-            where = "even on the plainest problem ('valid', stride 1, no dilation or groups)"
+            rank = len(first["problem"]["x"]) - 2
+            where = (
+                f"even on the plainest {rank}-D problem ('valid', stride 1, no dilation or groups)"
+            )
         count = f"{len(indices)} failure{'s' if len(indices) > 1 else ''}"
         records.append(
             {"summary": f"{what} {where}: {count}", "count": len(indices), "failures": indices}

@@ -673,6 +673,12 @@ def widen(problem: ConvProblem, seed: int = 0) -> ConvProblem:
     return ConvProblem(draw(x_shape), draw(w_shape), b, draw(y_shape), p.spec)
 
 
+_ASSERTED = (
+    "; if the assert says a feature is not implemented, raise NotImplementedError instead:"
+    " verify then reports the feature unsupported and leaves it out of the search"
+)
+"""Added to a failed assert's diagnosis: an assert is a crash to verify, not a refusal."""
+
 _FIXED = {
     "raised": "the call failed on the problem below; run the reproduce snippet for the traceback",
     "dtype": "return a real floating array of the data's dtype or wider (np.asarray(out, x.dtype))",
@@ -720,6 +726,8 @@ def diagnose(
     error bound (None likewise); rerun: the user's functions checked on another problem (the
     larger one); without it no cause of a wrong value is confirmed.
     """
+    if result.check == "raised" and " raised AssertionError" in result.message:
+        return _FIXED["raised"] + _ASSERTED
     if result.check in _FIXED:
         return _FIXED[result.check]
     output = result.output

@@ -22,11 +22,24 @@ import multiprocessing
 import pickle
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from convgrad.verification.source import declines
+
 Outcome = Literal["value", "error", "interrupt", "crashed", "timeout"]
+
+
+@dataclass(frozen=True)
+class RemoteError:
+    """An exception of the child, as it comes back: ``text`` ("Type: message") and whether it
+    ``declined`` the call (`convgrad.verification.source.declines`, judged in the child, where
+    its traceback is)."""
+
+    text: str
+    declined: bool
 
 
 def _serve(connection, fn: Callable, errstate: dict) -> None:
@@ -43,15 +56,22 @@ def _serve(connection, fn: Callable, errstate: dict) -> None:
             reply = ("interrupt", None, arrays)
         except BaseException as err:
             # SystemExit too: a failed check, as in-process calls report it.
-            reply = ("error", f"{type(err).__name__}: {err}", arrays)
+            reply = (
+                "error",
+                RemoteError(f"{type(err).__name__}: {err}", declines(err, fn)),
+                arrays,
+            )
         try:
             connection.send(reply)
         except Exception as err:
             connection.send(
                 (
                     "error",
-                    f"returned a {type(reply[1]).__name__} that cannot be sent back from the"
-                    f" child process ({type(err).__name__}: {err})",
+                    RemoteError(
+                        f"returned a {type(reply[1]).__name__} that cannot be sent back from the"
+                        f" child process ({type(err).__name__}: {err})",
+                        False,
+                    ),
                     arrays,
                 )
             )
@@ -107,8 +127,8 @@ class Worker:
     def call(
         self, arrays: dict[str, np.ndarray], spec, timeout: float | None
     ) -> tuple[Outcome, object, dict[str, np.ndarray]]:
-        """(outcome, payload, the arrays after the call): payload is the value, the exception's
-        text ("error"), the signal text ("crashed"), or None."""
+        """(outcome, payload, the arrays after the call): payload is the value, a `RemoteError`
+        ("error"), the signal text ("crashed"), or None."""
         if self.process is None or not self.process.is_alive():
             self.close()
             self._start()
@@ -137,4 +157,4 @@ class Worker:
             self.process = None
 
 
-__all__ = ["Outcome", "Worker", "signal_text", "start_method"]
+__all__ = ["Outcome", "RemoteError", "Worker", "signal_text", "start_method"]

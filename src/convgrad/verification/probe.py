@@ -15,14 +15,17 @@ kernel, so 'same' and 'same_lower' differ), each stride > 1 with a remainder (th
 by no window), each dilation, each group count and its depthwise form (one input channel per group),
 groups "depthwise" (C_in 2, channel multiplier 2), each ndim, flip, each padding_mode (on the first
 padding of the space that pads, so the pads hold what the mode copies). Unsigned data take the
-magnitudes of the nonzero values. verify leaves unsupported values out of the search
-(`Capabilities.restrict`) unless ``strict=True``, which counts them as failures.
+magnitudes of the nonzero values. When the baseline is not supported (a 2-D-only conv asked for
+``ndim=(1, 2)``), the first of its rows that is becomes the baseline and the rows are probed
+around it, so the 1-D problem is one row (`_probe_rows`). verify leaves unsupported values out
+of the search (`Capabilities.restrict`) unless ``strict=True``, which counts them as failures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -32,10 +35,11 @@ from convgrad.spec import DEPTHWISE, ConvSpec
 from convgrad.verification.bounds import Precision
 from convgrad.verification.calls import CallFailed, UserFunction
 from convgrad.verification.checks import CheckResult
+from convgrad.verification.isolation import RemoteError
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import Failure, failure_of
 from convgrad.verification.runner import ProblemChecks, ProblemReport
-from convgrad.verification.source import raised_by_user
+from convgrad.verification.source import declines
 
 SUPPORTED, UNSUPPORTED, WRONG = "supported", "unsupported", "wrong"
 AXES = ("padding", "stride", "dilation", "groups", "ndim", "flip", "padding_mode")
@@ -88,9 +92,10 @@ class Capabilities:
         }
 
 
-def _features(space: dict[str, tuple]) -> list[tuple[str, object, dict]]:
-    """(axis, value, the problem's settings) for the baseline and every row."""
-    base = {
+def _baseline(space: dict[str, tuple]) -> dict:
+    """The simplest problem's settings: first ndim, padding and padding_mode; stride, dilation
+    and groups 1 and flip False where allowed."""
+    return {
         "ndim": space["ndim"][0],
         "padding": space["padding"][0],
         "stride": 1 if 1 in space["stride"] else space["stride"][0],
@@ -100,6 +105,10 @@ def _features(space: dict[str, tuple]) -> list[tuple[str, object, dict]]:
         "padding_mode": space["padding_mode"][0],
         "depthwise": False,
     }
+
+
+def _features(space: dict[str, tuple], base: dict) -> list[tuple[str, object, dict]]:
+    """(axis, value, the problem's settings) for the baseline ``base`` and every row."""
     # A padding mode is seen only where there are pads: "valid" would pass any mode.
     pads = next((p for p in (base["padding"], *space["padding"]) if p != "valid"), "valid")
     rows = [("baseline", None, base)]
@@ -190,12 +199,12 @@ def _feature(axis: str, value: object, settings: dict, dtype: str, note: str) ->
 
 class _Recorded(UserFunction):
     """A `UserFunction` that keeps the exceptions its calls raised: the exception itself when
-    the call ran in this process, the failure's message when it ran in a child process
-    (``isolation="process"``: only the text comes back)."""
+    the call ran in this process, a `RemoteError` when it ran in a child process
+    (``isolation="process"``), the failure's message for a timeout or a crash."""
 
     def __init__(self, fn: Callable, name: str, timeout: float | None, **options) -> None:
         super().__init__(fn, name, timeout, **options)
-        self.errors: list[BaseException | str] = []
+        self.errors: list[BaseException | RemoteError | str] = []
 
     def __call__(self, arrays, spec) -> object:
         try:
@@ -205,19 +214,19 @@ class _Recorded(UserFunction):
             raise
 
 
-def _declines(error: BaseException | str, fn: Callable) -> bool:
+def _declines(error: BaseException | RemoteError | str, fn: Callable) -> bool:
     if isinstance(error, str):
-        # From a child process: its type is known by name only, and its traceback is gone,
-        # so a ValueError/TypeError cannot be told to be the user's own.
-        return " raised NotImplementedError:" in error
-    if isinstance(error, NotImplementedError):
-        return True
-    return isinstance(error, (ValueError, TypeError)) and raised_by_user(error, fn)
+        return False  # a timeout or a crash
+    if isinstance(error, RemoteError):
+        return error.declined
+    return declines(error, fn)
 
 
-def _described(error: BaseException | str, name: str) -> str:
+def _described(error: BaseException | RemoteError | str, name: str) -> str:
     if isinstance(error, str):
         return error
+    if isinstance(error, RemoteError):
+        return f"{name} raised {error.text}"
     return f"{name} raised {type(error).__name__}: {error}"
 
 
@@ -255,10 +264,38 @@ def probe(
 
 
 def _probe_rows(calls, backward, space, dtype, precision, exact, seed, located) -> Capabilities:
-    """`probe`'s rows with its calls made."""
+    """`probe`'s rows with its calls made. When the simplest problem is not supported (a
+    2-D-only conv asked for ``ndim=(1, 2)`` raises or crashes on 1-D), the first row that
+    changes one axis and is supported becomes the baseline (when the simplest problem raised:
+    the first that runs, supported before wrong) and the rows are probed again around it, so
+    that one value does not take every other feature down with it."""
     rng = np.random.default_rng(seed)
+    run = partial(_classified, calls, backward, dtype, precision, exact, seed, located, rng)
+    features = _features(space, _baseline(space))
+    rows, failures = run(features)
+    if rows[0].status != SUPPORTED:
+        runs = [
+            (row.status, settings)
+            for row, (axis, _, settings) in zip(rows, features, strict=True)
+            if axis not in ("baseline", "depthwise")
+        ]
+        better = (SUPPORTED, WRONG) if rows[0].status == UNSUPPORTED else (SUPPORTED,)
+        base = next(
+            (settings for status in better for s, settings in runs if s == status),
+            None,
+        )
+        if base is not None:
+            rows, failures = run(_features(space, base))
+    baseline = rows[0].status == UNSUPPORTED
+    return Capabilities(tuple(rows), tuple(failures[1:] if baseline else failures))
+
+
+def _classified(
+    calls, backward, dtype, precision, exact, seed, located, rng, features
+) -> tuple[list[Capability], list[Failure]]:
+    """Each feature's row, and the "unsupported" failure of each row that raised."""
     rows, failures = [], []
-    for axis, value, settings in _features(space):
+    for axis, value, settings in features:
         problem, note = _problem(settings, dtype, rng)
         for call in calls:
             call.errors, call.mutations = [], {}
@@ -281,12 +318,12 @@ def _probe_rows(calls, backward, space, dtype, precision, exact, seed, located) 
         elif report.failures:
             status = WRONG
             named = dict.fromkeys(f"{r.check} on {r.output}" for r in report.failures)
-            detail = "failed: " + ", ".join(named)
+            crashed = [_described(e, c.name) for c in calls for e in c.errors]
+            detail = "failed: " + ", ".join(named) + "".join(f"; {c}" for c in crashed[:1])
         else:
             status, detail = SUPPORTED, ""
         rows.append(Capability(axis, value, feature, status, detail, problem.describe()))
-    baseline = rows[0].status == UNSUPPORTED
-    return Capabilities(tuple(rows), tuple(failures[1:] if baseline else failures))
+    return rows, failures
 
 
 def _unsupported(

@@ -184,6 +184,11 @@ def capability_table(rows: Sequence[dict], strict: bool) -> str:
         detail = f"  {r['detail']}" if r["detail"] else ""
         lines.append(f"  {r['feature']:<{width}}  {r['status']:<11}{detail}".rstrip())
     left = [r["feature"] for r in rows if r["status"] == "unsupported" and r["axis"] != "baseline"]
+    if rows[0]["status"] == "unsupported":
+        lines.append(
+            "the baseline raised too, with every one-axis change: nothing requested runs (a dtype"
+            " or rank your code declines?); verify searches the baseline and reports it failing"
+        )
     if left and strict:
         lines.append(f"strict: unsupported features count as failures: {', '.join(left)}")
     elif left:
@@ -233,7 +238,8 @@ def reproduce_snippet(
     define = (
         [
             f"# define {' and '.join(signatures[n] for n in missing)} here: verify could not"
-            " import them back (a script's __main__ or a local function)"
+            f" import {'them' if len(missing) > 1 else 'it'} back (a script's __main__ or a"
+            " local function)"
         ]
         if missing
         else []

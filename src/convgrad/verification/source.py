@@ -1,6 +1,6 @@
 """Where the user's functions live: the ``module:qualname`` that imports back to the very object
 verify was given (for reproduce snippets that run as pasted), and whether an exception was raised
-by a ``raise`` statement in the user's own code (for the capability probe).
+by a ``raise`` statement in the user's own code (for the capability probe: `declines`).
 """
 
 from __future__ import annotations
@@ -78,4 +78,13 @@ def raised_by_user(error: BaseException, fn: Callable) -> bool:
     )
 
 
-__all__ = ["import_lines", "locate", "raised_by_user"]
+def declines(error: BaseException, fn: Callable) -> bool:
+    """Whether ``error``, raised by a call of ``fn``, says the implementation does not do what
+    it was asked: a NotImplementedError, or a ValueError/TypeError of the user's own
+    (`raised_by_user`). Any other exception is a crash: a bug."""
+    if isinstance(error, NotImplementedError):
+        return True
+    return isinstance(error, (ValueError, TypeError)) and raised_by_user(error, fn)
+
+
+__all__ = ["declines", "import_lines", "locate", "raised_by_user"]

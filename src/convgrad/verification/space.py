@@ -29,9 +29,11 @@ DEFAULT_SPACE: dict[str, object] = {
     "dtype": "float64",
     "data": ("integer", "real"),
     "bias": (False,),
+    "padding_mode": ("zeros",),
 }
 """Spatial dims, padding modes ("explicit": one ``(lo, hi)`` pair per dim, each side at most
 `MAX_PAD`), strides, dilations, group counts, flip, data dtype, data kinds ('integer' values in
-[-3, 3] first, then 'real' in [-1, 1]) and bias (verify's forward takes none)."""
+[-3, 3] first, then 'real' in [-1, 1]), bias (verify's forward takes none) and what the pads
+hold (``torch.nn.Conv2d(padding_mode=...)``: "zeros", "reflect", "replicate", "circular")."""
 
 __all__ = ["DEFAULT_SPACE", "MAX_PAD"]

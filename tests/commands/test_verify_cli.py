@@ -33,6 +33,12 @@ SOURCE = textwrap.dedent(
         grads = cg.conv_backward(x, w, grad_y, **_kw(spec))
         return grads.input, 2 * grads.weight
 
+    def two_arguments(x, w):
+        return x
+
+    def three_argument_backward(grad_y, x, w):
+        return x, w
+
     class Holder:
         forward = staticmethod(forward)
 
@@ -171,6 +177,15 @@ def test_a_wrong_gradient_exits_1_with_the_minimal_case(user_module, capsys):
         ([f"{MODULE}:forward", "--seed", "-1"], "--seed '-1': expected integers >= 0"),
         ([f"{MODULE}:forward", "--dtype", "int8"], "dtype='int8' needs accumulate="),
         ([f"{MODULE}:forward", "--groups", "1,depth"], "--groups 'depth': expected integers"),
+        (
+            [f"{MODULE}:two_arguments"],
+            f"forward={MODULE}:two_arguments(x, w) cannot be called as forward(x, w, spec)",
+        ),
+        (
+            [f"{MODULE}:forward", "--backward", f"{MODULE}:three_argument_backward"],
+            f"backward={MODULE}:three_argument_backward(grad_y, x, w) cannot be called as"
+            " backward(x, w, grad_y, spec)",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(user_module, capsys, argv, message):

@@ -20,7 +20,8 @@ import numpy as np
 
 from convgrad.schema import OUTPUTS, json_value
 from convgrad.verification.bounds import Precision
-from convgrad.verification.calls import UserFunction
+from convgrad.verification.calls import UserFunction, spec_parameter_hint
+from convgrad.verification.checks import BACKWARD_OUTPUT
 from convgrad.verification.ladder import (
     boundary_plans,
     canonical_plans,
@@ -295,7 +296,9 @@ def verify(
         ``.to_json()``, ``.to_html(path)``.
 
     Raises:
-        TypeError: a non-callable forward/backward, or an argument of the wrong type.
+        TypeError: a non-callable forward/backward, one whose signature cannot take verify's
+            arguments by position (`convgrad.verification.calls.spec_parameter_hint`: the message
+            shows a wrapper), or an argument of the wrong type.
         ValueError: an argument outside its range (named in the message), or an empty
             ``problems``.
         KeyboardInterrupt: raised by the user's function (Ctrl-C); verify stops.
@@ -307,6 +310,12 @@ def verify(
         raise TypeError(f"forward={forward!r} must be callable: forward(x, w, spec) -> y")
     if backward is not None and not callable(backward):
         raise TypeError(f"backward={backward!r} must be callable or None")
+    # Each function's calling convention, checked before any call (TypeError when it cannot
+    # take verify's arguments); the hints explain its failed calls.
+    hints = {
+        "forward": spec_parameter_hint(forward, "forward"),
+        BACKWARD_OUTPUT: None if backward is None else spec_parameter_hint(backward, "backward"),
+    }
     arithmetic = Precision(dtype, accumulate, None, safety, subnormals, precision)
     dtype = arithmetic.dtype
     if arithmetic.integer and not exact:
@@ -361,11 +370,13 @@ def verify(
     }
     settings_record = {k: json_value(v) for k, v in settings_record.items()}
     errstate = np.geterr()
-    user_forward = UserFunction(forward, "forward", timeout, errstate, isolation)
+    user_forward = UserFunction(forward, "forward", timeout, errstate, isolation, hints["forward"])
     user_backward = (
         None
         if backward is None
-        else UserFunction(backward, "backward", timeout, errstate, isolation)
+        else UserFunction(
+            backward, "backward", timeout, errstate, isolation, hints[BACKWARD_OUTPUT]
+        )
     )
 
     cache: dict[tuple, tuple[ProblemReport, bool]] = {}
@@ -430,6 +441,7 @@ def verify(
                 located=located,
                 errstate=errstate,
                 isolation=isolation,
+                hints=hints,
             )
             capabilities = tuple(row.to_dict() for row in probed.rows)
             if strict:
@@ -470,7 +482,9 @@ def verify(
             *declined,
             # A cause is confirmed on a larger problem by its values alone: no extra checks.
             *(
-                f.failure(backward is not None, located, options, partial(check, extra=False))
+                f.failure(
+                    backward is not None, located, options, partial(check, extra=False), hints
+                )
                 for f in found
             ),
         )

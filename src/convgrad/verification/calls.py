@@ -5,6 +5,7 @@ turning what they return into arrays. A call that raises, hangs or breaks the pr
 
 from __future__ import annotations
 
+import inspect
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -13,6 +14,121 @@ import numpy as np
 
 from convgrad.verification.checks import BACKWARD_OUTPUT, CheckResult
 from convgrad.verification.isolation import RemoteError, Worker
+from convgrad.verification.source import locate
+
+CONVENTIONS = {"forward": ("x", "w", "spec"), "backward": ("x", "w", "grad_y", "spec")}
+"""The arguments verify passes each user function, by position."""
+
+SPEC_FIELDS = {
+    **dict.fromkeys(("stride", "strides", "s"), "stride"),
+    **dict.fromkeys(("padding", "paddings", "pad", "pads", "p"), "padding"),
+    **dict.fromkeys(("dilation", "dilations"), "dilation"),
+    **dict.fromkeys(("groups", "group"), "groups"),
+    "padding_mode": "padding_mode",
+    "mode": "mode",
+    "flip": "flip",
+    "output_padding": "output_padding",
+}
+"""Parameter names of a keyword-style convolution, each with the spec attribute it takes."""
+
+HYPERPARAMETERS = frozenset(SPEC_FIELDS) | {"b", "bias", "kernel_size"}
+"""Parameter names that say the function wants a hyperparameter, not a spec object."""
+
+_ROLES = {
+    "x": ("x", "input", "inputs", "inp", "a", "image", "images", "activations"),
+    "w": ("w", "weight", "weights", "kernel", "kernels", "filter", "filters", "k"),
+    "grad_y": ("grad_y", "dy", "gy", "grad", "grad_out", "grad_output", "dout", "delta"),
+}
+"""Parameter names that say which array a parameter wants (for the wrapper's argument order)."""
+
+
+def _path(fn: Callable) -> str:
+    """``module:qualname`` of ``fn`` (seen through `functools.wraps`), else its repr."""
+    located = locate(fn)
+    if located is not None:
+        return located
+    target = inspect.unwrap(fn)
+    module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", None)
+    if isinstance(module, str) and isinstance(qualname, str):
+        return f"{module}:{qualname}"
+    return repr(fn)
+
+
+def _wrapper(fn: Callable, name: str, signature: inspect.Signature, spec_type: str) -> str:
+    """One line of Python adapting ``fn`` to ``name``'s convention: its array parameters in the
+    order their names ask for (else as given), each hyperparameter it names as a keyword taking
+    the spec's attribute (stride and padding when it names none), and no bias (verify's forward
+    takes none)."""
+    arguments = CONVENTIONS[name]
+    arrays = arguments[:-1]
+    positional = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    leading = []
+    for parameter in positional[: len(arrays)]:
+        if parameter.lower() in HYPERPARAMETERS:
+            break
+        leading.append(parameter)
+    roles = [next((r for r, names in _ROLES.items() if p.lower() in names), None) for p in leading]
+    if None in roles or len(set(roles)) != len(roles) or not set(roles) <= set(arrays):
+        roles = list(arrays[: len(leading)])
+    fields = [
+        (p, SPEC_FIELDS[p.lower()])
+        for p in signature.parameters
+        if p.lower() in SPEC_FIELDS
+        and (p.lower() != "output_padding" or spec_type != "ResolvedSpec")
+    ] or [("stride", "stride"), ("padding", "padding")]
+    biases = [p for p in signature.parameters if p.lower() in ("b", "bias")]
+    keywords = [*(f"{p}=spec.{field}" for p, field in fields), *(f"{p}=None" for p in biases)]
+    call = ", ".join([*roles, *keywords])
+    leaf = getattr(inspect.unwrap(fn), "__name__", name)
+    leaf = leaf if leaf.isidentifier() else name
+    return f"def {leaf}_spec({', '.join(arguments)}): return {leaf}({call})"
+
+
+def spec_parameter_hint(
+    fn: Callable, name: str, spec_type: str = "ResolvedSpec", caller: str = "verify"
+) -> str | None:
+    """Whether ``fn`` can be called as ``caller`` (verify, or verify_transpose passing a
+    ``spec_type`` of "TransposeSpec") calls ``name`` (`CONVENTIONS`, by position).
+
+    Returns None when it can and the spec lands on a parameter that may take it (``spec``,
+    ``*args``, any name not in `HYPERPARAMETERS`), or when the signature cannot be read (a
+    builtin); else, when the spec lands on a parameter named like a hyperparameter (``stride``),
+    the words that explain a failed call: which parameter received the spec object, and a
+    wrapper (`_wrapper`). The function is not refused then: a correct one may name it oddly.
+
+    Raises:
+        TypeError: ``fn`` cannot take those arguments (too few or too many positional
+            parameters, a required keyword-only one); the message names the function, its
+            signature, the convention and a wrapper.
+    """
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    arguments = CONVENTIONS[name]
+    convention = f"{name}({', '.join(arguments)})"
+    wrapper = _wrapper(fn, name, signature, spec_type)
+    fields = "spec.stride is a tuple, spec.padding one (lo, hi) pair per dim"
+    try:
+        bound = signature.bind(*arguments)
+    except TypeError as error:
+        raise TypeError(
+            f"{name}={_path(fn)}{signature} cannot be called as {convention} ({error}):"
+            f" {caller} passes the arrays and one {spec_type} by position; pass {caller} a wrapper"
+            f" such as `{wrapper}` ({fields})"
+        ) from None
+    receiver = next((p for p, value in bound.arguments.items() if value is arguments[-1]), "")
+    if receiver.lower() not in HYPERPARAMETERS:
+        return None
+    return (
+        f"{caller} passed a {spec_type} as the parameter named {receiver!r} of"
+        f" {_path(fn)}{signature}, calling {convention} by position; if your function takes the"
+        f" hyperparameters separately, pass {caller} a wrapper such as `{wrapper}` ({fields})"
+    )
 
 
 class CallFailed(Exception):
@@ -97,7 +213,8 @@ class UserFunction:
     changed it. A KeyboardInterrupt raised by the function (Ctrl-C) is re-raised to the caller
     of verify, not reported as a failed check. isolation: "thread" (in this process) or
     "process" (`convgrad.verification.isolation.Worker`: a crash fails the call, a timeout kills
-    the child and later calls run again); call `close` when done.
+    the child and later calls run again); call `close` when done. hint: `spec_parameter_hint`'s
+    words on how fn receives the spec, for the reports of its failed calls (None: nothing to say).
     """
 
     def __init__(
@@ -107,8 +224,9 @@ class UserFunction:
         timeout: float | None,
         errstate: dict | None = None,
         isolation: str = "thread",
+        hint: str | None = None,
     ) -> None:
-        self.fn, self.name, self.timeout = fn, name, timeout
+        self.fn, self.name, self.timeout, self.hint = fn, name, timeout, hint
         self.errstate = dict(np.geterr() if errstate is None else errstate)
         self.worker = Worker(fn, self.errstate) if isolation == "process" else None
         self.hung = False
@@ -241,4 +359,15 @@ def split_gradients(value: object) -> tuple[object, ...]:
     return tuple(value)
 
 
-__all__ = ["CallFailed", "CallThread", "UserFunction", "as_array", "call_thread", "split_gradients"]
+__all__ = [
+    "CONVENTIONS",
+    "HYPERPARAMETERS",
+    "SPEC_FIELDS",
+    "CallFailed",
+    "CallThread",
+    "UserFunction",
+    "as_array",
+    "call_thread",
+    "spec_parameter_hint",
+    "split_gradients",
+]

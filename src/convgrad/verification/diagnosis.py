@@ -716,6 +716,7 @@ def diagnose(
     got: np.ndarray | None,
     bound: np.ndarray | None,
     rerun: Callable[[ConvProblem], ProblemReport] | None = None,
+    hint: str | None = None,
 ) -> str:
     """Why ``result`` failed on the (minimal) problem, short and actionable: the likely cause
     when a known mistake reproduces the user's output on this problem and on a larger one of
@@ -724,8 +725,12 @@ def diagnose(
 
     got: the user's output as an array (None when there was none); bound: its elementwise
     error bound (None likewise); rerun: the user's functions checked on another problem (the
-    larger one); without it no cause of a wrong value is confirmed.
+    larger one); without it no cause of a wrong value is confirmed. hint: for a failed call
+    (check "raised"), how the function received the spec when that explains it
+    (`convgrad.verification.calls.spec_parameter_hint`), said first.
     """
+    if result.check == "raised" and hint:
+        return f"likely cause: {hint}; otherwise {_FIXED['raised']}"
     if result.check == "raised" and " raised AssertionError" in result.message:
         return _FIXED["raised"] + _ASSERTED
     if result.check in _FIXED:

@@ -34,7 +34,7 @@ from convgrad.shapes import resolve
 from convgrad.spec import DEPTHWISE, ConvSpec
 from convgrad.verification.bounds import Precision
 from convgrad.verification.calls import CallFailed, UserFunction
-from convgrad.verification.checks import CheckResult
+from convgrad.verification.checks import BACKWARD_OUTPUT, CheckResult
 from convgrad.verification.isolation import RemoteError
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import Failure, failure_of
@@ -243,19 +243,24 @@ def probe(
     located: tuple[str | None, str | None] = (None, None),
     errstate: dict | None = None,
     isolation: str = "thread",
+    hints: dict[str, str | None] | None = None,
 ) -> Capabilities:
     """Each row of the space (see the module) run through the checks of the first calls of
     `convgrad.verification.runner.ProblemChecks` (``extra=False``).
 
     space: validated tuples for each of `AXES`; located: where the functions live, for the
     reproduce snippets; errstate, isolation: as `convgrad.verification.calls.UserFunction`
-    (the probe's calls run where the search's do); the rest as `convgrad.verify`'s arguments.
+    (the probe's calls run where the search's do); hints: per output, the words on how each
+    function receives the spec (`convgrad.verification.calls.spec_parameter_hint`), added to the
+    rows where it raised; the rest as `convgrad.verify`'s arguments.
     """
     # One pair for every row: after a call hangs, later ones fail at once instead of waiting.
+    hints = hints or {}
     options = {"errstate": errstate, "isolation": isolation}
-    calls = [_Recorded(forward, "forward", timeout, **options)]
+    calls = [_Recorded(forward, "forward", timeout, hint=hints.get("forward"), **options)]
     if backward is not None:
-        calls.append(_Recorded(backward, "backward", timeout, **options))
+        hint = hints.get(BACKWARD_OUTPUT)
+        calls.append(_Recorded(backward, "backward", timeout, hint=hint, **options))
     try:
         return _probe_rows(calls, backward, space, dtype, precision, exact, seed, located)
     finally:
@@ -322,6 +327,9 @@ def _classified(
             detail = "failed: " + ", ".join(named) + "".join(f"; {c}" for c in crashed[:1])
         else:
             status, detail = SUPPORTED, ""
+        hint = next((c.hint for c in calls if c.errors and c.hint), None)
+        if status != SUPPORTED and hint:
+            detail += f"; {hint}"
         rows.append(Capability(axis, value, feature, status, detail, problem.describe()))
     return rows, failures
 
@@ -343,7 +351,7 @@ def _unsupported(
         diagnosis=(
             f"{call.name} does not support {feature}: it raised on the problem below. Implement"
             " it, or leave it out of the requested space (without strict=True verify leaves"
-            " unsupported features out by itself)"
+            " unsupported features out by itself)" + (f"; {call.hint}" if call.hint else "")
         ),
     )
 

@@ -272,17 +272,21 @@ def failure_of(
     located: tuple[str | None, str | None] = (None, None),
     options: dict | None = None,
     rerun: Callable[[ConvProblem], ProblemReport] | None = None,
+    hints: dict[str, str | None] | None = None,
 ) -> Failure:
     """The `Failure` of ``result``, one of ``report``'s failed checks on ``problem``: diagnosed
     from the user's output and its bound (``rerun``: the user's functions checked on another
-    problem, which confirms a cause on a larger one), with a reproduce snippet (``located``
-    and ``options`` as in `reproduce_snippet`)."""
+    problem, which confirms a cause on a larger one; ``hints``: per output, the words
+    `convgrad.verification.calls.spec_parameter_hint` has on how the function whose whole call
+    is reported there receives the spec), with a reproduce snippet (``located`` and ``options``
+    as in `reproduce_snippet`)."""
     diagnosis = diagnose(
         problem,
         result,
         report.outputs.get(result.output),
         report.bounds.get(result.output),
         rerun,
+        (hints or {}).get(result.output),
     )
     return Failure(
         check=result.check,

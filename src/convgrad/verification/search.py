@@ -61,12 +61,14 @@ class Found:
         located: tuple[str | None, str | None] = (None, None),
         options: dict | None = None,
         rerun: CheckProblem | None = None,
+        hints: dict[str, str | None] | None = None,
     ) -> Failure:
         """The reported `Failure` (diagnosed, a cause confirmed with ``rerun`` on a larger
-        problem; with a reproduce snippet importing the functions from ``located``,
-        `convgrad.verification.source.locate`'s paths, and passing ``options``)."""
+        problem, ``hints`` as `failure_of`'s; with a reproduce snippet importing the functions
+        from ``located``, `convgrad.verification.source.locate`'s paths, and passing
+        ``options``)."""
         return failure_of(
-            self.problem, self.report, self.result, has_backward, located, options, rerun
+            self.problem, self.report, self.result, has_backward, located, options, rerun, hints
         )
 
 

@@ -63,7 +63,7 @@ from convgrad.shapes import (
 )
 from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, per_dim_ints
 from convgrad.verification.api import check_outputs, verify
-from convgrad.verification.calls import split_gradients
+from convgrad.verification.calls import spec_parameter_hint, split_gradients
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import Failure, VerifyResult, reproduce_snippet
 
@@ -448,13 +448,32 @@ class _AsConv:
     = (forward_t(b, w) without its tail, backward_t(b, w, a')[1])``, where ``a'`` is a with the
     tail rows appended (the given problem's, else ones). A grad_b the backward returns is
     judged against grad_y summed over batch and space (`check_outputs`); the failure on the
-    smallest grad_y is kept in ``bias_failure``."""
+    smallest grad_y is kept in ``bias_failure``. hints: per function name, the words
+    `convgrad.verification.calls.spec_parameter_hint` has on how it receives the TransposeSpec;
+    ``hinted`` maps the message of each failed call of such a function to them."""
 
-    def __init__(self, forward: Callable, backward: Callable, safety: float) -> None:
+    def __init__(
+        self,
+        forward: Callable,
+        backward: Callable,
+        safety: float,
+        hints: dict[str, str | None] | None = None,
+    ) -> None:
         self.forward_t, self.backward_t, self.safety = forward, backward, safety
         self.given: dict[tuple, tuple[TransposeSpec, np.ndarray]] = {}
         self.bias_failure: Failure | None = None
         self.tail_failures: dict[str, _TailFailure] = {}
+        self.hints = hints or {}
+        self.hinted: dict[str, str] = {}
+
+    def _call(self, name: str, fn: Callable, *args):
+        try:
+            return fn(*args)
+        except Exception as err:
+            message = f"your transposed {name} raised {type(err).__name__}: {err}"
+            if self.hints.get(name):
+                self.hinted[message] = self.hints[name]
+            raise TransposeCallError(message) from err
 
     def add(self, problem: TransposeProblem) -> ConvProblem:
         """Register a given problem (its spec and grad_y's tail) and return its conv problem."""
@@ -491,15 +510,15 @@ class _AsConv:
             _x_shape(a.shape, w.shape, spec.padding, spec.stride, spec.dilation, spec.groups),
             a.dtype,
         )
-        grads = split_gradients(_call("backward", self.backward_t, x_t, w, grad_y, tspec))
+        grads = split_gradients(self._call("backward", self.backward_t, x_t, w, grad_y, tspec))
         if len(grads) == 3:
             self._check_bias(grads[2], x_t, w, grad_y, tspec)
         return grads[0]
 
     def backward(self, a: np.ndarray, w: np.ndarray, b: np.ndarray, spec: ResolvedSpec):
         tspec, grad_y = self._operands(a, w, spec)
-        y_t = _call("forward", self.forward_t, b, w, tspec)
-        grads = split_gradients(_call("backward", self.backward_t, b, w, grad_y, tspec))
+        y_t = self._call("forward", self.forward_t, b, w, tspec)
+        grads = split_gradients(self._call("backward", self.backward_t, b, w, grad_y, tspec))
         return self._without_tail(y_t, b, w, tspec, grad_y.shape, a.shape), grads[1]
 
     def _without_tail(self, y_t, b, w, tspec: TransposeSpec, expected, conv_shape):
@@ -620,15 +639,6 @@ class TransposeCallError(Exception):
     message names which (the wrapper's own name is the conv's)."""
 
 
-def _call(name: str, fn: Callable, *args):
-    try:
-        return fn(*args)
-    except Exception as err:
-        raise TransposeCallError(
-            f"your transposed {name} raised {type(err).__name__}: {err}"
-        ) from err
-
-
 _SWAP_LINES = {"x = ": "grad_y = ", "grad_y = ": "x = "}
 
 
@@ -732,7 +742,9 @@ def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
             reproduce=_snippet(failure.reproduce, tspec),
         )
     output = TRANSPOSED_OUTPUTS[failure.output]
-    cause = ""
+    # The failure's message may carry a note after the call's (where it was found).
+    hint = next((h for m, h in wrapped.hinted.items() if unraised.startswith(m)), None)
+    cause = f"likely cause: {hint}; otherwise " if hint else ""
     if (output, failure.check) == ("forward", "shape") and failure.got_shape is not None:
         cause = _shape_cause(tspec, failure.expected_shape, failure.got_shape)
     return replace(
@@ -804,7 +816,8 @@ def verify_transpose(
         `TransposeSpec`, with a reproduce snippet calling verify_transpose.
 
     Raises:
-        TypeError, ValueError: as `convgrad.verify`; a backward that is None.
+        TypeError, ValueError: as `convgrad.verify` (forward and backward must take their
+            arguments and a `TransposeSpec` by position); a backward that is None.
     """
     if not callable(forward):
         raise TypeError(f"forward={forward!r} must be callable: forward(x, w, spec) -> y")
@@ -814,13 +827,17 @@ def verify_transpose(
             " grad_w); the transpose's forward is checked as its conv's grad_input, which"
             " needs both"
         )
+    hints = {
+        name: spec_parameter_hint(fn, name, "TransposeSpec", "verify_transpose")
+        for name, fn in (("forward", forward), ("backward", backward))
+    }
     if problems is not None:
         for problem in problems:
             if not isinstance(problem, TransposeProblem):
                 raise TypeError(
                     f"problems holds a {type(problem).__name__}; expected TransposeProblem"
                 )
-    wrapped = _AsConv(forward, backward, safety)
+    wrapped = _AsConv(forward, backward, safety, hints)
     result = verify(
         wrapped.forward,
         wrapped.backward,

@@ -24,7 +24,9 @@ def keyword_forward(x, w, stride=1, padding=0, dilation=1, groups=1):
 
 
 @pytest.mark.parametrize("isolation", ["thread", "process"])
-def test_a_spec_received_as_stride_is_named_with_a_wrapper_in_the_why_and_the_table(isolation):
+def test_a_spec_received_as_stride_is_named_with_a_wrapper_in_the_why_and_the_table(
+    isolation, tmp_path
+):
     result = cg.verify(keyword_forward, ndim=2, isolation=isolation, **FAST)
     failure = next(f for f in result.failures if (f.check, f.output) == ("raised", "forward"))
     assert "'ResolvedSpec' object is not subscriptable" in failure.message
@@ -36,7 +38,12 @@ def test_a_spec_received_as_stride_is_named_with_a_wrapper_in_the_why_and_the_ta
     assert f"`{STRIDE_WRAPPER}`" in failure.diagnosis
     baseline = result.capabilities[0]
     assert baseline["status"] == "wrong"
-    assert said in baseline["detail"] and STRIDE_WRAPPER in baseline["detail"]
+    assert said in baseline["hint"] and STRIDE_WRAPPER in baseline["hint"]
+    assert said not in baseline["detail"]
+    assert str(result).count(f"likely cause: {said}") == 2, "once below the table, once in why"
+    page = tmp_path / "verify.html"
+    result.to_html(str(page))
+    assert page.read_text().count("The rows that raised, likely cause: verify passed") == 1
     # The wrapper shown, as written, makes the student's conv pass.
     namespace = {"keyword_forward": keyword_forward}
     exec(failure.diagnosis.split("`")[1], namespace)

@@ -53,8 +53,10 @@ _VALUES = (-3, -2, -1, 1, 2, 3)
 class Capability:
     """One probed feature: ``axis`` (an `AXES` entry, "depthwise" or "baseline"), ``value`` (the
     value of that axis it tried), ``feature`` (in words), ``status`` (`SUPPORTED`, `UNSUPPORTED`
-    or `WRONG`), ``detail`` (the exception, or the checks that failed) and ``problem`` (its
-    `ConvProblem.describe`)."""
+    or `WRONG`), ``detail`` (the exception, or the checks that failed), ``problem`` (its
+    `ConvProblem.describe`) and ``hint``: for a row that raised, how the function that raised
+    receives the spec when that is the likely cause (`convgrad.verification.calls.
+    spec_parameter_hint`), else ""."""
 
     axis: str
     value: object
@@ -62,6 +64,7 @@ class Capability:
     status: str
     detail: str
     problem: dict
+    hint: str = ""
 
     def to_dict(self) -> dict:
         """JSON-ready (the value as a plain str, int or bool, NumPy scalars converted)."""
@@ -327,10 +330,9 @@ def _classified(
             detail = "failed: " + ", ".join(named) + "".join(f"; {c}" for c in crashed[:1])
         else:
             status, detail = SUPPORTED, ""
-        hint = next((c.hint for c in calls if c.errors and c.hint), None)
-        if status != SUPPORTED and hint:
-            detail += f"; {hint}"
-        rows.append(Capability(axis, value, feature, status, detail, problem.describe()))
+        hint = next((c.hint for c in calls if c.errors and c.hint), "")
+        row = Capability(axis, value, feature, status, detail, problem.describe(), hint)
+        rows.append(row)
     return rows, failures
 
 

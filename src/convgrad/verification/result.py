@@ -174,8 +174,9 @@ def _numbers(indices: Sequence[int]) -> str:
 
 
 def capability_table(rows: Sequence[dict], strict: bool) -> str:
-    """The capability table as text, from `Capability.to_dict` records, with the line saying
-    what was left out of the search and how to include it."""
+    """The capability table as text, from `Capability.to_dict` records, with the likely cause
+    of its raised rows once (their ``hint``) and the line saying what was left out of the
+    search and how to include it."""
     if not rows:
         return ""
     width = max(len(r["feature"]) for r in rows)
@@ -183,6 +184,8 @@ def capability_table(rows: Sequence[dict], strict: bool) -> str:
     for r in rows:
         detail = f"  {r['detail']}" if r["detail"] else ""
         lines.append(f"  {r['feature']:<{width}}  {r['status']:<11}{detail}".rstrip())
+    hints = dict.fromkeys(r.get("hint") for r in rows if r["status"] != "supported")
+    lines += [f"the rows that raised, likely cause: {hint}" for hint in hints if hint]
     left = [r["feature"] for r in rows if r["status"] == "unsupported" and r["axis"] != "baseline"]
     if rows[0]["status"] == "unsupported":
         lines.append(

@@ -235,3 +235,15 @@ def test_a_raising_transpose_is_named_in_its_own_terms():
     assert message.startswith(
         "your forward raised RuntimeError: not implemented for output_padding"
     )
+
+
+def test_a_wrong_transposed_shape_found_on_a_fixed_problem_is_a_shape_failure_not_a_raise():
+    """A failure found on a fixed problem carries a note after the call's message; the shape
+    failure the wrapper recorded is still found under it."""
+    result = cg.verify_transpose(_output_padding_ignored, ref_backward, ndim=2, **FAST)
+    fixed = [f for f in result.failures if "found on the fixed problem" in f.message]
+    assert fixed, str(result)
+    for failure in result.failures:
+        assert "TransposeCallError" not in failure.message, str(failure)
+        assert failure.check != "raised", str(failure)
+    assert any(f.check == "shape" and f in fixed for f in result.failures)

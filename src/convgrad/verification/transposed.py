@@ -727,8 +727,9 @@ def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
     message = re.sub(r"^(forward|grad_input)\b", lambda m: TRANSPOSED_OUTPUTS[m.group(1)], message)
     described = _described(p["y"], p["w"], template.shape, p["dtype"], tspec)
     unraised = re.sub(r"^\w+ raised TransposeCallError: ", "", failure.message)
-    if unraised in wrapped.tail_failures:
-        tail = wrapped.tail_failures[unraised]
+    # The failure's message may carry a note after the call's (where it was found).
+    tail = next((t for m, t in wrapped.tail_failures.items() if unraised.startswith(m)), None)
+    if tail is not None:
         return replace(
             failure,
             check=tail.check,
@@ -742,7 +743,6 @@ def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
             reproduce=_snippet(failure.reproduce, tspec),
         )
     output = TRANSPOSED_OUTPUTS[failure.output]
-    # The failure's message may carry a note after the call's (where it was found).
     hint = next((h for m, h in wrapped.hinted.items() if unraised.startswith(m)), None)
     cause = f"likely cause: {hint}; otherwise " if hint else ""
     if (output, failure.check) == ("forward", "shape") and failure.got_shape is not None:

@@ -1,10 +1,13 @@
 """The package's shape, as docs/design.md states it: every module imports on its own, no module
-is named like a function the package exports, and no package imports another package's
-underscore module."""
+is named like a function the package exports, no package imports another package's
+underscore module, no module imports another module's underscore names, and every document
+the code cites is in the repository."""
 
 import ast
 import importlib
 import pkgutil
+import re
+import types
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,11 @@ import convgrad
 
 SRC = Path(convgrad.__file__).parent
 MODULES = sorted(m.name for m in pkgutil.walk_packages(convgrad.__path__, "convgrad."))
+SUBPACKAGES = sorted(
+    m.name for m in pkgutil.walk_packages(convgrad.__path__, "convgrad.") if m.ispkg
+)
+PACKAGES = ["convgrad", *SUBPACKAGES]
+REPO = SRC.parent.parent
 
 
 def _package_of(module: str, path: Path) -> str:
@@ -55,6 +63,19 @@ def test_no_module_is_named_like_an_exported_name(name):
     assert getattr(convgrad, name) is not None
 
 
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_submodule_is_hidden_by_an_attribute_of_its_package(package):
+    """``import convgrad.vectors.reading as m`` binds ``m`` to the package's attribute
+    ``reading`` when there is one: a function re-exported under a module's name hides it."""
+    imported = importlib.import_module(package)
+    hidden = {
+        sub.name: type(getattr(imported, sub.name)).__name__
+        for sub in pkgutil.iter_modules(imported.__path__)
+        if not isinstance(getattr(imported, sub.name, types), types.ModuleType)
+    }
+    assert hidden == {}
+
+
 def _underscore_imports(source: str, package: str) -> list[tuple[str, str]]:
     """(imported module, importing package) for every import of another package's underscore
     module in ``source``, a module of ``package``."""
@@ -90,6 +111,57 @@ def test_the_underscore_rule_flags_a_foreign_package_only(source):
         ("convgrad.commands._parse", "convgrad.report")
     ]
     assert _underscore_imports(source, "convgrad.commands") == []
+
+
+def _private_names_imported(source: str) -> list[str]:
+    """``module.name`` for every underscore name (not a module) that ``source`` imports from a
+    convgrad module: a name another module needs is public there."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("convgrad"):
+            for alias in node.names:
+                target = f"{node.module}.{alias.name}"
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and target not in MODULES:
+                    found.append(target)
+    return found
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_no_module_imports_another_modules_underscore_names(module):
+    assert _private_names_imported(_module_path(module).read_text()) == []
+
+
+def test_the_private_name_rule_flags_names_but_not_underscore_modules():
+    source = (
+        "from convgrad.spec import _is_int, per_dim_ints\n"
+        "from convgrad.commands import _parse\n"
+        "from convgrad import __version__\n"
+    )
+    assert _private_names_imported(source) == ["convgrad.spec._is_int"]
+
+
+_CITED = re.compile(r"\b(?:docs/[\w./-]+\.\w+|[A-Z][A-Z_]+\.md)\b")
+
+
+def _cited_documents(text: str) -> set[str]:
+    return {m.group().rstrip(".") for m in _CITED.finditer(text)}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in SRC.rglob("*") if p.suffix in (".py", ".j2") and p.is_file()),
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_every_document_the_source_cites_is_in_the_repository(path):
+    missing = {d for d in _cited_documents(path.read_text()) if not (REPO / d).is_file()}
+    assert missing == set()
+
+
+def test_the_citation_rule_finds_documents_outside_the_repository():
+    text = "Conventions (DESIGN.md has its own); see docs/design.md and CHANGELOG.md."
+    assert _cited_documents(text) == {"DESIGN.md", "docs/design.md", "CHANGELOG.md"}
+    assert not (REPO / "DESIGN.md").exists() and (REPO / "docs/design.md").is_file()
 
 
 def test_public_surface_exports_the_engine_types():

@@ -22,7 +22,6 @@ rejected: the smallest admissible input size is computed, not searched for.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -32,7 +31,7 @@ from hypothesis.extra import numpy as hnp
 
 from convgrad.reference.padding import fold_count
 from convgrad.shapes import resolve, transpose_output_spatial
-from convgrad.spec import DEPTHWISE, MODES, PADDING_MODES, ConvSpec
+from convgrad.spec import DEPTHWISE, MODES, PADDING_MODES, ConvSpec, is_int
 from convgrad.verification.integers import (
     INTEGER_DTYPES,
     check_accumulate,
@@ -72,12 +71,8 @@ _INT_BOUND = 3
 _MAX_DENOMINATOR = 4
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_size(name: str, value: object, minimum: int) -> int:
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"{name}={value!r} must be an int")
     if value < minimum:
         raise ValueError(f"{name}={value!r} must be >= {minimum}")
@@ -103,7 +98,7 @@ def _one_of(allowed: tuple) -> Callable[[str, object], None]:
 
 
 def _positive_int(name: str, item: object) -> None:
-    if not _is_int(item):
+    if not is_int(item):
         raise TypeError(f"{name}: {item!r} must be an int (not {type(item).__name__})")
     if item < 1:
         raise ValueError(f"{name}: {item!r} must be >= 1")

@@ -19,7 +19,7 @@ from convgrad.report import atomic
 from convgrad.report.merge import merge_sweeps
 from convgrad.report.model import build_report
 from convgrad.report.performance import BENCH_NAME, load_performance
-from convgrad.report.render import render, render_html
+from convgrad.report.render import render_html, render_page
 from convgrad.report.sweep import (
     DATA,
     NDIMS,
@@ -73,7 +73,7 @@ def _command(
 
 def _write(out: Path, report: dict) -> ReportFiles:
     data = json.dumps(report, indent=1, allow_nan=False) + "\n"
-    page = render(report, atomic.sha256_text(data))
+    page = render_page(report, atomic.sha256_text(data))
     json_path, html_path = atomic.write_pair(out, {JSON_NAME: data, HTML_NAME: page}, _OWNERS)
     return ReportFiles(html_path, json_path, report)
 

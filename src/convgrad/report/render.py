@@ -36,7 +36,9 @@ _META_LABELS = (
 )
 
 
-def _environment():
+def template_environment():
+    """The Jinja2 environment of ``templates/`` (autoescaped, strict about undefined names) with
+    the ``num`` and ``shape`` filters; the report and the audit page render through it."""
     import jinja2
 
     env = jinja2.Environment(
@@ -119,7 +121,7 @@ def _meta_rows(meta: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def render(data: dict, json_sha256: str | None = None) -> str:
+def render_page(data: dict, json_sha256: str | None = None) -> str:
     """The page's HTML for any result dict accepted by `convgrad.report.model.as_report`;
     ``json_sha256``: the SHA-256 of the report.json the page is paired with, named in its
     generator tag (`convgrad.report.atomic.generator_tag`)."""
@@ -134,7 +136,7 @@ def render(data: dict, json_sha256: str | None = None) -> str:
     failing = {f["problem"] for f in report["failures"]}
     figures = [{**f, "svg": Markup(f["svg"])} for f in plots(report)]
     return (
-        _environment()
+        template_environment()
         .get_template("report.html.j2")
         .render(
             title=_TITLES[report["kind"]],
@@ -163,4 +165,4 @@ def render_html(data: dict, path: str | os.PathLike) -> Path:
     ``--convgrad-report`` session (TypeError for a non-dict, ValueError for another layout).
     Refuses (FileExistsError) to overwrite a file that is not a convgrad page.
     """
-    return atomic.write_text(path, render(data), atomic.is_page)
+    return atomic.write_text(path, render_page(data), atomic.is_page)

@@ -14,7 +14,9 @@ from convgrad.schema import (
     failure_record,
     json_float,
     json_shape,
+    note_record,
     problem_record,
+    ratio_record,
     read_float,
 )
 
@@ -82,6 +84,36 @@ def test_problem_record_lists_every_operand_and_result_shape():
     assert record["y"] == list(y_shape) and record["grad_input"] == [2, 4, 5, 6]
     assert record["grad_weight"] == [6, 2, 3, 3] and record["grad_bias"] == [6]
     assert record["spec"]["padding"] == [[1, 1], [1, 1]]
+
+
+def test_ratio_and_note_records_carry_the_problems_shapes_and_spec():
+    x, w = np.ones((1, 2, 5)), np.ones((3, 2, 2))
+    problem = cg.ConvProblem(x, w, None, np.ones((1, 3, 4)), cg.ConvSpec())
+    shapes = {"x": [1, 2, 5], "w": [3, 2, 2], "y": [1, 3, 4], "dtype": "float64"}
+    ratio = ratio_record("value", "grad_weight", math.inf, problem.describe())
+    assert {k: ratio[k] for k in ("check", "output", "ratio", *shapes)} == {
+        "check": "value",
+        "output": "grad_weight",
+        "ratio": "Infinity",
+        **shapes,
+    }
+    note = note_record("determinism", "forward", "differs", problem.describe())
+    assert note["message"] == "differs" and note["spec"] == ratio["spec"]
+    assert set(note) == {"check", "output", "message", "x", "w", "y", "dtype", "spec"}
+    json.dumps([ratio, note], allow_nan=False)
+
+
+def test_verify_results_ratios_are_built_by_the_schema():
+    def forward(x, w, spec):
+        return cg.conv(x, w, padding=spec.padding, stride=spec.stride, dilation=spec.dilation)
+
+    rng = np.random.default_rng(0)
+    x, w, grad_y = rng.normal(size=(1, 1, 4)), rng.normal(size=(1, 1, 2)), np.ones((1, 1, 3))
+    problem = cg.ConvProblem(x, w, None, grad_y, cg.ConvSpec())
+    result = cg.verify(forward, problems=[problem])
+    assert result.ok and {r["output"] for r in result.ratios} == {"forward"}
+    for r in result.ratios:
+        assert r == ratio_record(r["check"], "forward", read_float(r["ratio"]), problem.describe())
 
 
 def test_outputs_are_the_four_results_in_order():

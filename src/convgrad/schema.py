@@ -95,6 +95,29 @@ def problem_record(
     }
 
 
+def _problem_shapes(description: dict) -> dict:
+    d = description
+    return {"x": d["x"], "w": d["w"], "y": d["y"], "dtype": d["dtype"], "spec": d["spec"]}
+
+
+def ratio_record(check: str, output: str, ratio: float, description: dict) -> dict:
+    """A passing value comparison's error/bound ratio as `convgrad.VerifyResult.ratios` holds
+    it: ``{check, output, ratio, x, w, y, dtype, spec}`` (description: the problem's
+    `convgrad.ConvProblem.describe`; the ratio through `json_float`)."""
+    return {
+        "check": check,
+        "output": output,
+        "ratio": json_float(ratio),
+        **_problem_shapes(description),
+    }
+
+
+def note_record(check: str, output: str, message: str, description: dict) -> dict:
+    """A passing check with something to say, as `convgrad.VerifyResult.notes` holds it:
+    ``{check, output, message, x, w, y, dtype, spec}``."""
+    return {"check": check, "output": output, "message": message, **_problem_shapes(description)}
+
+
 def check_record(
     problem_id: str,
     source: str,
@@ -144,6 +167,8 @@ __all__ = [
     "json_float",
     "json_shape",
     "json_value",
+    "note_record",
     "problem_record",
+    "ratio_record",
     "read_float",
 ]

@@ -30,8 +30,6 @@ from convgrad.report.sweep import (
     select_cases,
     versions,
 )
-from convgrad.schema import REPORT_SCHEMA as SCHEMA
-from convgrad.schema import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 
 HTML_NAME = "index.html"
 JSON_NAME = "report.json"
@@ -170,8 +168,6 @@ __all__ = [
     "JSON_NAME",
     "NDIMS",
     "PROFILES",
-    "SCHEMA",
-    "SCHEMA_VERSION",
     "ReportFiles",
     "render_html",
     "write_merged_report",

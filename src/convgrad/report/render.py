@@ -12,7 +12,7 @@ from convgrad.report import atomic
 from convgrad.report.model import GRADIENT_FORMS, as_report, worst_cases
 from convgrad.report.performance import BENCH_COMMAND, BENCH_NAME, performance_view
 from convgrad.report.plots import ratio_bars, strip_plot
-from convgrad.schema import OUTPUTS
+from convgrad.schema import OUTPUTS, read_float
 
 _TITLES = {
     "sweep": "convgrad report: the reference verified",
@@ -77,19 +77,13 @@ def format_shape(shape) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _ratio(value) -> float | None:
-    if value is None:
-        return None
-    return float(value.replace("Infinity", "inf")) if isinstance(value, str) else float(value)
-
-
 def plots(report: dict) -> list[dict]:
     """One strip plot per output with at least one ratio: {"output", "svg"}."""
     found = []
     for j, output in enumerate(OUTPUTS):
         chosen = [r for r in report["records"] if r["output"] == output and r["ratio"] is not None]
         sources = list(dict.fromkeys(r["source"] for r in chosen))
-        rows = [(s, [_ratio(r["ratio"]) for r in chosen if r["source"] == s]) for s in sources]
+        rows = [(s, [read_float(r["ratio"]) for r in chosen if r["source"] == s]) for s in sources]
         svg = strip_plot(output, rows, prefix=f"fig{j}")
         if svg is not None:
             found.append({"output": output, "svg": svg})

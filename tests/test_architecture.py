@@ -170,3 +170,32 @@ def test_public_surface_exports_the_engine_types():
     assert issubclass(convgrad.VerificationError, AssertionError)
     assert convgrad.verify.__module__ == "convgrad.verification.api"
     assert convgrad.explain.__module__ == "convgrad.explanation.derivation"
+
+
+ENTRY_POINTS = [
+    *(
+        f"convgrad.{name}"
+        for name in (
+            "verify",
+            "check_outputs",
+            "verify_transpose",
+            "conv",
+            "conv_backward",
+            "conv_transpose",
+            "conv_transpose_backward",
+            "output_shape",
+            "explain",
+        )
+    ),
+    "convgrad.explanation.explain_transpose",
+    "convgrad.strategies.conv_problems",
+    "convgrad.strategies.conv_specs",
+    "convgrad.strategies.transpose_problems",
+]
+
+
+@pytest.mark.parametrize("dotted", ENTRY_POINTS)
+def test_public_entry_points_document_args_returns_and_raises(dotted):
+    module, _, name = dotted.rpartition(".")
+    doc = getattr(importlib.import_module(module), name).__doc__
+    assert [s for s in ("Args:", "Returns:", "Raises:") if f"\n    {s}\n" not in doc] == []

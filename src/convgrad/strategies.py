@@ -184,6 +184,24 @@ def conv_specs(
     (`convgrad.spec.check_padding_mode`); `conv_problems` draws inputs large enough. groups:
     counts, or "depthwise" (kept as the word: groups = C_in once a problem fixes C_in).
 
+    Args:
+        ndim: spatial dims (1, 2, 3).
+        padding: entries of `PADDINGS` ("valid", "same", "same_lower", "full", "explicit").
+        stride: strides >= 1, drawn per dim (a tuple of length ndim).
+        dilation: dilations >= 1, drawn per dim.
+        groups: group counts >= 1, or "depthwise".
+        flip: False (cross-correlation) and/or True (true convolution).
+        max_pad: ``0 <= lo, hi <= max_pad`` for explicit pads.
+        padding_mode: entries of `convgrad.spec.PADDING_MODES`.
+
+    Returns:
+        A hypothesis strategy of `convgrad.ConvSpec`.
+
+    Raises:
+        TypeError, ValueError: before anything is drawn, for an argument of the wrong type or
+            out of range, or an empty tuple (the message names the argument, the value and the
+            rule).
+
     >>> conv_specs(ndim=2, padding="explicit", stride=2).example()  # doctest: +SKIP
     ConvSpec(padding=((1, 0), (2, 2)), stride=(2, 2), dilation=(1, 2), groups=1, flip=True)
     """
@@ -424,6 +442,22 @@ def transpose_problems(
     1`` (past the stride where the dilation is larger: the rows past every input's reach, which
     grad_y gets as drawn data); the spec carries its output_size or not, drawn. Shrinking
     prefers the unreached rows and no output_size.
+
+    Args:
+        ndim: spatial dims (1, 2, 3).
+        padding: entries of `PADDINGS`, the conv's padding (the transpose takes its pads).
+        stride: strides >= 1.
+        dilation: dilations >= 1.
+        groups: group counts >= 1 (or "depthwise", resolved to the drawn C_in).
+        dtype: entries of `DTYPES`.
+        data: entries of `DATA_KINDS`.
+
+    Returns:
+        A hypothesis strategy of `convgrad.TransposeProblem`.
+
+    Raises:
+        TypeError, ValueError: before anything is drawn, as `conv_problems` for the same
+            arguments.
 
     >>> transpose_problems(ndim=1).example()  # doctest: +SKIP
     TransposeProblem(x=array([[[1., -2.]]]), w=array([[[0., 3.]]]), grad_y=..., spec=...)

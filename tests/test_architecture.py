@@ -199,3 +199,27 @@ def test_public_entry_points_document_args_returns_and_raises(dotted):
     module, _, name = dotted.rpartition(".")
     doc = getattr(importlib.import_module(module), name).__doc__
     assert [s for s in ("Args:", "Returns:", "Raises:") if f"\n    {s}\n" not in doc] == []
+
+
+def _design_layout() -> str:
+    text = (REPO / "docs" / "design.md").read_text()
+    section = text.split("## Package layout and import direction", 1)[1]
+    return section.split("```")[1]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_the_design_documents_layout_lists_every_module(module):
+    path = _module_path(module)
+    name = f"{path.parent.name}/" if path.name == "__init__.py" else path.name
+    if module == "convgrad":
+        name = "__init__.py"
+    assert re.search(rf"(^|\s){re.escape(name)}(\s|$)", _design_layout(), re.M), name
+
+
+@pytest.mark.parametrize("package", [p for p in SUBPACKAGES if p != "convgrad.data"])
+def test_every_package_docstring_names_each_of_its_modules(package):
+    imported = importlib.import_module(package)
+    named = re.findall(r"`([\w.]+)`", imported.__doc__)
+    leaves = {n.rpartition(".")[2] for n in named}
+    missing = [s.name for s in pkgutil.iter_modules(imported.__path__) if s.name not in leaves]
+    assert missing == []

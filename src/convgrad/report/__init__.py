@@ -3,6 +3,11 @@ result (`render_html`, used by `convgrad.VerifyResult.to_html`, ``convgrad verif
 pytest plugin's ``--convgrad-report``).
 
 Needs the ``report`` extra (Jinja2, matplotlib): ``pip install 'convgrad[report]'``.
+
+Modules: `sweep` (the default sweep's evidence), `model` (report.json and the page's view of any
+result), `merge` (a sweep's shards joined), `performance` (the benchmark's section), `plots`
+(inline SVG), `render` (the page), `audit_page` (the audit's page and JSON) and `atomic`
+(writing files without losing anyone's).
 """
 
 from __future__ import annotations

@@ -223,3 +223,24 @@ def test_every_package_docstring_names_each_of_its_modules(package):
     leaves = {n.rpartition(".")[2] for n in named}
     missing = [s.name for s in pkgutil.iter_modules(imported.__path__) if s.name not in leaves]
     assert missing == []
+
+
+def _defined_names(source: str) -> set[str]:
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        targets += [node.target] if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            elements = target.elts if isinstance(target, ast.Tuple) else [target]
+            names |= {e.id for e in elements if isinstance(e, ast.Name)}
+    return names
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if _module_path(m).name != "__init__.py"])
+def test_a_module_exports_only_what_it_defines(module):
+    """No compatibility aliases: a name that moved is exported by its new module only (packages'
+    ``__init__`` re-export their modules' names, which is their job)."""
+    exported = getattr(importlib.import_module(module), "__all__", [])
+    assert set(exported) - _defined_names(_module_path(module).read_text()) == set()

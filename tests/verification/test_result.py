@@ -30,6 +30,8 @@ def test_reproduce_snippet_rebuilds_the_failing_problem():
     assert (failure.check, failure.output) in failure_keys(again)
     assert "averaged over the batch" in failure.diagnosis
     assert failure.problem["x"][0] == 2  # the smallest batch that shows a batch mean
+    assert failure.reproduce.splitlines()[:2] == ["import numpy as np", "import convgrad as cg"]
+    assert "problem = cg.ConvProblem(x, w, None, grad_y, spec)" in failure.reproduce.splitlines()
 
 
 def test_result_serialises_with_schema_version():

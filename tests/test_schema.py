@@ -10,6 +10,8 @@ import pytest
 import convgrad as cg
 from convgrad.schema import (
     OUTPUTS,
+    SOURCES,
+    VERIFY_SOURCES,
     check_record,
     failure_record,
     json_float,
@@ -118,3 +120,12 @@ def test_verify_results_ratios_are_built_by_the_schema():
 
 def test_outputs_are_the_four_results_in_order():
     assert OUTPUTS == ("forward", "grad_input", "grad_weight", "grad_bias")
+
+
+def test_the_sweep_and_the_model_count_records_under_the_schemas_source_names():
+    from convgrad.report import model, sweep
+
+    assert model.SOURCES is SOURCES and not hasattr(sweep, "SOURCES")
+    assert model.VERIFY_SOURCES is VERIFY_SOURCES
+    assert VERIFY_SOURCES["value"] == "error bound vs reference"
+    assert {"torch.autograd", "direct vs fast", "invariants"} <= set(SOURCES)

@@ -24,6 +24,9 @@ from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, is_int
 _BOLD, _CYAN, _RESET = "\033[1m", "\033[36m", "\033[0m"
 
 
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
 @dataclass(frozen=True)
 class Step:
     """One line of per-dim arithmetic.
@@ -58,17 +61,12 @@ class Step:
         """A JSON-ready description."""
         return dataclasses.asdict(self)
 
-
-_NAME = re.compile(r"[A-Za-z_]\w*")
-
-
-def substituted_step(
-    axis: str, quantity: str, formula: str, values: dict, value: int, **extra
-) -> Step:
-    """The `Step` computing ``quantity`` by ``formula``, its names replaced by their ``values``
-    (``"d*(K-1) + 1"`` with d=2, K=3 reads ``"2*(3-1) + 1"``)."""
-    numbers = _NAME.sub(lambda m: str(values.get(m.group(), m.group())), formula)
-    return Step(axis, quantity, formula, numbers, value, **extra)
+    @classmethod
+    def of(cls, axis: str, quantity: str, formula: str, values: dict, value: int, **extra) -> Step:
+        """The step computing ``quantity`` by ``formula``, its names replaced by their
+        ``values`` (``"d*(K-1) + 1"`` with d=2, K=3 reads ``"2*(3-1) + 1"``)."""
+        numbers = _NAME.sub(lambda m: str(values.get(m.group(), m.group())), formula)
+        return cls(axis, quantity, formula, numbers, value, **extra)
 
 
 def _values(a: DimAlgebra) -> dict[str, int]:
@@ -275,44 +273,31 @@ _MODE_PHRASE = {
 def _padding_steps(axis: str, a: DimAlgebra, mode: str) -> list[Step]:
     v = _values(a)
     if mode == "valid":
-        return [
-            substituted_step(axis, "lo", "0", v, a.lo),
-            substituted_step(axis, "hi", "0", v, a.hi),
-        ]
+        return [Step.of(axis, "lo", "0", v, a.lo), Step.of(axis, "hi", "0", v, a.hi)]
     if mode == "full":
-        return [
-            substituted_step(axis, "lo", "d*(K-1)", v, a.lo),
-            substituted_step(axis, "hi", "d*(K-1)", v, a.hi),
-        ]
+        return [Step.of(axis, "lo", "d*(K-1)", v, a.lo), Step.of(axis, "hi", "d*(K-1)", v, a.hi)]
     if mode in ("same", "same_lower"):
         small, large = ("lo", "hi") if mode == "same" else ("hi", "lo")
         return [
-            substituted_step(axis, "O", "ceil(I / s)", v, a.output),
-            substituted_step(axis, "total", "max((O-1)*s + d*(K-1) + 1 - I, 0)", v, a.lo + a.hi),
-            substituted_step(axis, small, "total // 2", v, v[small]),
-            substituted_step(axis, large, f"total - {small}", v, v[large]),
+            Step.of(axis, "O", "ceil(I / s)", v, a.output),
+            Step.of(axis, "total", "max((O-1)*s + d*(K-1) + 1 - I, 0)", v, a.lo + a.hi),
+            Step.of(axis, small, "total // 2", v, v[small]),
+            Step.of(axis, large, f"total - {small}", v, v[large]),
         ]
-    return [
-        substituted_step(axis, "lo", "lo", v, a.lo),
-        substituted_step(axis, "hi", "hi", v, a.hi),
-    ]
+    return [Step.of(axis, "lo", "lo", v, a.lo), Step.of(axis, "hi", "hi", v, a.hi)]
 
 
 def _extent_steps(axis: str, a: DimAlgebra) -> list[Step]:
     if a.dilation == 1:
         return []
-    return [
-        substituted_step(
-            axis, "E", "d*(K-1) + 1", _values(a), a.extent, note="dilated kernel extent"
-        )
-    ]
+    return [Step.of(axis, "E", "d*(K-1) + 1", _values(a), a.extent, note="dilated kernel extent")]
 
 
 def _grad_y_steps(axis: str, a: DimAlgebra) -> list[Step]:
     if a.stride == 1:
         return []
     return [
-        substituted_step(
+        Step.of(
             axis,
             "G",
             "(O-1)*s + 1",
@@ -326,7 +311,7 @@ def _grad_y_steps(axis: str, a: DimAlgebra) -> list[Step]:
 def _forward_steps(axis: str, a: DimAlgebra) -> list[Step]:
     e = "E" if a.dilation > 1 else "K"
     formula = f"I + lo + hi - {e} + 1" if a.stride == 1 else f"floor((I + lo + hi - {e}) / s) + 1"
-    return [*_extent_steps(axis, a), substituted_step(axis, "O", formula, _values(a), a.output)]
+    return [*_extent_steps(axis, a), Step.of(axis, "O", formula, _values(a), a.output)]
 
 
 def _grad_input_steps(axis: str, a: DimAlgebra) -> list[Step]:
@@ -335,12 +320,12 @@ def _grad_input_steps(axis: str, a: DimAlgebra) -> list[Step]:
     steps = [*_extent_steps(axis, a), *_grad_y_steps(axis, a)]
     if a.stride > 1:
         steps.append(
-            substituted_step(
+            Step.of(
                 axis, "r", f"(I + lo + hi - {e}) mod s", v, a.unreached, note="rows never reached"
             )
         )
     steps.append(
-        substituted_step(
+        Step.of(
             axis,
             "F",
             f"{g} + {e} - 1",
@@ -350,7 +335,7 @@ def _grad_input_steps(axis: str, a: DimAlgebra) -> list[Step]:
         )
     )
     crop = "F - lo - (hi - r)" if a.stride > 1 else "F - lo - hi"
-    steps.append(substituted_step(axis, "grad_input", crop, v, a.grad_input, equals="I"))
+    steps.append(Step.of(axis, "grad_input", crop, v, a.grad_input, equals="I"))
     return steps
 
 
@@ -360,15 +345,12 @@ def _grad_weight_steps(axis: str, a: DimAlgebra) -> list[Step]:
     formula = f"I + lo + hi - {g} + 1" if a.dilation == 1 else f"floor((I + lo + hi - {g}) / d) + 1"
     steps = _grad_y_steps(axis, a)
     if a.grad_weight_raw == a.kernel:
-        return [
-            *steps,
-            substituted_step(axis, "grad_weight", formula, v, a.grad_weight_raw, equals="K"),
-        ]
+        return [*steps, Step.of(axis, "grad_weight", formula, v, a.grad_weight_raw, equals="K")]
     note = f"the first K lags; the other {a.grad_weight_raw - a.kernel} lie in the r unreached rows"
     return [
         *steps,
-        substituted_step(axis, "lags", formula, v, a.grad_weight_raw),
-        substituted_step(axis, "grad_weight", "K", v, a.kernel, note=note),
+        Step.of(axis, "lags", formula, v, a.grad_weight_raw),
+        Step.of(axis, "grad_weight", "K", v, a.kernel, note=note),
     ]
 
 
@@ -545,5 +527,4 @@ __all__ = [
     "explain",
     "find_record",
     "step_lines",
-    "substituted_step",
 ]

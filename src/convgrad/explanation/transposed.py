@@ -20,7 +20,6 @@ from convgrad.explanation.derivation import (
     checked_shape,
     find_record,
     step_lines,
-    substituted_step,
 )
 from convgrad.explanation.formatting import compact, format_shape, wrapped
 from convgrad.explanation.layouts import Layout, parse_layout
@@ -104,11 +103,7 @@ class TransposeDim:
 def _extent(axis: str, a: TransposeDim) -> list[Step]:
     if a.dilation == 1:
         return []
-    return [
-        substituted_step(
-            axis, "E", "d*(K-1) + 1", a.values(), a.extent, note="dilated kernel extent"
-        )
-    ]
+    return [Step.of(axis, "E", "d*(K-1) + 1", a.values(), a.extent, note="dilated kernel extent")]
 
 
 def _forward_steps(axis: str, a: TransposeDim, size: int | None) -> list[Step]:
@@ -117,20 +112,18 @@ def _forward_steps(axis: str, a: TransposeDim, size: int | None) -> list[Step]:
     e = "E" if a.dilation > 1 else "K"
     if a.stride > 1:
         steps.append(
-            substituted_step(
+            Step.of(
                 axis, "Z", "(I-1)*s + 1", v, a.inserted, note="x with s-1 zeros between entries"
             )
         )
     z = "Z" if a.stride > 1 else "I"
     steps.append(
-        substituted_step(
-            axis, "F", f"{z} + {e} - 1", v, a.full, note="full correlation, before the crop"
-        )
+        Step.of(axis, "F", f"{z} + {e} - 1", v, a.full, note="full correlation, before the crop")
     )
     if size is not None:
         reach = transpose_output_range(a.input, a.kernel, a.lo, a.hi, a.stride, a.dilation)
         steps.append(
-            substituted_step(
+            Step.of(
                 axis,
                 "op",
                 f"{size} - (F - lo - hi)",
@@ -140,7 +133,7 @@ def _forward_steps(axis: str, a: TransposeDim, size: int | None) -> list[Step]:
             )
         )
     note = "lo cropped at the start, hi at the end, op rows added at the end"
-    steps.append(substituted_step(axis, "O", "F - lo - hi + op", v, a.output, note=note))
+    steps.append(Step.of(axis, "O", "F - lo - hi + op", v, a.output, note=note))
     return steps
 
 
@@ -150,10 +143,8 @@ def _adjoint_steps(axis: str, a: TransposeDim) -> list[Step]:
         return []
     v = a.values()
     return [
-        substituted_step(
-            axis, "hc", "hi - min(hi, op - s + 1)", v, a.conv_hi, note="the conv's hi pad"
-        ),
-        substituted_step(
+        Step.of(axis, "hc", "hi - min(hi, op - s + 1)", v, a.conv_hi, note="the conv's hi pad"),
+        Step.of(
             axis,
             "t",
             "max(0, op - hi - s + 1)",
@@ -169,12 +160,10 @@ def _grad_input_steps(axis: str, a: TransposeDim) -> list[Step]:
     e = "E" if a.dilation > 1 else "K"
     steps = [*_extent(axis, a), *_adjoint_steps(axis, a)]
     padded = "O - t + lo + hc" if a.output_padding >= a.stride else "O + lo + hi"
-    steps.append(
-        substituted_step(axis, "P", padded, v, a.conv_input, note="the conv's padded input")
-    )
+    steps.append(Step.of(axis, "P", padded, v, a.conv_input, note="the conv's padded input"))
     if a.stride > 1:
         steps.append(
-            substituted_step(
+            Step.of(
                 axis,
                 "r",
                 f"(P - {e}) mod s",
@@ -184,7 +173,7 @@ def _grad_input_steps(axis: str, a: TransposeDim) -> list[Step]:
             )
         )
     formula = f"P - {e} + 1" if a.stride == 1 else f"floor((P - {e}) / s) + 1"
-    steps.append(substituted_step(axis, "grad_input", formula, v, a.input, equals="I"))
+    steps.append(Step.of(axis, "grad_input", formula, v, a.input, equals="I"))
     return steps
 
 
@@ -193,7 +182,7 @@ def _grad_weight_steps(axis: str, a: TransposeDim) -> list[Step]:
     z = "Z" if a.stride > 1 else "I"
     steps = [*_adjoint_steps(axis, a)]
     steps.append(
-        substituted_step(
+        Step.of(
             axis,
             "P",
             "O - t + lo + hc" if a.output_padding >= a.stride else "O + lo + hi",
@@ -204,12 +193,12 @@ def _grad_weight_steps(axis: str, a: TransposeDim) -> list[Step]:
     lags = (a.conv_input - a.inserted) // a.dilation + 1
     formula = f"P - {z} + 1" if a.dilation == 1 else f"floor((P - {z}) / d) + 1"
     if lags == a.kernel:
-        return [*steps, substituted_step(axis, "grad_weight", formula, v, lags, equals="K")]
+        return [*steps, Step.of(axis, "grad_weight", formula, v, lags, equals="K")]
     note = f"the first K lags; the other {lags - a.kernel} lie in the unreached rows"
     return [
         *steps,
-        substituted_step(axis, "lags", formula, v, lags),
-        substituted_step(axis, "grad_weight", "K", v, a.kernel, note=note),
+        Step.of(axis, "lags", formula, v, lags),
+        Step.of(axis, "grad_weight", "K", v, a.kernel, note=note),
     ]
 
 

@@ -244,3 +244,58 @@ def test_a_module_exports_only_what_it_defines(module):
     ``__init__`` re-export their modules' names, which is their job)."""
     exported = getattr(importlib.import_module(module), "__all__", [])
     assert set(exported) - _defined_names(_module_path(module).read_text()) == set()
+
+
+LAYERS = {
+    "_version": 0,
+    "data": 0,
+    "schema": 0,
+    "spec": 0,
+    "shapes": 1,
+    "reference": 2,
+    "explanation": 3,
+    "verification": 4,
+    "strategies": 5,
+    "adapters": 5,
+    "translate": 5,
+    "sharding": 5,
+    "vectors": 5,
+    "audit": 6,
+    "report": 6,
+    "commands": 7,
+    "cli": 7,
+    "pytest_plugin": 7,
+    "__main__": 8,
+}
+"""docs/design.md's import direction: spec <- shapes <- reference <- explanation <-
+verification <- strategies, adapters, translate <- audit, report <- commands/cli; the audit runs
+verify through the public surface, `convgrad` itself."""
+
+
+def _module_level_imports(source: str) -> list[str]:
+    """The convgrad modules ``source`` imports at module level (not inside a function)."""
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("convgrad"):
+            if node.module == "convgrad":
+                found += [f"convgrad.{a.name}" for a in node.names]
+            else:
+                found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("convgrad")]
+    return found
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m != "convgrad"])
+def test_module_level_imports_flow_one_way(module):
+    own = LAYERS[module.split(".")[1]]
+    upward = []
+    for target in _module_level_imports(_module_path(module).read_text()):
+        parts = target.split(".")
+        if len(parts) == 1:
+            allowed = module == "convgrad.audit"
+        else:
+            allowed = parts[1] not in LAYERS or LAYERS[parts[1]] <= own
+        if not allowed:
+            upward.append(target)
+    assert upward == []

@@ -299,3 +299,13 @@ def test_module_level_imports_flow_one_way(module):
         if not allowed:
             upward.append(target)
     assert upward == []
+
+
+def test_the_readmes_table_names_every_top_level_module_and_the_engines_modules():
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("| package / module | its one job |") :].split("\n\n")[0]
+    top = {m.split(".")[1] for m in MODULES if m.count(".") >= 1} - {"_version", "__main__", "data"}
+    assert {name for name in top if f"`convgrad.{name}`" not in table} == set()
+    engine = {m.rpartition(".")[2] for m in MODULES if m.startswith("convgrad.verification.")}
+    row = next(line for line in table.splitlines() if line.startswith("| `convgrad.verification`"))
+    assert {name for name in engine if f"`{name}`" not in row} == set()

@@ -350,3 +350,37 @@ def test_plugins_isolations_are_verifys():
     from convgrad.verification.api import ISOLATIONS
 
     assert pytest_plugin.ISOLATIONS == ISOLATIONS
+
+
+WRONG_RESULTS = textwrap.dedent(
+    """
+    import numpy as np
+    import convgrad as cg
+
+    def test_wrong_forward(conv_oracle):
+        x, w, grad_y = np.ones((1, 1, 3)), np.ones((1, 1, 2)), np.ones((1, 1, 2))
+        problem = cg.ConvProblem(x, w, None, grad_y, cg.ConvSpec())
+        conv_oracle.assert_conv_matches(problem, forward=np.full((1, 1, 2), 3.0))
+
+    def test_wrong_result_raised_directly():
+        x, w, grad_y = np.ones((1, 1, 3)), np.ones((1, 1, 2)), np.ones((1, 1, 2))
+        problem = cg.ConvProblem(x, w, None, grad_y, cg.ConvSpec())
+        cg.check_outputs(problem, forward=np.full((1, 1, 2), 3.0)).raise_for_failures()
+    """
+)
+
+
+def test_a_failed_assertion_shows_the_tests_line_not_convgrads(pytester):
+    pytester.makepyfile(test_wrong=WRONG_RESULTS)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--tb=long")
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    assert (
+        ">       conv_oracle.assert_conv_matches(problem, forward=np.full((1, 1, 2), 3.0))" in text
+    )
+    assert (
+        ">       cg.check_outputs(problem, forward=np.full((1, 1, 2), 3.0)).raise_for_failures()"
+        in (text)
+    )
+    for hidden in ("raise VerificationError(str(self))", "result.raise_for_failures()"):
+        assert hidden not in text

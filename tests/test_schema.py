@@ -10,11 +10,15 @@ import pytest
 import convgrad as cg
 from convgrad.schema import (
     OUTPUTS,
+    SOURCES,
+    VERIFY_SOURCES,
     check_record,
     failure_record,
     json_float,
     json_shape,
+    note_record,
     problem_record,
+    ratio_record,
     read_float,
 )
 
@@ -84,5 +88,44 @@ def test_problem_record_lists_every_operand_and_result_shape():
     assert record["spec"]["padding"] == [[1, 1], [1, 1]]
 
 
+def test_ratio_and_note_records_carry_the_problems_shapes_and_spec():
+    x, w = np.ones((1, 2, 5)), np.ones((3, 2, 2))
+    problem = cg.ConvProblem(x, w, None, np.ones((1, 3, 4)), cg.ConvSpec())
+    shapes = {"x": [1, 2, 5], "w": [3, 2, 2], "y": [1, 3, 4], "dtype": "float64"}
+    ratio = ratio_record("value", "grad_weight", math.inf, problem.describe())
+    assert {k: ratio[k] for k in ("check", "output", "ratio", *shapes)} == {
+        "check": "value",
+        "output": "grad_weight",
+        "ratio": "Infinity",
+        **shapes,
+    }
+    note = note_record("determinism", "forward", "differs", problem.describe())
+    assert note["message"] == "differs" and note["spec"] == ratio["spec"]
+    assert set(note) == {"check", "output", "message", "x", "w", "y", "dtype", "spec"}
+    json.dumps([ratio, note], allow_nan=False)
+
+
+def test_verify_results_ratios_are_built_by_the_schema():
+    def forward(x, w, spec):
+        return cg.conv(x, w, padding=spec.padding, stride=spec.stride, dilation=spec.dilation)
+
+    rng = np.random.default_rng(0)
+    x, w, grad_y = rng.normal(size=(1, 1, 4)), rng.normal(size=(1, 1, 2)), np.ones((1, 1, 3))
+    problem = cg.ConvProblem(x, w, None, grad_y, cg.ConvSpec())
+    result = cg.verify(forward, problems=[problem])
+    assert result.ok and {r["output"] for r in result.ratios} == {"forward"}
+    for r in result.ratios:
+        assert r == ratio_record(r["check"], "forward", read_float(r["ratio"]), problem.describe())
+
+
 def test_outputs_are_the_four_results_in_order():
     assert OUTPUTS == ("forward", "grad_input", "grad_weight", "grad_bias")
+
+
+def test_the_sweep_and_the_model_count_records_under_the_schemas_source_names():
+    from convgrad.report import model, sweep
+
+    assert model.SOURCES is SOURCES and not hasattr(sweep, "SOURCES")
+    assert model.VERIFY_SOURCES is VERIFY_SOURCES
+    assert VERIFY_SOURCES["value"] == "error bound vs reference"
+    assert {"torch.autograd", "direct vs fast", "invariants"} <= set(SOURCES)

@@ -1,5 +1,5 @@
 """The JSON layouts shared by verify's results, the report's sweep and the report model: output
-and record names, record builders, and one encoding of non-finite floats.
+and source names, record builders, and one encoding of non-finite floats.
 
 JSON has no infinity or NaN, and every file convgrad writes is strict JSON: a non-finite float
 is written as the string "Infinity", "-Infinity" or "NaN" (`json_float`) and read back with
@@ -15,6 +15,33 @@ import numpy as np
 
 OUTPUTS = ("forward", "grad_input", "grad_weight", "grad_bias")
 """The four results of a convolution layer under test, in this order everywhere."""
+
+SOURCES = {
+    "torch.autograd": "PyTorch conv{1,2,3}d (padded by F.pad in the padding mode) and"
+    " conv_transpose{1,2,3}d, and autograd, in the data's dtype vs the reference,"
+    " within the rigorous error bound (bit-exact on integer data)",
+    "direct vs fast": "the reference's definition-by-summation vs its BLAS arithmetic, within"
+    " the error bound",
+    "adjoint identity": "<conv(x, w), g> = <x, grad_input(g)> = <w, grad_weight(g)> for the"
+    " reference's own forward and backward",
+    "finite differences": "central difference of the reference's forward along a random"
+    " direction vs its gradient (exact on integer data)",
+    "exact integer": "int64 and Python-int (object) reference arithmetic vs torch float64 and"
+    " vs each other on integer data, bit for bit",
+    "invariants": "shape, dtype, finiteness, linearity, determinism, no mutation of the inputs",
+}
+"""The evidence sources of the report's sweep (`convgrad.report.sweep`): a record's ``source``,
+with what it compares."""
+
+VERIFY_SOURCES = {
+    "value": "error bound vs reference",
+    "exact": "exact vs reference",
+    "adjoint": "adjoint identity",
+    "finite_difference": "finite differences",
+    "linearity": "invariants",
+}
+"""The source a verify result's ratio or failure is counted under in a report, by its check
+(other checks count under their own name)."""
 
 VERIFY_SCHEMA_VERSION = 2
 """Version of `convgrad.VerifyResult.to_dict`; bumped on any incompatible change
@@ -95,6 +122,29 @@ def problem_record(
     }
 
 
+def _problem_shapes(description: dict) -> dict:
+    d = description
+    return {"x": d["x"], "w": d["w"], "y": d["y"], "dtype": d["dtype"], "spec": d["spec"]}
+
+
+def ratio_record(check: str, output: str, ratio: float, description: dict) -> dict:
+    """A passing value comparison's error/bound ratio as `convgrad.VerifyResult.ratios` holds
+    it: ``{check, output, ratio, x, w, y, dtype, spec}`` (description: the problem's
+    `convgrad.ConvProblem.describe`; the ratio through `json_float`)."""
+    return {
+        "check": check,
+        "output": output,
+        "ratio": json_float(ratio),
+        **_problem_shapes(description),
+    }
+
+
+def note_record(check: str, output: str, message: str, description: dict) -> dict:
+    """A passing check with something to say, as `convgrad.VerifyResult.notes` holds it:
+    ``{check, output, message, x, w, y, dtype, spec}``."""
+    return {"check": check, "output": output, "message": message, **_problem_shapes(description)}
+
+
 def check_record(
     problem_id: str,
     source: str,
@@ -138,12 +188,16 @@ __all__ = [
     "OUTPUTS",
     "REPORT_SCHEMA",
     "REPORT_SCHEMA_VERSION",
+    "SOURCES",
     "VERIFY_SCHEMA_VERSION",
+    "VERIFY_SOURCES",
     "check_record",
     "failure_record",
     "json_float",
     "json_shape",
     "json_value",
+    "note_record",
     "problem_record",
+    "ratio_record",
     "read_float",
 ]

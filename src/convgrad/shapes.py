@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, _is_int, per_dim_ints
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, is_int, per_dim_ints
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _as_shape(name: str, shape: object) -> tuple:
 
 def _check_rank(input_shape: tuple, weight_shape: tuple) -> int:
     for name, shape in (("input_shape", input_shape), ("weight_shape", weight_shape)):
-        if not all(_is_int(n) for n in shape):
+        if not all(is_int(n) for n in shape):
             raise TypeError(f"{name}={tuple(shape)!r} must hold ints")
         if any(n < 1 for n in shape):
             raise ValueError(f"{name}={tuple(shape)!r}: every size must be >= 1")

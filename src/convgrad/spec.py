@@ -43,7 +43,8 @@ _BYTES = (bytes, bytearray, memoryview)
 """Sequences of ints to Python, never meant as sizes: ``padding=b"ab"`` is not pads (97, 98)."""
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
+    """An integral number that is not a bool (``int``, NumPy integers; not ``True``)."""
     # The exact-type test first: the abstract-class check is slow and runs per argument per call.
     return type(value) is int or (
         isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -52,7 +53,7 @@ def _is_int(value: object) -> bool:
 
 def _ints_at_least(name: str, value: object, minimum: int) -> tuple[int, ...] | int:
     """Validate an int or a sequence of ints, each >= minimum; keep its form (int or tuple)."""
-    if _is_int(value):
+    if is_int(value):
         if value < minimum:
             raise ValueError(f"{name}={value!r} must be >= {minimum}")
         return int(value)
@@ -61,7 +62,7 @@ def _ints_at_least(name: str, value: object, minimum: int) -> tuple[int, ...] | 
         if not items:
             raise ValueError(f"{name}={value!r} must name at least one spatial dim")
         for item in items:
-            if not _is_int(item):
+            if not is_int(item):
                 raise TypeError(f"{name}={value!r} must hold ints, got {type(item).__name__}")
             if item < minimum:
                 raise ValueError(f"{name}={value!r}: every entry must be >= {minimum}")
@@ -82,7 +83,7 @@ def _padding_arg(value: object) -> str | int | tuple:
                 f"padding={value!r} is not a mode; use one of {MODES} or explicit pads"
             )
         return value
-    if _is_int(value):
+    if is_int(value):
         if value < 0:
             raise ValueError(f"padding={value!r} must be >= 0")
         return int(value)
@@ -90,7 +91,7 @@ def _padding_arg(value: object) -> str | int | tuple:
         items = tuple(value)
         if not items:
             raise ValueError(f"padding={value!r} must name at least one spatial dim")
-        if all(_is_int(item) for item in items):
+        if all(is_int(item) for item in items):
             if any(item < 0 for item in items):
                 raise ValueError(f"padding={value!r}: every pad must be >= 0")
             return tuple(int(item) for item in items)
@@ -100,7 +101,7 @@ def _padding_arg(value: object) -> str | int | tuple:
                 isinstance(item, Sequence)
                 and not isinstance(item, (str, *_BYTES))
                 and len(item) == 2
-                and all(_is_int(p) for p in item)
+                and all(is_int(p) for p in item)
             ):
                 raise TypeError(
                     f"padding={value!r} must be ints or (lo, hi) int pairs, one per spatial dim;"
@@ -229,7 +230,7 @@ class ConvSpec:
         if isinstance(self.groups, str):
             if self.groups != DEPTHWISE:
                 raise ValueError(f"groups={self.groups!r} must be an int >= 1 or {DEPTHWISE!r}")
-        elif not _is_int(self.groups):
+        elif not is_int(self.groups):
             raise TypeError(f"groups={self.groups!r} must be an int or {DEPTHWISE!r}")
         elif self.groups < 1:
             raise ValueError(f"groups={self.groups!r} must be >= 1")

@@ -22,7 +22,6 @@ rejected: the smallest admissible input size is computed, not searched for.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -32,7 +31,7 @@ from hypothesis.extra import numpy as hnp
 
 from convgrad.reference.padding import fold_count
 from convgrad.shapes import resolve, transpose_output_spatial
-from convgrad.spec import DEPTHWISE, MODES, PADDING_MODES, ConvSpec
+from convgrad.spec import DEPTHWISE, MODES, PADDING_MODES, ConvSpec, is_int
 from convgrad.verification.integers import (
     INTEGER_DTYPES,
     check_accumulate,
@@ -72,12 +71,8 @@ _INT_BOUND = 3
 _MAX_DENOMINATOR = 4
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_size(name: str, value: object, minimum: int) -> int:
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"{name}={value!r} must be an int")
     if value < minimum:
         raise ValueError(f"{name}={value!r} must be >= {minimum}")
@@ -103,7 +98,7 @@ def _one_of(allowed: tuple) -> Callable[[str, object], None]:
 
 
 def _positive_int(name: str, item: object) -> None:
-    if not _is_int(item):
+    if not is_int(item):
         raise TypeError(f"{name}: {item!r} must be an int (not {type(item).__name__})")
     if item < 1:
         raise ValueError(f"{name}: {item!r} must be >= 1")
@@ -186,6 +181,24 @@ def conv_specs(
     input size, so one drawn here may be refused by ``resolve`` for a small input
     (`convgrad.spec.check_padding_mode`); `conv_problems` draws inputs large enough. groups:
     counts, or "depthwise" (kept as the word: groups = C_in once a problem fixes C_in).
+
+    Args:
+        ndim: spatial dims (1, 2, 3).
+        padding: entries of `PADDINGS` ("valid", "same", "same_lower", "full", "explicit").
+        stride: strides >= 1, drawn per dim (a tuple of length ndim).
+        dilation: dilations >= 1, drawn per dim.
+        groups: group counts >= 1, or "depthwise".
+        flip: False (cross-correlation) and/or True (true convolution).
+        max_pad: ``0 <= lo, hi <= max_pad`` for explicit pads.
+        padding_mode: entries of `convgrad.spec.PADDING_MODES`.
+
+    Returns:
+        A hypothesis strategy of `convgrad.ConvSpec`.
+
+    Raises:
+        TypeError, ValueError: before anything is drawn, for an argument of the wrong type or
+            out of range, or an empty tuple (the message names the argument, the value and the
+            rule).
 
     >>> conv_specs(ndim=2, padding="explicit", stride=2).example()  # doctest: +SKIP
     ConvSpec(padding=((1, 0), (2, 2)), stride=(2, 2), dilation=(1, 2), groups=1, flip=True)
@@ -427,6 +440,22 @@ def transpose_problems(
     1`` (past the stride where the dilation is larger: the rows past every input's reach, which
     grad_y gets as drawn data); the spec carries its output_size or not, drawn. Shrinking
     prefers the unreached rows and no output_size.
+
+    Args:
+        ndim: spatial dims (1, 2, 3).
+        padding: entries of `PADDINGS`, the conv's padding (the transpose takes its pads).
+        stride: strides >= 1.
+        dilation: dilations >= 1.
+        groups: group counts >= 1 (or "depthwise", resolved to the drawn C_in).
+        dtype: entries of `DTYPES`.
+        data: entries of `DATA_KINDS`.
+
+    Returns:
+        A hypothesis strategy of `convgrad.TransposeProblem`.
+
+    Raises:
+        TypeError, ValueError: before anything is drawn, as `conv_problems` for the same
+            arguments.
 
     >>> transpose_problems(ndim=1).example()  # doctest: +SKIP
     TransposeProblem(x=array([[[1., -2.]]]), w=array([[[0., 3.]]]), grad_y=..., spec=...)

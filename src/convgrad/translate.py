@@ -5,7 +5,7 @@ whether the layer is a transposed convolution, its ``output_padding``, and wheth
 channels-last); ``to_*`` writes a `ConvSpec` or `convgrad.ResolvedSpec` as that framework's
 keyword arguments, or raises ValueError naming what the framework cannot express.
 
-Conventions translated (DESIGN.md has convgrad's own):
+Conventions translated (docs/design.md, "Conventions", has convgrad's own):
 
 - PyTorch (``torch.nn.functional.conv{1,2,3}d``, ``nn.Conv*d``, ``nn.ConvTranspose*d``):
   symmetric pads ``padding=p`` or ``"valid"``/``"same"``; ``"same"`` only with stride 1
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convgrad.shapes import output_shape_of
-from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, _is_int
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, is_int
 
 SpecLike = ConvSpec | ResolvedSpec
 
@@ -74,13 +74,13 @@ class BenchdnnLayer:
 
 def _per_dim(name: str, value: Any, ndim: int | None, minimum: int) -> tuple[int, ...] | int:
     """An int, or a sequence of ints of length ndim (when known), each >= minimum."""
-    if _is_int(value):
+    if is_int(value):
         if value < minimum:
             raise ValueError(f"{name}={value!r} must be >= {minimum}")
         return int(value)
     if isinstance(value, Sequence) and not isinstance(value, str):
         items = tuple(value)
-        if not all(_is_int(v) for v in items):
+        if not all(is_int(v) for v in items):
             raise TypeError(f"{name}={value!r} must hold ints")
         if ndim is not None and len(items) != ndim:
             raise ValueError(f"{name}={value!r} has {len(items)} entries; expected {ndim}")
@@ -165,10 +165,6 @@ def _needs_sizes(mode: str, target: str) -> ValueError:
         " (and input) sizes; resolve the spec first (ConvSpec.resolve(input_spatial,"
         " kernel_spatial)) and translate the ResolvedSpec"
     )
-
-
-def _int_or_tuple(values: Sequence[int]) -> int | tuple[int, ...]:
-    return values[0] if len(set(values)) == 1 else tuple(values)
 
 
 def _symmetric(pairs: list[tuple[int, int]], target: str) -> list[int]:
@@ -270,7 +266,7 @@ def to_torch(
         "groups": spec.groups,
     }
     if isinstance(spec, ConvSpec) and mode in ("valid", "same") and not transposed:
-        strides = (spec.stride,) if _is_int(spec.stride) else spec.stride
+        strides = (spec.stride,) if is_int(spec.stride) else spec.stride
         if mode == "same" and any(s != 1 for s in strides):
             raise ValueError(
                 f"padding='same' with stride={spec.stride!r}: torch accepts padding='same' only"
@@ -283,7 +279,7 @@ def to_torch(
             raise _needs_sizes(mode, "torch")
         if isinstance(spec, ConvSpec) and mode == "valid":
             kwargs["padding"] = 0
-        elif isinstance(spec, ConvSpec) and _is_int(spec.padding):
+        elif isinstance(spec, ConvSpec) and is_int(spec.padding):
             kwargs["padding"] = spec.padding
         else:
             kwargs["padding"] = tuple(_symmetric(_pairs(spec, ndim, "torch"), "torch"))
@@ -346,7 +342,7 @@ def from_tf(
         pads: Any = padding.lower()
     elif isinstance(padding, Sequence):
         pairs = [tuple(p) for p in padding]
-        if any(len(p) != 2 or not all(_is_int(v) for v in p) for p in pairs):
+        if any(len(p) != 2 or not all(is_int(v) for v in p) for p in pairs):
             raise TypeError(f"padding={padding!r} must be [lo, hi] int pairs")
         if len(pairs) == ndim + 2:
             outer = [pairs[0], pairs[-1]] if channels_last else pairs[:2]
@@ -563,7 +559,7 @@ def from_jax(
         pads: Any = _JAX_MODES[padding.upper()]
     else:
         pairs = [tuple(p) for p in padding]
-        if any(len(p) != 2 or not all(_is_int(v) for v in p) for p in pairs):
+        if any(len(p) != 2 or not all(is_int(v) for v in p) for p in pairs):
             raise TypeError(f"padding={padding!r} must be (lo, hi) int pairs, one per dim")
         if any(v < 0 for p in pairs for v in p):
             raise ValueError(

@@ -10,7 +10,8 @@ import pytest
 from convgrad.report import render_html
 from convgrad.report.model import build_report
 from convgrad.report.render import format_number, format_shape
-from convgrad.report.sweep import MODES, SOURCES
+from convgrad.report.sweep import MODES
+from convgrad.schema import SOURCES
 
 from .htmltree import parse
 from .test_model import CAPABILITIES, _problem, _record, _verify_dict

@@ -21,6 +21,8 @@ import pytest
 
 from convgrad.report import atomic, write_report
 
+from .pairs import pair_consistent
+
 WRAPPER = textwrap.dedent(
     """
     import os, signal, sys, time
@@ -96,7 +98,7 @@ def _seeds(out: Path) -> tuple[int, int]:
 def _assert_one_pair(out: Path) -> int:
     json_seed, page_seed = _seeds(out)
     assert json_seed == page_seed
-    assert atomic.pair_consistent(out, "index.html", "report.json")
+    assert pair_consistent(out, "index.html", "report.json")
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "report.json"]
     return json_seed
 
@@ -126,7 +128,7 @@ def test_runs_killed_mid_write_are_made_whole_before_the_next_sweep(tmp_path):
     killed = _start(tmp_path, out, 2, 1, group="b", kill="before .convgrad-report.commit")
     assert _wait(killed) == -signal.SIGKILL
     assert _seeds(out) == (1, 1)
-    assert atomic.pair_consistent(out, "index.html", "report.json")
+    assert pair_consistent(out, "index.html", "report.json")
     assert any(p.name.endswith(".tmp") for p in out.iterdir())
     # Killed between the renames: the new report.json beside the old page, and the journal
     # with which the next run completes the new pair before its sweep.

@@ -15,6 +15,7 @@ from convgrad.report import atomic
 from convgrad.report.audit_page import render_audit
 
 from .htmltree import parse
+from .pairs import pair_consistent
 from .test_audit import _columns
 
 CASES = ["--case", "P0005", "--case", "P0007"]
@@ -123,7 +124,7 @@ def test_report_shards_merge_into_the_unsharded_report(tmp_path, capsys):
     assert list(found["meta"]) == list(expected["meta"])
     page = _page_without_times(merged).replace(str(merged), str(whole))
     assert page == _page_without_times(whole)
-    assert atomic.pair_consistent(merged, "index.html", "report.json")
+    assert pair_consistent(merged, "index.html", "report.json")
 
 
 def test_report_shard_of_more_shards_than_cases_exits_2(tmp_path, capsys):

@@ -10,6 +10,7 @@ import pytest
 import convgrad as cg
 from convgrad.report import sweep
 from convgrad.report.sweep import Case, check_case, default_cases, select_cases
+from convgrad.schema import SOURCES
 from convgrad.verification.transposed import transpose_spec_of
 
 
@@ -55,7 +56,7 @@ def test_every_profile_covers_the_copying_padding_modes_and_the_transpose(profil
 def test_transposed_case_passes_every_source_exactly_and_names_the_transposes_outputs():
     case = _first(default_cases("quick"), op="conv_transpose", data="integer")
     records = check_case(case, seed=0)
-    assert {r["source"] for r in records} == set(sweep.SOURCES)
+    assert {r["source"] for r in records} == set(SOURCES)
     assert all(r["passed"] for r in records), [r["message"] for r in records if not r["passed"]]
     torch_exact = {r["output"] for r in records if r["source"] == "torch.autograd"}
     assert torch_exact == {"forward", "grad_input", "grad_weight"}  # torch's pair has no bias
@@ -153,7 +154,7 @@ def test_integer_case_passes_every_source_exactly():
     case = _first(default_cases("quick"), data="integer", ndim=2, mode="same_lower")
     records = check_case(case, seed=0)
     sources = {r["source"] for r in records}
-    assert sources == set(sweep.SOURCES)
+    assert sources == set(SOURCES)
     assert all(r["passed"] for r in records)
     compared = [r for r in records if r["check"] in ("exact", "adjoint", "finite_difference")]
     assert compared and all(r["ratio"] == 0 for r in compared)

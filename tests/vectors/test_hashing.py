@@ -10,7 +10,7 @@ import pytest
 import convgrad
 from convgrad.cli import _version_text
 from convgrad.vectors import hashing
-from convgrad.vectors.export import summary
+from convgrad.vectors.writing import summary
 
 REGENERATE = (
     "the vectors changed. If that is intended, bump FORMAT_VERSION in"

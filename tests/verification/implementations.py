@@ -54,6 +54,15 @@ def fixed_problem(padding="valid", stride=1, x_shape=(2, 3, 7, 6), w_shape=(3, 3
     return ConvProblem(x, w, None, rng.standard_normal(shape), spec)
 
 
+def integer_problem(x_shape, w_shape, seed=3, **spec) -> ConvProblem:
+    """A problem with nonzero integer data in [-3, 3] (exact in float64) and grad_y."""
+    rng = np.random.default_rng(seed)
+    y_shape = cg.output_shape(x_shape, w_shape, **{"padding": "valid", **spec})
+    x, w, gy = (rng.integers(1, 4, s) * rng.choice((-1, 1), s) for s in (x_shape, w_shape, y_shape))
+    x, w, gy = (a.astype(np.float64) for a in (x, w, gy))
+    return ConvProblem(x, w, None, gy, cg.ConvSpec(**spec))
+
+
 def bias_problem(dtype=np.float64) -> ConvProblem:
     rng = np.random.default_rng(5)
     x = rng.integers(-4, 5, (2, 2, 5, 4)).astype(dtype)

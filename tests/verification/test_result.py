@@ -7,7 +7,8 @@ import types
 import pytest
 
 import convgrad as cg
-from convgrad.verification.result import SCHEMA_VERSION, Failure, VerifyResult
+from convgrad.schema import VERIFY_SCHEMA_VERSION
+from convgrad.verification.result import Failure, VerifyResult
 
 from .implementations import (
     failure_keys,
@@ -29,6 +30,8 @@ def test_reproduce_snippet_rebuilds_the_failing_problem():
     assert (failure.check, failure.output) in failure_keys(again)
     assert "averaged over the batch" in failure.diagnosis
     assert failure.problem["x"][0] == 2  # the smallest batch that shows a batch mean
+    assert failure.reproduce.splitlines()[:2] == ["import numpy as np", "import convgrad as cg"]
+    assert "problem = cg.ConvProblem(x, w, None, grad_y, spec)" in failure.reproduce.splitlines()
 
 
 def test_result_serialises_with_schema_version():
@@ -37,7 +40,7 @@ def test_result_serialises_with_schema_version():
 
     result = cg.verify(ref_forward, backward, max_examples=10, max_failures=1)
     data = json.loads(result.to_json())
-    assert data["schema_version"] == SCHEMA_VERSION and data["ok"] is False
+    assert data["schema_version"] == VERIFY_SCHEMA_VERSION and data["ok"] is False
     assert data["failures"][0]["output"] == "grad_input"
     assert data["failures"][0]["bound_ratio"] == "Infinity"  # inf under an exact (zero) bound
     assert data["settings"]["max_examples"] == 10
@@ -55,6 +58,16 @@ def test_ok_result_does_not_raise_and_says_so():
     )
 
 
+def test_ok_result_reads_its_ratio_records_in_the_schemas_float_encoding():
+    records = (
+        {"check": "value", "output": "forward", "ratio": 0.25},
+        {"check": "value", "output": "grad_input", "ratio": "Infinity"},
+    )
+    assert str(VerifyResult((), 2, records)) == (
+        "convgrad.verify: all checks passed on 2 problem(s); worst error/bound inf"
+    )
+
+
 def test_to_html_hands_the_dict_to_the_report(monkeypatch, tmp_path):
     calls = []
     fake = types.ModuleType("convgrad.report")
@@ -62,7 +75,7 @@ def test_to_html_hands_the_dict_to_the_report(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "convgrad.report", fake)
     result = VerifyResult((), 1)
     assert result.to_html(tmp_path / "r.html") == tmp_path / "r.html"
-    assert calls[0][0]["schema_version"] == SCHEMA_VERSION
+    assert calls[0][0]["schema_version"] == VERIFY_SCHEMA_VERSION
 
 
 def test_failure_to_dict_replaces_non_finite_numbers():

@@ -1,16 +1,14 @@
-"""The search's cost: the extra checks on one problem in four, failures found before the
-search kept, and the checks of one problem without the extra calls."""
+"""The search's cost: the extra checks on one problem in four, and failures found before the
+search kept."""
 
 import numpy as np
 from hypothesis import strategies as st
 
-from convgrad.verification.bounds import Precision
-from convgrad.verification.calls import UserFunction
 from convgrad.verification.problem import ConvProblem
-from convgrad.verification.runner import EXTRA_CHECKS, ProblemChecks, ProblemReport
+from convgrad.verification.runner import ProblemReport
 from convgrad.verification.search import EXTRA_EVERY, Found, search, with_extras
 
-from .implementations import fixed_problem, ref_backward, ref_forward
+from .implementations import fixed_problem
 
 
 def _problem(seed: int) -> ConvProblem:
@@ -24,32 +22,6 @@ def test_one_problem_in_four_gets_the_extra_checks_the_same_each_time():
     chosen = [with_extras(p) for p in problems]
     assert EXTRA_EVERY == 4 and 60 <= sum(chosen) <= 140
     assert chosen == [with_extras(p) for p in problems]
-
-
-def _counted(fn, calls: list, name: str):
-    def counted(*args):
-        calls.append(name)
-        return fn(*args)
-
-    return counted
-
-
-def test_without_extras_a_problem_costs_one_forward_and_one_backward_call():
-    calls: list[str] = []
-    forward = UserFunction(_counted(ref_forward, calls, "forward"), "forward", None)
-    backward = UserFunction(_counted(ref_backward, calls, "backward"), "backward", None)
-    problem, precision = fixed_problem(), Precision("float64")
-    lean = ProblemChecks(problem, forward, backward, precision, exact=True, seed=0, extra=False)
-    report = lean.run()
-    assert calls == ["forward", "backward"]
-    assert not report.failures
-    checks = {r.check for r in report.results}
-    assert {"value", "adjoint", "no_mutation"} <= checks
-    assert not checks & set(EXTRA_CHECKS)
-    calls.clear()
-    full = ProblemChecks(problem, forward, backward, precision, exact=True, seed=0).run()
-    assert calls.count("forward") == 10 and calls.count("backward") == 2
-    assert {"determinism", "linearity", "finite_difference"} <= {r.check for r in full.results}
 
 
 def test_search_keeps_failures_found_before_and_asks_extras_for_one_in_four():

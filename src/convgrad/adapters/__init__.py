@@ -7,6 +7,8 @@
 - `convgrad.adapters.jax` (``from_jax``, vjp), `convgrad.adapters.tensorflow`
   (``from_tensorflow``, GradientTape) and `convgrad.adapters.onnxruntime`
   (``from_onnxruntime``, forward only): import them by module; each needs its extra.
+- `convgrad.adapters.plain`: the zero-padded, unflipped spec a framework's own convolution is
+  asked for (the adapters pad and flip around it).
 """
 
 from convgrad.adapters.layouts import INPUT_LAYOUTS, KERNEL_LAYOUTS, channels_last

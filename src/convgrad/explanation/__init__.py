@@ -6,7 +6,8 @@ Modules, in the order a derivation uses them: `layouts` (NCHW, HWC, ... and thei
 `derivation` (`explain`, `Explanation`), `candidates` (every plausible way to compute a
 gradient and the shape it gives), `observed` (reading the shape a user got) and `diagnosis`
 (`diagnose_weight_grad`, `diagnose_input_grad`); `transposed` derives a transposed
-convolution's shapes (`explain_transpose`) through the conv it is the adjoint of.
+convolution's shapes (`explain_transpose`) through the conv it is the adjoint of; `formatting`
+holds the text helpers they share (shapes as ``128x128x3``, wrapping).
 """
 
 from convgrad.explanation.derivation import Explanation, Record, Step, explain

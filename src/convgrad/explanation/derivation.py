@@ -16,12 +16,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from convgrad.explanation.formatting import WIDTH, compact, format_shape, is_int, wrapped
+from convgrad.explanation.formatting import WIDTH, compact, format_shape, wrapped
 from convgrad.explanation.layouts import Layout, parse_layout
 from convgrad.shapes import DimAlgebra, resolve
-from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec
+from convgrad.spec import DEPTHWISE, ConvSpec, ResolvedSpec, is_int
 
 _BOLD, _CYAN, _RESET = "\033[1m", "\033[36m", "\033[0m"
+
+
+_NAME = re.compile(r"[A-Za-z_]\w*")
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,12 @@ class Step:
         """A JSON-ready description."""
         return dataclasses.asdict(self)
 
-
-_NAME = re.compile(r"[A-Za-z_]\w*")
-
-
-def _step(axis: str, quantity: str, formula: str, values: dict, value: int, **extra) -> Step:
-    numbers = _NAME.sub(lambda m: str(values.get(m.group(), m.group())), formula)
-    return Step(axis, quantity, formula, numbers, value, **extra)
+    @classmethod
+    def of(cls, axis: str, quantity: str, formula: str, values: dict, value: int, **extra) -> Step:
+        """The step computing ``quantity`` by ``formula``, its names replaced by their
+        ``values`` (``"d*(K-1) + 1"`` with d=2, K=3 reads ``"2*(3-1) + 1"``)."""
+        numbers = _NAME.sub(lambda m: str(values.get(m.group(), m.group())), formula)
+        return cls(axis, quantity, formula, numbers, value, **extra)
 
 
 def _values(a: DimAlgebra) -> dict[str, int]:
@@ -117,7 +119,7 @@ def _grouped(steps: Sequence[Step]) -> list[tuple[str, list[Step]]]:
     return list(groups.items())
 
 
-def _step_lines(steps: Sequence[Step]) -> list[str]:
+def step_lines(steps: Sequence[Step]) -> list[str]:
     """One line per axis when it fits in `WIDTH` columns, else one line per step."""
     lines = []
     for axis, group in _grouped(steps):
@@ -131,7 +133,7 @@ def _step_lines(steps: Sequence[Step]) -> list[str]:
     return lines
 
 
-def _find_record(records: tuple[Record, ...], name: str) -> Record:
+def find_record(records: tuple[Record, ...], name: str) -> Record:
     """The record called ``name``; KeyError naming the others."""
     for record in records:
         if record.name == name:
@@ -157,7 +159,7 @@ class Explanation:
 
     def record(self, name: str) -> Record:
         """The operand or output called ``name`` ("x", "w", "forward", "grad_input", ...)."""
-        return _find_record(self.operands + self.outputs, name)
+        return find_record(self.operands + self.outputs, name)
 
     def _title(self) -> str:
         return (
@@ -191,7 +193,7 @@ class Explanation:
             "",
             *wrapped(f"padding {self.spec.mode!r}: {_PADDING_TEXT[self.spec.mode]}", "", "  "),
         ]
-        lines += _step_lines(self.padding_steps)
+        lines += step_lines(self.padding_steps)
         for r in self.outputs:
             labels = ", ".join(f"{a}={n}" for a, n in zip(r.axes, r.shape, strict=True))
             lines += [
@@ -199,7 +201,7 @@ class Explanation:
                 f"{bold(r.name):<12} {r.symbol} = {shape(format_shape(r.shape))}  ({labels})",
             ]
             lines += wrapped(r.operation, "  ", "  ")
-            lines += _step_lines(r.steps)
+            lines += step_lines(r.steps)
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -271,31 +273,31 @@ _MODE_PHRASE = {
 def _padding_steps(axis: str, a: DimAlgebra, mode: str) -> list[Step]:
     v = _values(a)
     if mode == "valid":
-        return [_step(axis, "lo", "0", v, a.lo), _step(axis, "hi", "0", v, a.hi)]
+        return [Step.of(axis, "lo", "0", v, a.lo), Step.of(axis, "hi", "0", v, a.hi)]
     if mode == "full":
-        return [_step(axis, "lo", "d*(K-1)", v, a.lo), _step(axis, "hi", "d*(K-1)", v, a.hi)]
+        return [Step.of(axis, "lo", "d*(K-1)", v, a.lo), Step.of(axis, "hi", "d*(K-1)", v, a.hi)]
     if mode in ("same", "same_lower"):
         small, large = ("lo", "hi") if mode == "same" else ("hi", "lo")
         return [
-            _step(axis, "O", "ceil(I / s)", v, a.output),
-            _step(axis, "total", "max((O-1)*s + d*(K-1) + 1 - I, 0)", v, a.lo + a.hi),
-            _step(axis, small, "total // 2", v, v[small]),
-            _step(axis, large, f"total - {small}", v, v[large]),
+            Step.of(axis, "O", "ceil(I / s)", v, a.output),
+            Step.of(axis, "total", "max((O-1)*s + d*(K-1) + 1 - I, 0)", v, a.lo + a.hi),
+            Step.of(axis, small, "total // 2", v, v[small]),
+            Step.of(axis, large, f"total - {small}", v, v[large]),
         ]
-    return [_step(axis, "lo", "lo", v, a.lo), _step(axis, "hi", "hi", v, a.hi)]
+    return [Step.of(axis, "lo", "lo", v, a.lo), Step.of(axis, "hi", "hi", v, a.hi)]
 
 
 def _extent_steps(axis: str, a: DimAlgebra) -> list[Step]:
     if a.dilation == 1:
         return []
-    return [_step(axis, "E", "d*(K-1) + 1", _values(a), a.extent, note="dilated kernel extent")]
+    return [Step.of(axis, "E", "d*(K-1) + 1", _values(a), a.extent, note="dilated kernel extent")]
 
 
 def _grad_y_steps(axis: str, a: DimAlgebra) -> list[Step]:
     if a.stride == 1:
         return []
     return [
-        _step(
+        Step.of(
             axis,
             "G",
             "(O-1)*s + 1",
@@ -309,7 +311,7 @@ def _grad_y_steps(axis: str, a: DimAlgebra) -> list[Step]:
 def _forward_steps(axis: str, a: DimAlgebra) -> list[Step]:
     e = "E" if a.dilation > 1 else "K"
     formula = f"I + lo + hi - {e} + 1" if a.stride == 1 else f"floor((I + lo + hi - {e}) / s) + 1"
-    return [*_extent_steps(axis, a), _step(axis, "O", formula, _values(a), a.output)]
+    return [*_extent_steps(axis, a), Step.of(axis, "O", formula, _values(a), a.output)]
 
 
 def _grad_input_steps(axis: str, a: DimAlgebra) -> list[Step]:
@@ -318,12 +320,12 @@ def _grad_input_steps(axis: str, a: DimAlgebra) -> list[Step]:
     steps = [*_extent_steps(axis, a), *_grad_y_steps(axis, a)]
     if a.stride > 1:
         steps.append(
-            _step(
+            Step.of(
                 axis, "r", f"(I + lo + hi - {e}) mod s", v, a.unreached, note="rows never reached"
             )
         )
     steps.append(
-        _step(
+        Step.of(
             axis,
             "F",
             f"{g} + {e} - 1",
@@ -333,7 +335,7 @@ def _grad_input_steps(axis: str, a: DimAlgebra) -> list[Step]:
         )
     )
     crop = "F - lo - (hi - r)" if a.stride > 1 else "F - lo - hi"
-    steps.append(_step(axis, "grad_input", crop, v, a.grad_input, equals="I"))
+    steps.append(Step.of(axis, "grad_input", crop, v, a.grad_input, equals="I"))
     return steps
 
 
@@ -343,16 +345,18 @@ def _grad_weight_steps(axis: str, a: DimAlgebra) -> list[Step]:
     formula = f"I + lo + hi - {g} + 1" if a.dilation == 1 else f"floor((I + lo + hi - {g}) / d) + 1"
     steps = _grad_y_steps(axis, a)
     if a.grad_weight_raw == a.kernel:
-        return [*steps, _step(axis, "grad_weight", formula, v, a.grad_weight_raw, equals="K")]
+        return [*steps, Step.of(axis, "grad_weight", formula, v, a.grad_weight_raw, equals="K")]
     note = f"the first K lags; the other {a.grad_weight_raw - a.kernel} lie in the r unreached rows"
     return [
         *steps,
-        _step(axis, "lags", formula, v, a.grad_weight_raw),
-        _step(axis, "grad_weight", "K", v, a.kernel, note=note),
+        Step.of(axis, "lags", formula, v, a.grad_weight_raw),
+        Step.of(axis, "grad_weight", "K", v, a.kernel, note=note),
     ]
 
 
-def _checked_shape(name: str, shape: object, length: int, rule: str) -> tuple[int, ...]:
+def checked_shape(name: str, shape: object, length: int, rule: str) -> tuple[int, ...]:
+    """``shape`` as a tuple of ``length`` ints >= 1; TypeError or ValueError naming ``name``,
+    the value and the rule (``rule`` says which length and why)."""
     if isinstance(shape, str) or not isinstance(shape, Sequence):
         raise TypeError(f"{name}={shape!r} must be a sequence of ints")
     items = tuple(shape)
@@ -370,13 +374,13 @@ def _layer(input_shape, weight_shape, spec: ConvSpec, layout: str):
     lay = parse_layout(layout)
     x_axes = ", ".join(lay.arrange("N", "C", lay.spatial))
     w_axes = ", ".join(lay.arrange_kernel("O", "I", lay.spatial))
-    x = _checked_shape(
+    x = checked_shape(
         "input_shape",
         input_shape,
         len(x_axes.split(", ")),
         f"layout {lay.name!r} needs {len(x_axes.split(', '))} ({x_axes})",
     )
-    w = _checked_shape(
+    w = checked_shape(
         "weight_shape",
         weight_shape,
         lay.ndim + 2,
@@ -515,4 +519,12 @@ def explain(
     return Explanation(lay, resolved, dims, padding_steps, operands, outputs)
 
 
-__all__ = ["Explanation", "Record", "Step", "explain"]
+__all__ = [
+    "Explanation",
+    "Record",
+    "Step",
+    "checked_shape",
+    "explain",
+    "find_record",
+    "step_lines",
+]

@@ -1,9 +1,8 @@
 """Text helpers shared by the derivations and the shape diagnoses: shapes in the command
-line's notation, wrapping to `WIDTH` columns, and the integer test of shape arguments."""
+line's notation, and wrapping to `WIDTH` columns."""
 
 from __future__ import annotations
 
-import numbers
 import textwrap
 from collections.abc import Sequence
 
@@ -28,9 +27,4 @@ def compact(values: tuple[int, ...]) -> str:
     return str(values[0]) if len(set(values)) == 1 else str(values)
 
 
-def is_int(value: object) -> bool:
-    """An integral number that is not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-__all__ = ["WIDTH", "compact", "format_shape", "is_int", "wrapped"]
+__all__ = ["WIDTH", "compact", "format_shape", "wrapped"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convgrad.explanation.derivation import Explanation
-from convgrad.explanation.formatting import is_int
+from convgrad.spec import is_int
 
 
 def observed_spatial(gradient: str, observed, e: Explanation) -> tuple[tuple[int, ...], list[str]]:

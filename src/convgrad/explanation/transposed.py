@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from convgrad.explanation.derivation import (
     Record,
     Step,
-    _checked_shape,
-    _find_record,
-    _step,
-    _step_lines,
+    checked_shape,
+    find_record,
+    step_lines,
 )
 from convgrad.explanation.formatting import compact, format_shape, wrapped
 from convgrad.explanation.layouts import Layout, parse_layout
@@ -104,7 +103,7 @@ class TransposeDim:
 def _extent(axis: str, a: TransposeDim) -> list[Step]:
     if a.dilation == 1:
         return []
-    return [_step(axis, "E", "d*(K-1) + 1", a.values(), a.extent, note="dilated kernel extent")]
+    return [Step.of(axis, "E", "d*(K-1) + 1", a.values(), a.extent, note="dilated kernel extent")]
 
 
 def _forward_steps(axis: str, a: TransposeDim, size: int | None) -> list[Step]:
@@ -113,16 +112,18 @@ def _forward_steps(axis: str, a: TransposeDim, size: int | None) -> list[Step]:
     e = "E" if a.dilation > 1 else "K"
     if a.stride > 1:
         steps.append(
-            _step(axis, "Z", "(I-1)*s + 1", v, a.inserted, note="x with s-1 zeros between entries")
+            Step.of(
+                axis, "Z", "(I-1)*s + 1", v, a.inserted, note="x with s-1 zeros between entries"
+            )
         )
     z = "Z" if a.stride > 1 else "I"
     steps.append(
-        _step(axis, "F", f"{z} + {e} - 1", v, a.full, note="full correlation, before the crop")
+        Step.of(axis, "F", f"{z} + {e} - 1", v, a.full, note="full correlation, before the crop")
     )
     if size is not None:
         reach = transpose_output_range(a.input, a.kernel, a.lo, a.hi, a.stride, a.dilation)
         steps.append(
-            _step(
+            Step.of(
                 axis,
                 "op",
                 f"{size} - (F - lo - hi)",
@@ -132,7 +133,7 @@ def _forward_steps(axis: str, a: TransposeDim, size: int | None) -> list[Step]:
             )
         )
     note = "lo cropped at the start, hi at the end, op rows added at the end"
-    steps.append(_step(axis, "O", "F - lo - hi + op", v, a.output, note=note))
+    steps.append(Step.of(axis, "O", "F - lo - hi + op", v, a.output, note=note))
     return steps
 
 
@@ -142,8 +143,8 @@ def _adjoint_steps(axis: str, a: TransposeDim) -> list[Step]:
         return []
     v = a.values()
     return [
-        _step(axis, "hc", "hi - min(hi, op - s + 1)", v, a.conv_hi, note="the conv's hi pad"),
-        _step(
+        Step.of(axis, "hc", "hi - min(hi, op - s + 1)", v, a.conv_hi, note="the conv's hi pad"),
+        Step.of(
             axis,
             "t",
             "max(0, op - hi - s + 1)",
@@ -159,10 +160,10 @@ def _grad_input_steps(axis: str, a: TransposeDim) -> list[Step]:
     e = "E" if a.dilation > 1 else "K"
     steps = [*_extent(axis, a), *_adjoint_steps(axis, a)]
     padded = "O - t + lo + hc" if a.output_padding >= a.stride else "O + lo + hi"
-    steps.append(_step(axis, "P", padded, v, a.conv_input, note="the conv's padded input"))
+    steps.append(Step.of(axis, "P", padded, v, a.conv_input, note="the conv's padded input"))
     if a.stride > 1:
         steps.append(
-            _step(
+            Step.of(
                 axis,
                 "r",
                 f"(P - {e}) mod s",
@@ -172,7 +173,7 @@ def _grad_input_steps(axis: str, a: TransposeDim) -> list[Step]:
             )
         )
     formula = f"P - {e} + 1" if a.stride == 1 else f"floor((P - {e}) / s) + 1"
-    steps.append(_step(axis, "grad_input", formula, v, a.input, equals="I"))
+    steps.append(Step.of(axis, "grad_input", formula, v, a.input, equals="I"))
     return steps
 
 
@@ -181,7 +182,7 @@ def _grad_weight_steps(axis: str, a: TransposeDim) -> list[Step]:
     z = "Z" if a.stride > 1 else "I"
     steps = [*_adjoint_steps(axis, a)]
     steps.append(
-        _step(
+        Step.of(
             axis,
             "P",
             "O - t + lo + hc" if a.output_padding >= a.stride else "O + lo + hi",
@@ -192,12 +193,12 @@ def _grad_weight_steps(axis: str, a: TransposeDim) -> list[Step]:
     lags = (a.conv_input - a.inserted) // a.dilation + 1
     formula = f"P - {z} + 1" if a.dilation == 1 else f"floor((P - {z}) / d) + 1"
     if lags == a.kernel:
-        return [*steps, _step(axis, "grad_weight", formula, v, lags, equals="K")]
+        return [*steps, Step.of(axis, "grad_weight", formula, v, lags, equals="K")]
     note = f"the first K lags; the other {lags - a.kernel} lie in the unreached rows"
     return [
         *steps,
-        _step(axis, "lags", formula, v, lags),
-        _step(axis, "grad_weight", "K", v, a.kernel, note=note),
+        Step.of(axis, "lags", formula, v, lags),
+        Step.of(axis, "grad_weight", "K", v, a.kernel, note=note),
     ]
 
 
@@ -223,7 +224,7 @@ class TransposeExplanation:
 
     def record(self, name: str) -> Record:
         """The operand or output called ``name`` ("x", "w", "forward", "grad_input", ...)."""
-        return _find_record(self.operands + self.outputs, name)
+        return find_record(self.operands + self.outputs, name)
 
     def _spec_text(self) -> str:
         size = "" if self.output_size is None else f", output_size {compact(self.output_size)}"
@@ -248,7 +249,7 @@ class TransposeExplanation:
             labels = ", ".join(f"{a}={n}" for a, n in zip(r.axes, r.shape, strict=True))
             lines += ["", f"{r.name:<12} {r.symbol} = {format_shape(r.shape)}  ({labels})"]
             lines += wrapped(r.operation, "  ", "  ")
-            lines += _step_lines(r.steps)
+            lines += step_lines(r.steps)
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -317,10 +318,10 @@ def explain_transpose(
         )
     x_axes = lay.arrange("N", "C_in", lay.spatial)
     w_axes = lay.arrange_kernel("C_in", "C_out/g", [f"K_{c}" for c in lay.spatial])
-    x = _checked_shape(
+    x = checked_shape(
         "input_shape", input_shape, len(x_axes), f"layout {lay.name!r} needs ({', '.join(x_axes)})"
     )
-    w = _checked_shape(
+    w = checked_shape(
         "weight_shape", weight_shape, lay.ndim + 2, f"a transposed kernel is ({', '.join(w_axes)})"
     )
     batch, c_in, spatial = lay.split(x)

@@ -3,6 +3,11 @@ result (`render_html`, used by `convgrad.VerifyResult.to_html`, ``convgrad verif
 pytest plugin's ``--convgrad-report``).
 
 Needs the ``report`` extra (Jinja2, matplotlib): ``pip install 'convgrad[report]'``.
+
+Modules: `sweep` (the default sweep's evidence), `model` (report.json and the page's view of any
+result), `merge` (a sweep's shards joined), `performance` (the benchmark's section), `plots`
+(inline SVG), `render` (the page), `audit_page` (the audit's page and JSON) and `atomic`
+(writing files without losing anyone's).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from convgrad.report import atomic
 from convgrad.report.merge import merge_sweeps
 from convgrad.report.model import build_report
 from convgrad.report.performance import BENCH_NAME, load_performance
-from convgrad.report.render import render, render_html
+from convgrad.report.render import render_html, render_page
 from convgrad.report.sweep import (
     DATA,
     NDIMS,
@@ -30,8 +35,6 @@ from convgrad.report.sweep import (
     select_cases,
     versions,
 )
-from convgrad.schema import REPORT_SCHEMA as SCHEMA
-from convgrad.schema import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 
 HTML_NAME = "index.html"
 JSON_NAME = "report.json"
@@ -73,7 +76,7 @@ def _command(
 
 def _write(out: Path, report: dict) -> ReportFiles:
     data = json.dumps(report, indent=1, allow_nan=False) + "\n"
-    page = render(report, atomic.sha256_text(data))
+    page = render_page(report, atomic.sha256_text(data))
     json_path, html_path = atomic.write_pair(out, {JSON_NAME: data, HTML_NAME: page}, _OWNERS)
     return ReportFiles(html_path, json_path, report)
 
@@ -170,8 +173,6 @@ __all__ = [
     "JSON_NAME",
     "NDIMS",
     "PROFILES",
-    "SCHEMA",
-    "SCHEMA_VERSION",
     "ReportFiles",
     "render_html",
     "write_merged_report",

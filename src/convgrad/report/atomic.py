@@ -17,7 +17,7 @@ the folder. Concurrent writers take turns, so the last one's pair stands whole; 
 after the journal is committed leaves it behind, and the next writer (already in its check
 before a sweep, `check_pair`) completes those renames before anything else (`recover`). The
 page's generator tag names report.json's SHA-256, so a reader can check that the two files
-belong together (`pair_consistent`).
+belong together (`page_generator` reads the tag back).
 """
 
 from __future__ import annotations
@@ -284,12 +284,3 @@ def write_pair(
 def sha256_text(text: str) -> str:
     """The SHA-256 (hex) of ``text`` as UTF-8: what a page's generator tag names."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def pair_consistent(folder: str | os.PathLike, page: str, data: str) -> bool:
-    """Whether ``folder/page`` names the SHA-256 of ``folder/data`` in its generator tag."""
-    folder = Path(folder)
-    found = page_generator(folder / page)
-    if found is None or found[1] is None:
-        return False
-    return found[1] == hashlib.sha256((folder / data).read_bytes()).hexdigest()

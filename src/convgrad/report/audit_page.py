@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from convgrad.report import atomic
-from convgrad.report.render import _environment
+from convgrad.report.render import template_environment
 
 _SYMBOLS = {"pass": "✓", "fail": "✗", "unsupported": "–"}
 
@@ -22,7 +22,7 @@ def render_audit(report: dict) -> str:
     cells = {(c["feature"], c["configuration"]): c for c in report["cells"]}
     failing = [c for c in report["cells"] if c["status"] == "fail"]
     return (
-        _environment()
+        template_environment()
         .get_template("audit.html.j2")
         .render(
             report=report,

@@ -13,11 +13,12 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from convgrad.report.sweep import SOURCES
 from convgrad.schema import (
     OUTPUTS,
     REPORT_SCHEMA,
     REPORT_SCHEMA_VERSION,
+    SOURCES,
+    VERIFY_SOURCES,
     check_record,
     failure_record,
     problem_record,
@@ -203,15 +204,6 @@ def build_report(
     }
 
 
-_VERIFY_SOURCE = {
-    "value": "error bound vs reference",
-    "exact": "exact vs reference",
-    "adjoint": "adjoint identity",
-    "finite_difference": "finite differences",
-    "linearity": "invariants",
-}
-
-
 def _problem_key(p: dict) -> str:
     return repr((p["x"], p["w"], p["y"], p["dtype"], p["spec"]))
 
@@ -244,7 +236,7 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
             records.append(
                 check_record(
                     problem_id(r),
-                    _VERIFY_SOURCE.get(r["check"], r["check"]),
+                    VERIFY_SOURCES.get(r["check"], r["check"]),
                     r["check"],
                     r["output"],
                     passed=True,
@@ -255,7 +247,7 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
         for f in run.get("failures", ()):
             record = check_record(
                 problem_id(f["problem"]),
-                _VERIFY_SOURCE.get(f["check"], f["check"]),
+                VERIFY_SOURCES.get(f["check"], f["check"]),
                 f["check"],
                 f["output"],
                 passed=False,
@@ -284,7 +276,7 @@ def _from_runs(runs: Sequence[dict], meta: dict, kind: str) -> dict:
             "problems": sum(int(run.get("examples", 0)) for run in runs),
             "checks": len(records),
             "failed": len(failures),
-            "by_source": _count(records, "source", list(_VERIFY_SOURCE.values())),
+            "by_source": _count(records, "source", list(VERIFY_SOURCES.values())),
             "by_check": _count(records, "check", ()),
         },
         "shape_table": shape_table(problem_list),

@@ -12,7 +12,7 @@ from convgrad.report import atomic
 from convgrad.report.model import GRADIENT_FORMS, as_report, worst_cases
 from convgrad.report.performance import BENCH_COMMAND, BENCH_NAME, performance_view
 from convgrad.report.plots import ratio_bars, strip_plot
-from convgrad.schema import OUTPUTS
+from convgrad.schema import OUTPUTS, read_float
 
 _TITLES = {
     "sweep": "convgrad report: the reference verified",
@@ -36,7 +36,9 @@ _META_LABELS = (
 )
 
 
-def _environment():
+def template_environment():
+    """The Jinja2 environment of ``templates/`` (autoescaped, strict about undefined names) with
+    the ``num`` and ``shape`` filters; the report and the audit page render through it."""
     import jinja2
 
     env = jinja2.Environment(
@@ -75,19 +77,13 @@ def format_shape(shape) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _ratio(value) -> float | None:
-    if value is None:
-        return None
-    return float(value.replace("Infinity", "inf")) if isinstance(value, str) else float(value)
-
-
 def plots(report: dict) -> list[dict]:
     """One strip plot per output with at least one ratio: {"output", "svg"}."""
     found = []
     for j, output in enumerate(OUTPUTS):
         chosen = [r for r in report["records"] if r["output"] == output and r["ratio"] is not None]
         sources = list(dict.fromkeys(r["source"] for r in chosen))
-        rows = [(s, [_ratio(r["ratio"]) for r in chosen if r["source"] == s]) for s in sources]
+        rows = [(s, [read_float(r["ratio"]) for r in chosen if r["source"] == s]) for s in sources]
         svg = strip_plot(output, rows, prefix=f"fig{j}")
         if svg is not None:
             found.append({"output": output, "svg": svg})
@@ -119,7 +115,7 @@ def _meta_rows(meta: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def render(data: dict, json_sha256: str | None = None) -> str:
+def render_page(data: dict, json_sha256: str | None = None) -> str:
     """The page's HTML for any result dict accepted by `convgrad.report.model.as_report`;
     ``json_sha256``: the SHA-256 of the report.json the page is paired with, named in its
     generator tag (`convgrad.report.atomic.generator_tag`)."""
@@ -134,7 +130,7 @@ def render(data: dict, json_sha256: str | None = None) -> str:
     failing = {f["problem"] for f in report["failures"]}
     figures = [{**f, "svg": Markup(f["svg"])} for f in plots(report)]
     return (
-        _environment()
+        template_environment()
         .get_template("report.html.j2")
         .render(
             title=_TITLES[report["kind"]],
@@ -163,4 +159,4 @@ def render_html(data: dict, path: str | os.PathLike) -> Path:
     ``--convgrad-report`` session (TypeError for a non-dict, ValueError for another layout).
     Refuses (FileExistsError) to overwrite a file that is not a convgrad page.
     """
-    return atomic.write_text(path, render(data), atomic.is_page)
+    return atomic.write_text(path, render_page(data), atomic.is_page)

@@ -61,20 +61,6 @@ COPY_MODES = ("reflect", "replicate", "circular")
 """The padding modes beside "zeros" (`convgrad.spec.PADDING_MODES`)."""
 OPS = ("conv", "conv_transpose")
 
-SOURCES = {
-    "torch.autograd": "PyTorch conv{1,2,3}d (padded by F.pad in the padding mode) and"
-    " conv_transpose{1,2,3}d, and autograd, in the data's dtype vs the reference,"
-    " within the rigorous error bound (bit-exact on integer data)",
-    "direct vs fast": "the reference's definition-by-summation vs its BLAS arithmetic, within"
-    " the error bound",
-    "adjoint identity": "<conv(x, w), g> = <x, grad_input(g)> = <w, grad_weight(g)> for the"
-    " reference's own forward and backward",
-    "finite differences": "central difference of the reference's forward along a random"
-    " direction vs its gradient (exact on integer data)",
-    "exact integer": "int64 and Python-int (object) reference arithmetic vs torch float64 and"
-    " vs each other on integer data, bit for bit",
-    "invariants": "shape, dtype, finiteness, linearity, determinism, no mutation of the inputs",
-}
 _SOURCE_OF_CHECK = {
     "value": "direct vs fast",
     "exact": "direct vs fast",
@@ -517,7 +503,6 @@ __all__ = [
     "NDIMS",
     "OPS",
     "PROFILES",
-    "SOURCES",
     "Case",
     "Implementation",
     "check_case",

@@ -2,18 +2,19 @@
 readable from any language (npz or JSON), and the check of another implementation's results.
 
 Modules, one job each: `cases` (the case table), `generate` (deterministic data and exact
-expected values), `hashing` (canonical content hashes), `formats` (array files), `export`
-(writing a set atomically), `load` (reading and verifying one), `results` (the results layout),
-`check` (comparing results with a set).
+expected values), `hashing` (canonical content hashes), `formats` (array files), `writing`
+(`export`: writing a set atomically), `reading` (`load`: reading and verifying one), `results`
+(the results layout), `comparison` (`check`: comparing results with a set). No module is named
+like a function this package exports, so ``import convgrad.vectors.reading`` gives the module.
 """
 
 from convgrad.vectors.cases import SETS
-from convgrad.vectors.check import CaseCheck, CheckReport, OutputCheck, check
-from convgrad.vectors.export import export, summary
+from convgrad.vectors.comparison import CaseCheck, CheckReport, OutputCheck, check
 from convgrad.vectors.formats import FORMATS
 from convgrad.vectors.hashing import FORMAT_VERSION, committed_summary
-from convgrad.vectors.load import VectorCase, VectorsError, VectorSet, load
+from convgrad.vectors.reading import VectorCase, VectorsError, VectorSet, load
 from convgrad.vectors.results import reference_results, write_results
+from convgrad.vectors.writing import export, summary
 
 __all__ = [
     "FORMATS",

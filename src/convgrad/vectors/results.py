@@ -12,7 +12,7 @@ import numpy as np
 
 from convgrad.vectors.formats import FORMATS, check_format, write_arrays
 from convgrad.vectors.generate import OUTPUTS, case_outputs
-from convgrad.vectors.load import VectorCase, VectorSet
+from convgrad.vectors.reading import VectorCase, VectorSet
 
 
 def result_files(directory: Path, case_id: str) -> list[Path]:

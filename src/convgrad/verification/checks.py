@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convgrad.schema import OUTPUTS, json_float, json_shape
+from convgrad.schema import json_float, json_shape
 from convgrad.verification.bounds import Comparison, Precision, compare, compare_integers
 
 if TYPE_CHECKING:
@@ -76,10 +76,10 @@ has no separate name for the backward call)."""
 class CheckResult:
     """The outcome of one check on one output.
 
-    check: one of `CHECKS`; output: one of `OUTPUTS`; message: the readable account (empty when
-    passed); expected_shape / got_shape: for array results; worst_error: the largest absolute
-    difference; bound_ratio: worst error / bound (<= 1 passes); index: where the worst element
-    is; mismatched: how many elements exceed their bound.
+    check: one of `CHECKS`; output: one of `convgrad.schema.OUTPUTS`; message: the readable
+    account (empty when passed); expected_shape / got_shape: for array results; worst_error: the
+    largest absolute difference; bound_ratio: worst error / bound (<= 1 passes); index: where the
+    worst element is; mismatched: how many elements exceed their bound.
     """
 
     check: str
@@ -464,7 +464,6 @@ def check_no_mutation(function: UserFunction) -> CheckResult:
 __all__ = [
     "BACKWARD_OUTPUT",
     "CHECKS",
-    "OUTPUTS",
     "CheckResult",
     "ScalarIdentity",
     "check_determinism",

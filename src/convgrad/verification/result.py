@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convgrad.schema import VERIFY_SCHEMA_VERSION, json_float, json_shape, json_value
+from convgrad.schema import VERIFY_SCHEMA_VERSION, json_float, json_shape, json_value, read_float
 from convgrad.verification import causes
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.diagnosis import diagnose
@@ -19,7 +19,6 @@ from convgrad.verification.problem import ConvProblem
 from convgrad.verification.runner import ProblemReport
 from convgrad.verification.source import import_lines
 
-SCHEMA_VERSION = VERIFY_SCHEMA_VERSION
 """Version of the `VerifyResult.to_dict` layout; bumped on any incompatible change."""
 
 INLINE_LIMIT = 4096
@@ -115,7 +114,7 @@ class VerifyResult:
         ``failures``), ``failures``, ``ratios``, ``notes``."""
         failures = [f.to_dict() for f in self.failures]
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": VERIFY_SCHEMA_VERSION,
             "ok": self.ok,
             "examples": self.examples,
             "settings": json_value(dict(self.settings)),
@@ -146,7 +145,7 @@ class VerifyResult:
         capabilities = capability_table(self.capabilities, bool(self.settings.get("strict")))
         top = [capabilities] if capabilities else []
         if self.ok:
-            worst = max((r["ratio"] or 0.0 for r in self.ratios), default=0.0)
+            worst = max((read_float(r["ratio"]) for r in self.ratios), default=0.0)
             return "\n\n".join(
                 [
                     f"convgrad.verify: all checks passed on {self.examples} problem(s); worst"
@@ -307,7 +306,6 @@ def failure_of(
 
 
 __all__ = [
-    "SCHEMA_VERSION",
     "Failure",
     "VerificationError",
     "VerifyResult",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from convgrad.reference import conv, conv_backward
-from convgrad.schema import json_float
+from convgrad.schema import note_record, ratio_record
 from convgrad.verification import checks as ck
 from convgrad.verification.bounds import (
     Precision,
@@ -111,30 +111,15 @@ class _Judge:
         limit = self.precision.exact_limit
         return self.integer and all(float(np.max(m)) <= limit for m in magnitudes)
 
-    def _shapes(self) -> dict:
-        d = self.p.describe()
-        return {"x": d["x"], "w": d["w"], "y": d["y"], "dtype": d["dtype"], "spec": d["spec"]}
-
     def add(self, result: ck.CheckResult) -> ck.CheckResult:
         self.report.results.append(result)
         if result.passed and result.check == "determinism" and result.message:
             self.report.notes.append(
-                {
-                    "check": result.check,
-                    "output": result.output,
-                    "message": result.message,
-                    **self._shapes(),
-                }
+                note_record(result.check, result.output, result.message, self.p.describe())
             )
         if result.passed and result.check in _VALUE_CHECKS and result.bound_ratio is not None:
-            ratio = result.bound_ratio
             self.report.ratios.append(
-                {
-                    "check": result.check,
-                    "output": result.output,
-                    "ratio": json_float(ratio),
-                    **self._shapes(),
-                }
+                ratio_record(result.check, result.output, result.bound_ratio, self.p.describe())
             )
         return result
 

@@ -46,7 +46,7 @@ def _fmt(value: float) -> str:
 
 
 def _differs(output: str, got: np.ndarray, earlier: np.ndarray, bound) -> CheckResult | None:
-    """A "state" result (its message filled in by `_explained`) when ``got`` is not within
+    """A "state" result (its message filled in by `_with_reason`) when ``got`` is not within
     ``bound`` of the ``earlier`` result, else None; equal bits (NaN included) always agree."""
     if got.shape != earlier.shape:
         return CheckResult(
@@ -72,7 +72,7 @@ def _differs(output: str, got: np.ndarray, earlier: np.ndarray, bound) -> CheckR
     )
 
 
-def _explained(result: CheckResult, why: str) -> CheckResult:
+def _with_reason(result: CheckResult, why: str) -> CheckResult:
     detail = f" ({result.message})" if result.message else ""
     return dataclasses.replace(result, message=f"{result.output}: {why}{detail}")
 
@@ -126,7 +126,7 @@ def _stale_backward(
                 " forward on this x: backward reads state the last forward call left (an"
                 " x or w cached in forward) instead of its own arguments"
             )
-            results.append(_explained(found, why))
+            results.append(_with_reason(found, why))
     return results
 
 
@@ -146,7 +146,7 @@ def _aliasing(report: ProblemReport) -> list[CheckResult]:
                 " array kept between calls), so a caller's earlier result is overwritten;"
                 " return a new array (or a copy) from each call"
             )
-            results.append(_explained(found, why))
+            results.append(_with_reason(found, why))
     return results
 
 

@@ -13,7 +13,6 @@ import numpy as np
 
 from convgrad.spec import ResolvedSpec
 from convgrad.vectors.cases import KINDS, OPS, SETS
-from convgrad.vectors.export import CASES_DIR, MANIFEST
 from convgrad.vectors.formats import FORMATS, FormatError, read_arrays
 from convgrad.vectors.generate import OUTPUTS
 from convgrad.vectors.hashing import (
@@ -23,6 +22,7 @@ from convgrad.vectors.hashing import (
     committed_summary,
     set_hash,
 )
+from convgrad.vectors.writing import CASES_DIR, MANIFEST
 
 _REQUIRED = ("x", "w", "grad_y", *OUTPUTS)
 
@@ -33,7 +33,7 @@ class VectorsError(ValueError):
 
 @dataclass(frozen=True)
 class VectorCase:
-    """One loaded case: its spec and float64 arrays (see `convgrad.vectors.export.DESCRIPTION`
+    """One loaded case: its spec and float64 arrays (see `convgrad.vectors.writing.DESCRIPTION`
     for the names and shapes); ``op`` "conv" or "conv_transpose" (then ``spec`` is that of the
     conv it transposes, and ``output_padding`` holds one int per spatial dim)."""
 
@@ -216,7 +216,7 @@ def _case(directory: Path, entry: dict, sizes: dict[str, int], file_format: str)
 
 
 def load(directory: str | Path) -> VectorSet:
-    """Read and verify a vector set written by `convgrad.vectors.export`.
+    """Read and verify a vector set written by `convgrad.vectors.writing`.
 
     VectorsError (a ValueError) naming the case when a file is missing, unreadable or its
     content does not match its hash, when the set hash does not match, or when a set this

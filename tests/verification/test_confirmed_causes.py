@@ -1,6 +1,7 @@
-"""Explanations that are right or silent: a cause is named only when its variant reproduces the
+"""Diagnoses that are right or silent: a cause is named only when its variant reproduces the
 user's output on the minimal problem and on a larger one (`diagnosis.widen`); otherwise the
-message states which elements differ and in which pattern (`patterns.describe`).
+message states which elements differ and in which pattern (`patterns.describe`, tested in
+test_patterns.py).
 
 The first three tests are the confident wrong causes issue 13 met, each as a buggy layer on the
 minimal problem that misled the old diagnosis."""
@@ -12,10 +13,15 @@ import convgrad as cg
 from convgrad.shapes import dim_algebra
 from convgrad.verification.checks import CheckResult
 from convgrad.verification.diagnosis import diagnose, widen
-from convgrad.verification.patterns import describe
 from convgrad.verification.problem import ConvProblem
 
-from .implementations import ref_backward, ref_forward, reference_grads, spec_kwargs
+from .implementations import (
+    integer_problem,
+    ref_backward,
+    ref_forward,
+    reference_grads,
+    spec_kwargs,
+)
 
 HONEST = "no known mistake reproduces them on this problem and on a larger one"
 
@@ -23,13 +29,6 @@ HONEST = "no known mistake reproduces them on this problem and on a larger one"
 def _problem(x, w, grad_y, **spec) -> ConvProblem:
     x, w, gy = (np.asarray(a, dtype=np.float64) for a in (x, w, grad_y))
     return ConvProblem(x, w, None, gy, cg.ConvSpec(**spec))
-
-
-def _integer_problem(x_shape, w_shape, seed=3, **spec) -> ConvProblem:
-    rng = np.random.default_rng(seed)
-    y_shape = cg.output_shape(x_shape, w_shape, **{"padding": "valid", **spec})
-    x, w, gy = (rng.integers(1, 4, s) * rng.choice((-1, 1), s) for s in (x_shape, w_shape, y_shape))
-    return _problem(x, w, gy, **spec)
 
 
 def _diagnosis(forward, backward, problem, output) -> str:
@@ -105,7 +104,7 @@ def _grad_input_edge_filled(x, w, grad_y, spec):
 
 def test_a_stride_remainder_bug_is_described_not_called_undilated():
     # I=4, K=1, s=2: O=2 and the last row is reached by no window.
-    problem = _integer_problem((1, 1, 4), (1, 1, 1), stride=2)
+    problem = integer_problem((1, 1, 4), (1, 1, 1), stride=2)
     why = _diagnosis(ref_forward, _grad_input_edge_filled, problem, "grad_input")
     assert HONEST in why
     assert "only in the last (1,) positions per spatial dim, those no window reaches" in why
@@ -120,7 +119,7 @@ def test_grad_y_not_dilated_is_still_named_when_it_is_the_cause():
         gx[..., :n] = full[..., :n]
         return gx, reference_grads(x, w, grad_y, spec).weight
 
-    problem = _integer_problem((1, 2, 7), (2, 2, 3), stride=2)
+    problem = integer_problem((1, 2, 7), (2, 2, 3), stride=2)
     why = _diagnosis(ref_forward, backward, problem, "grad_input")
     assert "likely cause: grad_y was not dilated by the stride" in why
 
@@ -131,7 +130,7 @@ def test_grad_weight_keeping_the_last_batch_element_only_is_named():
         last = reference_grads(x[-1:], w, grad_y[-1:], spec)
         return g.input, last.weight, g.bias
 
-    why = _diagnosis(ref_forward, backward, _integer_problem((2, 1, 5), (1, 1, 2)), "grad_weight")
+    why = _diagnosis(ref_forward, backward, integer_problem((2, 1, 5), (1, 1, 2)), "grad_weight")
     assert "grad_weight holds the last batch element's contribution only" in why
     assert "'=' where the batch loop needs '+='" in why
 
@@ -143,7 +142,7 @@ def test_grad_weight_with_the_remainder_cut_from_the_start_is_named():
         shifted = reference_grads(x[..., r:], w, grad_y, spec)
         return g.input, shifted.weight, g.bias
 
-    problem = _integer_problem((1, 1, 6), (1, 1, 3), stride=2)
+    problem = integer_problem((1, 1, 6), (1, 1, 3), stride=2)
     why = _diagnosis(ref_forward, backward, problem, "grad_weight")
     assert "likely cause: the (1,) rows of the padded x no window reaches" in why
     assert "cut from the start" in why
@@ -155,7 +154,7 @@ def test_forward_with_the_padded_windows_left_at_zero_is_named():
         y[..., :1], y[..., -1:] = 0, 0  # pads 1, K=3, stride 1: the windows over a pad
         return y
 
-    problem = _integer_problem((1, 1, 6), (1, 1, 3), padding=1)
+    problem = integer_problem((1, 1, 6), (1, 1, 3), padding=1)
     why = _diagnosis(forward, ref_backward, problem, "forward")
     assert "likely cause: every output whose window overlaps the padding was left at 0" in why
 
@@ -167,42 +166,14 @@ def test_a_channel_block_tail_left_out_is_described_as_the_last_channels():
         y[:, 4 * (w.shape[0] // 4) :] = 0
         return y
 
-    why = _diagnosis(forward, ref_backward, _integer_problem((1, 1, 4), (6, 1, 2)), "forward")
+    why = _diagnosis(forward, ref_backward, integer_problem((1, 1, 4), (6, 1, 2)), "forward")
     assert HONEST in why
     assert "only the last 2 output channels of 6 (4-5)" in why
     assert "they are 0 where the reference is not" in why
 
 
-def test_describe_names_one_group_one_batch_element_and_the_border():
-    problem = _integer_problem((2, 4, 5, 5), (4, 2, 1, 1), groups=2)
-    expected = cg.conv(problem.x, problem.w, groups=2)
-    bound = np.zeros(expected.shape)
-    group = expected.copy()
-    group[:, 2:] *= -1
-    assert "only group 1's output channels (2-3, block 2 of 2)" in describe(
-        problem, "forward", group, expected, bound
-    )
-    sample = expected.copy()
-    sample[1] += 1
-    facts = describe(problem, "forward", sample, expected, bound)
-    assert "only batch element 1 of 2" in facts
-    assert "they are the right answer" not in facts and "the worst is" in facts
-    border = expected.copy()
-    border[..., 0, 2] = 0
-    border[..., 4, 1] = 7
-    assert "only at the border" in describe(problem, "forward", border, expected, bound)
-
-
-def test_describe_of_a_right_output_and_of_mismatched_shapes():
-    problem = _integer_problem((1, 1, 4), (1, 1, 2))
-    y = cg.conv(problem.x, problem.w)
-    assert describe(problem, "forward", y, y, np.zeros(y.shape)).startswith("none of 3 elements")
-    with pytest.raises(ValueError, match=r"got \(1, 1, 3\), expected \(1, 1, 2\)"):
-        describe(problem, "forward", y, y[..., :2], np.zeros(y.shape))
-
-
 def test_widen_keeps_the_spec_family_on_fresh_distinct_data():
-    problem = _integer_problem((1, 2, 6), (2, 1, 3), groups=2, stride=2, padding="same")
+    problem = integer_problem((1, 2, 6), (2, 1, 3), groups=2, stride=2, padding="same")
     larger = widen(problem)
     (a,), (b,) = (dim_algebra(p.x.shape, p.w.shape, p.resolved) for p in (problem, larger))
     assert larger.x.shape == (3, 2, 10) and larger.w.shape == (4, 1, 3)  # still depthwise
@@ -223,7 +194,7 @@ def test_a_cause_that_fits_only_the_minimal_problem_is_not_named():
         # Wrong on single-sample batches only: a larger problem's grad_weight is right.
         return g.input, 3 * g.weight if x.shape[0] == 1 else g.weight
 
-    why = _diagnosis(ref_forward, backward, _integer_problem((1, 1, 4), (1, 1, 2)), "grad_weight")
+    why = _diagnosis(ref_forward, backward, integer_problem((1, 1, 4), (1, 1, 2)), "grad_weight")
     assert HONEST in why and "likely cause" not in why
     assert "every element is the right answer times 3 (a constant ratio)" in why
 
@@ -235,5 +206,5 @@ def test_no_cause_is_named_when_the_larger_problem_raises():
         g = reference_grads(x, w, grad_y, spec)
         return g.input, -g.weight
 
-    why = _diagnosis(ref_forward, backward, _integer_problem((1, 1, 4), (1, 1, 2)), "grad_weight")
+    why = _diagnosis(ref_forward, backward, integer_problem((1, 1, 4), (1, 1, 2)), "grad_weight")
     assert HONEST in why and "sign" not in why

@@ -1,6 +1,5 @@
 """Export writes a complete, described set atomically and never overwrites foreign files."""
 
-import importlib
 import json
 import os
 from pathlib import Path
@@ -8,12 +7,9 @@ from pathlib import Path
 import pytest
 
 import convgrad
-from convgrad.vectors import export, load
+from convgrad.vectors import export, load, writing
 from convgrad.vectors.cases import cases
 from convgrad.vectors.hashing import committed_summary
-
-# The package re-exports the function `export`, which hides the module of the same name.
-export_module = importlib.import_module("convgrad.vectors.export")
 
 
 def test_manifest_names_version_hashes_and_layout(core_npz):
@@ -113,7 +109,7 @@ def test_a_failure_while_writing_leaves_the_earlier_set_and_no_temporary_folder(
     def broken(path, arrays, file_format):
         raise OSError("disk full")
 
-    monkeypatch.setattr(export_module, "write_arrays", broken)
+    monkeypatch.setattr(writing, "write_arrays", broken)
     with pytest.raises(OSError, match=r"disk full"):
         export(target, file_format="json")
     assert load(target).manifest == before

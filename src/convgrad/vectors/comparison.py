@@ -12,7 +12,7 @@ import numpy as np
 
 from convgrad.vectors.formats import FORMATS, FormatError, read_arrays
 from convgrad.vectors.generate import OUTPUTS
-from convgrad.vectors.load import VectorCase, load
+from convgrad.vectors.reading import VectorCase, load
 from convgrad.vectors.results import result_files
 
 

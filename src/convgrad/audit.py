@@ -903,14 +903,17 @@ class AuditFiles(NamedTuple):
 
 
 def write_audit(out: str | os.PathLike = "reports", **kwargs: Any) -> AuditFiles:
-    """`run_audit` (same keywords), then ``out/audit.json`` and ``out/audit.html`` written
-    atomically (FileExistsError rather than overwrite a file that is not a convgrad report)."""
+    """`run_audit` (same keywords), then ``out/audit.json`` and ``out/audit.html`` written as
+    one pair. The folder is checked before the audit runs: FileExistsError rather than
+    overwrite a file that is not a convgrad report, OSError for a folder that cannot be
+    written; nothing is written then."""
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out={out!r} must be a str or os.PathLike")
-    from convgrad.report.audit_page import write_audit_files
+    from convgrad.report.audit_page import check_audit_folder, write_audit_files
 
+    folder = check_audit_folder(out, HTML_NAME, JSON_NAME)
     report = run_audit(**kwargs)
-    html, json_path = write_audit_files(report, Path(out) / HTML_NAME, Path(out) / JSON_NAME)
+    html, json_path = write_audit_files(report, folder, HTML_NAME, JSON_NAME)
     return AuditFiles(html, json_path, report)
 
 
@@ -919,10 +922,11 @@ def write_merged_audit(out: str | os.PathLike, shards: Sequence[tuple[str, dict]
     `write_audit` writes them."""
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out={out!r} must be a str or os.PathLike")
-    from convgrad.report.audit_page import write_audit_files
+    from convgrad.report.audit_page import check_audit_folder, write_audit_files
 
+    folder = check_audit_folder(out, HTML_NAME, JSON_NAME)
     report = merge_audits(shards)
-    html, json_path = write_audit_files(report, Path(out) / HTML_NAME, Path(out) / JSON_NAME)
+    html, json_path = write_audit_files(report, folder, HTML_NAME, JSON_NAME)
     return AuditFiles(html, json_path, report)
 
 

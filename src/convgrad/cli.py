@@ -2,7 +2,7 @@
 
 Exit codes: 0 success (every check passed), 1 a check failed, 2 a usage error or a file that
 cannot be read or written (one line naming the path and the reason; no traceback unless
-``--debug``).
+``--debug``), 130 interrupted (Ctrl-C), 141 the reader of stdout went away (``| head``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ from collections.abc import Sequence
 
 from convgrad._version import __version__
 from convgrad.vectors.hashing import committed_summary
+
+INTERRUPTED = 130
+"""The exit code after Ctrl-C: 128 + SIGINT, what a shell reports for a program SIGINT ended."""
+CLOSED_PIPE = 141
+"""The exit code when stdout's reader has gone: 128 + SIGPIPE, what a shell reports for a program
+SIGPIPE ended (``yes | head``), so that ``set -o pipefail`` sees the usual status; never 1,
+which means a check failed."""
 
 COMMANDS: tuple[str, ...] = ("explain", "vectors", "verify", "report", "audit", "merge")
 """Modules of `convgrad.commands`, each with ``add_parser(subparsers)`` and ``run(args) -> int``."""
@@ -52,7 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.run(args)
+        code = args.run(args)
+        # Flushed here, not at exit, so that a closed pipe is caught below.
+        sys.stdout.flush()
+        return code
     except (UsageError, ValueError, TypeError) as error:
         if args.debug:
             raise
@@ -60,9 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         # The reader (e.g. `| head`) has gone: stop quietly. Python's recipe (signal docs, "Note
-        # on SIGPIPE"): point stdout at devnull so the interpreter's final flush cannot fail.
+        # on SIGPIPE"): point stdout at devnull so the interpreter's final flush cannot fail;
+        # its exit code 1 would read as "a check failed" here, hence CLOSED_PIPE.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return CLOSED_PIPE
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"convgrad {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except OSError as error:
         if args.debug:
             raise

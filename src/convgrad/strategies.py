@@ -40,7 +40,7 @@ from convgrad.verification.integers import (
 )
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.space import DEFAULT_SPACE as _SPACE
-from convgrad.verification.space import MAX_PAD
+from convgrad.verification.space import MAX_EXTENT, MAX_PAD
 from convgrad.verification.transposed import TransposeProblem, present_transpose
 
 __all__ = [
@@ -251,7 +251,10 @@ def _kernel_and_input(
     grows = spec.mode in ("same", "same_lower", "full")
     kernel, spatial = [], []
     for (lo, hi), d, s in zip(resolved_pads, spec.dilation, spec.stride, strict=True):
-        cap = max_kernel if grows else min(max_kernel, (max_side + lo + hi - 1) // d + 1)
+        # Pads that grow with the kernel make the padded input as long as the dilated kernel:
+        # capped at MAX_EXTENT (a huge dilation meets a kernel of 1).
+        reach = MAX_EXTENT - 2 if grows else max_side + lo + hi - 1
+        cap = min(max_kernel, reach // d + 1)
         if budget is not None:
             cap = max(1, min(cap, budget))
         k = draw(st.integers(1, cap))

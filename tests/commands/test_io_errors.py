@@ -111,3 +111,17 @@ def test_os_error_text_names_the_paths_and_the_reason():
         "'a' -> 'b': Invalid cross-device link"
     )
     assert os_error_text(FileExistsError("path='x' exists")) == "path='x' exists"
+
+
+@pytest.mark.parametrize("flag", ["--json", "--html"])
+def test_verify_output_under_a_new_folder_in_a_read_only_one_is_refused_before_the_run(
+    user_module, read_only, capsys, flag
+):
+    # Only an existing parent was probed: the run went on, then failed to make the folder.
+    path = read_only / "sub" / ("r.json" if flag == "--json" else "r.html")
+    code = main(["verify", f"{MODULE}:forward", "--max-examples", "2", flag, str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    made = read_only / "sub"  # the folder that cannot be made
+    assert _one_line(err, "verify").startswith(f"convgrad verify: error: {str(made)!r}: ")
+    assert list(read_only.iterdir()) == []

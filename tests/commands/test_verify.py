@@ -399,6 +399,30 @@ def test_a_stride_beyond_every_input_verifies_a_correct_implementation(user_modu
     assert passed and int(passed.group(1)) >= 5, out
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [["--dilation", str(2**31)], ["--dilation", str(10**30), "--mode", "same,full,valid"]],
+    ids=["2**31", "10**30-padded"],
+)
+def test_a_dilation_beyond_every_input_verifies_a_correct_implementation(
+    user_module, capsys, flags
+):
+    # The probe and the fixed problems widened their inputs to the dilated kernel (numpy's
+    # "array is too big", or an OverflowError traceback), and 'same' pads drew kernels whose
+    # padded input the correct forward could not compute within its timeout.
+    code, out, err = _run(
+        capsys,
+        f"{MODULE}:forward",
+        "--backward",
+        f"{MODULE}:backward",
+        *flags,
+        "--max-examples",
+        "5",
+    )
+    assert code == 0, out + err
+    assert out.startswith("convgrad.verify: all checks passed on ")
+
+
 STRIDED_CONV = Path(__file__).parents[1] / "verification" / "strided_conv.py"
 """A hand-written NumPy conv supporting stride and padding only (NotImplementedError otherwise)."""
 

@@ -350,3 +350,11 @@ def test_a_huge_dilation_of_a_size_one_kernel_is_irrelevant(method):
 def test_an_output_too_large_for_an_array_is_a_value_error(call, message):
     with pytest.raises(ValueError, match=message + r".* more than an array can hold"):
         call()
+
+
+@pytest.mark.parametrize("name", ["x", "w"])
+def test_a_ragged_operand_is_a_value_error_naming_it(name):
+    # numpy's own message named no operand.
+    operands = {"x": X, "w": W} | {name: [[[1.0, 2.0, 3.0], [1.0]]]}
+    with pytest.raises(ValueError, match=rf"^{name} is not an array: setting an array element"):
+        cg.conv(operands["x"], operands["w"])

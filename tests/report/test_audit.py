@@ -10,6 +10,7 @@ import pytest
 
 from convgrad import audit, cli
 from convgrad.adapters.torch import from_torch, torch_conv
+from convgrad.report import atomic
 
 from .htmltree import parse
 
@@ -168,3 +169,34 @@ def test_real_configurations_cover_every_installed_framework():
     assert frameworks == set(audit.FRAMEWORKS)
     assert {"torch-f64", "torch-f32-cl", "torch-T-f32"} <= {c.id for c in columns}
     assert len({c.id for c in columns}) == len(columns)
+
+
+@pytest.mark.parametrize("name", [audit.HTML_NAME, audit.JSON_NAME])
+def test_a_file_in_the_way_is_refused_before_the_audit_runs_writing_nothing(
+    monkeypatch, tmp_path, capsys, name
+):
+    # The audit used to run for minutes, write audit.json, then refuse a foreign audit.html.
+    ran = []
+    monkeypatch.setattr(audit, "run_audit", lambda **kwargs: ran.append(kwargs))
+    (tmp_path / name).write_text("precious")
+    assert cli.main(["audit", "--out", str(tmp_path), "--features", "valid"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convgrad audit: error: path=") and err.count("\n") == 1
+    assert "is not a convgrad report; refusing to overwrite it" in err
+    assert ran == [] and [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_audit_files_are_written_as_one_pair(monkeypatch, tmp_path):
+    monkeypatch.setattr(audit, "configurations", lambda frameworks: (_columns()[0][:1], {}))
+    written = []
+    real = atomic.write_pair
+    monkeypatch.setattr(atomic, "write_pair", lambda *a: written.append(a[1]) or real(*a))
+    assert cli.main(["audit", "--out", str(tmp_path), "--features", "valid"]) == 0
+    assert [sorted(texts) for texts in written] == [sorted([audit.HTML_NAME, audit.JSON_NAME])]
+
+
+def test_cli_max_examples_is_one_integer(monkeypatch, tmp_path, capsys):
+    # "1,2" used to run the audit with 1.
+    monkeypatch.setattr(audit, "run_audit", lambda **kwargs: pytest.fail("the audit ran"))
+    assert cli.main(["audit", "--out", str(tmp_path), "--max-examples", "1,2"]) == 2
+    assert "--max-examples '1,2' must be one integer >= 1" in capsys.readouterr().err

@@ -306,3 +306,33 @@ def test_merged_meta_takes_the_latest_date_the_summed_seconds_and_every_platform
         "platform": "A | B",
     }
     assert sharding.merged_meta(metas[:1])["platform"] == "A"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: (_other_half(d), d.pop("meta")),
+        lambda d: (_other_half(d), d.update(meta=None)),
+        lambda d: (_other_half(d), d.pop("records")),
+        lambda d: (_other_half(d), d.update(problems=5)),
+        lambda d: (_other_half(d), d.update(problems=[5])),
+    ],
+    ids=["no-meta", "meta-null", "no-records", "problems-int", "problems-of-ints"],
+)
+def test_merge_of_a_malformed_shard_is_one_line_exit_2(shard_a, tmp_path, capsys, change):
+    folder, data = shard_a
+    other = _variant(tmp_path, data, "b.json", change)
+    out = tmp_path / "merged"
+    assert main(["merge", str(out), str(folder), other]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convgrad merge: error: ") and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_merge_of_json_nested_beyond_the_parser_is_one_line_exit_2(tmp_path, capsys):
+    # json.loads raised RecursionError, a traceback and exit 1.
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["merge", str(tmp_path / "m"), str(tmp_path / "deep.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convgrad merge: error: shard ") and "is not JSON" in err
+    assert err.count("\n") == 1 and not (tmp_path / "m").exists()

@@ -271,3 +271,77 @@ def _write_npz_declaring(path, arrays, name, shape):
                     member.write(b"\0" * 64)
                 else:
                     np.lib.format.write_array(member, array)
+
+
+def _no_file_read(monkeypatch) -> list:
+    opened = []
+    monkeypatch.setattr(reading, "read_arrays", lambda *a: opened.append(a))
+    return opened
+
+
+def test_a_cases_folder_that_links_outside_the_set_is_refused_before_any_file_is_read(
+    core_npz, copy_set, monkeypatch
+):
+    directory = copy_set(core_npz)
+    elsewhere = directory.parent / "elsewhere"
+    (directory / "cases").rename(elsewhere)
+    (directory / "cases").symlink_to(elsewhere)
+    opened = _no_file_read(monkeypatch)
+    with pytest.raises(VectorsError, match=r"case '1d-valid': .*leads outside .*cases; not opened"):
+        load(directory)
+    assert opened == []
+
+
+def test_a_link_of_the_last_case_outside_the_set_is_refused_before_the_first_is_read(
+    core_npz, copy_set, monkeypatch
+):
+    directory = copy_set(core_npz)
+    last = _manifest(directory)["cases"][-1]["id"]
+    target = directory / "cases" / f"{last}.npz"
+    target.rename(directory.parent / "elsewhere.npz")
+    target.symlink_to(directory.parent / "elsewhere.npz")
+    opened = _no_file_read(monkeypatch)
+    with pytest.raises(VectorsError, match=rf"case '{last}': .*leads outside"):
+        load(directory)
+    assert opened == []
+
+
+def test_a_manifest_that_links_outside_the_set_is_not_read(core_npz, copy_set):
+    directory = copy_set(core_npz)
+    (directory / "manifest.json").rename(directory.parent / "elsewhere.json")
+    (directory / "manifest.json").symlink_to(directory.parent / "elsewhere.json")
+    with pytest.raises(VectorsError, match=r"manifest.json leads outside .*; not opened"):
+        load(directory)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"padding": 5}, r"spec field 'padding' must be a list of \[lo, hi\] int pairs >= 0"),
+        ({"padding": [[1]]}, r"spec field 'padding' must be a list of \[lo, hi\] int pairs"),
+        ({"stride": [-(10**400)]}, r"spec field 'stride' must be a list of ints >= 1"),
+        (
+            {"stride": ["2"]},
+            r"spec field 'stride' must be a list of ints >= 1, .* got list \['2'\]",
+        ),
+        ({"dilation": [0]}, r"spec field 'dilation' must be a list of ints >= 1"),
+        ({"groups": 1.5}, r"spec field 'groups' must be an int >= 1, got float 1.5"),
+        ({"flip": "false"}, r"spec field 'flip' must be true or false, got str 'false'"),
+        ({"mode": 5}, r"spec field 'mode' must be one of \('valid', .*'explicit'\), got int 5"),
+        ({"padding_mode": "mirror"}, r"spec field 'padding_mode' must be absent or one of"),
+        ({"stride": [1, 1]}, r"spec fields padding, stride, dilation must each hold one entry per"),
+    ],
+)
+def test_a_malformed_spec_field_is_named_with_its_type_before_any_file_is_read(
+    core_npz, copy_set, monkeypatch, change, message
+):
+    # The spec is part of the case hash: without the field checks first these read "content
+    # hash does not match", naming no field.
+    directory = copy_set(core_npz)
+    manifest = _manifest(directory)
+    manifest["cases"][0]["spec"].update(change)
+    _write_manifest(directory, manifest)
+    opened = _no_file_read(monkeypatch)
+    with pytest.raises(VectorsError, match=rf"case '1d-valid': {message}"):
+        load(directory)
+    assert opened == []

@@ -188,3 +188,26 @@ def test_a_failed_rename_leaves_the_earlier_set_and_nothing_else(tmp_path, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     if failing != "fresh":
         assert load(target).manifest["file_format"] == "npz"
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_export_onto_a_link_to_a_folder_writes_there_and_keeps_the_link(tmp_path, existing):
+    # The link used to be renamed aside and replaced by the new set's folder, the export then
+    # failing on its removal: exit 2 with the set written and a hidden folder left behind.
+    real = tmp_path / "real"
+    if existing:
+        export(real, file_format="json")
+    else:
+        real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert export(link) == real / "manifest.json"
+    assert link.is_symlink() and load(link).manifest["file_format"] == "npz"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_export_under_a_file_names_the_file(tmp_path):
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ValueError, match=r"directory='.*file/set': '.*file' is not a folder"):
+        export(tmp_path / "file" / "set")
+    assert (tmp_path / "file").read_text() == "mine"

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 import convgrad as cg
-from convgrad.verification.sizes import REALISTIC_COST, SIZES, dense, resolve_sizes
+from convgrad.verification.sizes import (
+    REALISTIC_COST,
+    SIZES,
+    dense,
+    kernel_within,
+    resolve_sizes,
+)
+from convgrad.verification.space import MAX_EXTENT
 
 from .implementations import fixed_problem, ref_backward, ref_forward
 
@@ -73,3 +80,10 @@ def test_verify_records_the_sizes_it_drew_from():
     assert result.ok
     assert result.settings["sizes"] == "small" and result.settings["max_side"] == 6
     assert cg.verify(ref_forward, max_examples=5).settings["max_channels"] == 64
+
+
+def test_kernel_within_cuts_only_sizes_whose_dilated_extent_passes_max_extent():
+    assert MAX_EXTENT == 64
+    # d * (k - 1) + 2 <= 64 keeps k: 31 * 2 + 2 = 64; 32 * 2 + 2 = 66 is cut to one tap.
+    assert kernel_within((3, 3, 3), (31, 32, 1)) == (3, 1, 3)
+    assert kernel_within((2, 11), (10**30, 6)) == (1, 11)

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     max_examples = (
         None
         if args.max_examples is None
-        else _parse.ints("--max-examples", args.max_examples, 1)[0]
+        else _parse.one_int("--max-examples", args.max_examples, 1)
     )
     seed = _parse.one_int("--seed", args.seed, 0)
     shard = None if args.shard is None else _parse.shard("--shard", args.shard)
@@ -86,19 +86,16 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"convgrad audit: {done}/{total} {name}\n")
         sys.stderr.flush()
 
-    try:
-        files = write_audit(
-            args.out,
-            quick=args.quick,
-            frameworks=frameworks,
-            features=features,
-            max_examples=max_examples,
-            seed=seed,
-            shard=shard,
-            progress=progress,
-        )
-    except (FileExistsError, IsADirectoryError, PermissionError, NotADirectoryError) as err:
-        raise UsageError(str(err)) from err
+    files = write_audit(
+        args.out,
+        quick=args.quick,
+        frameworks=frameworks,
+        features=features,
+        max_examples=max_examples,
+        seed=seed,
+        shard=shard,
+        progress=progress,
+    )
     return print_audit(files)
 
 

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         path = _shard_file(text)
         try:
             data = json.loads(path.read_bytes())
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise UsageError(f"shard {str(path)!r} is not JSON ({err})") from None
         kinds[str(path)] = _kind(str(path), data)
         shards.append((str(path), data))
@@ -109,3 +109,10 @@ def run(args: argparse.Namespace) -> int:
         ) from err
     except (FileExistsError, IsADirectoryError, NotADirectoryError) as err:
         raise UsageError(str(err)) from err
+    except (KeyError, AttributeError, IndexError) as err:
+        # The rules of one run (`convgrad.sharding`) are checked field by field; a shard
+        # lacking a field they do not name is a file convgrad did not write as it is.
+        raise UsageError(
+            f"the shards {', '.join(map(repr, kinds))} are not files convgrad wrote as they"
+            f" are ({type(err).__name__}: {err})"
+        ) from err

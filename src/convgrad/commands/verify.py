@@ -211,16 +211,26 @@ class Progress:
             status = f"{done}/{self.total} problems, {self.calls} calls, {elapsed:.0f} s"
             if self.tty:
                 filled = round(30 * done / self.total)
-                self.stream.write(f"\rconvgrad verify [{'#' * filled:-<30}] {status}")
+                self._write(f"\rconvgrad verify [{'#' * filled:-<30}] {status}")
             else:
-                self.stream.write(f"convgrad verify: {status}\n")
+                self._write(f"convgrad verify: {status}\n")
+
+    def _write(self, text: str) -> None:
+        """Write and flush; a stream that fails (its reader gone: ``2>&1 | head``) is dropped
+        and the run goes on without progress, since a tick runs inside the user's function
+        call, where an exception would count as the function's own."""
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(text)
             self.stream.flush()
+        except OSError:
+            self.stream = None
 
     def close(self) -> None:
         """End the bar's line on a terminal, if one was drawn."""
         if self.tty and self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+            self._write("\n")
 
 
 def _per_value(flag: str, text: str) -> tuple[int, ...]:
@@ -292,9 +302,13 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
-    print(result)
-    if args.json is not None:
-        atomic.write_text(args.json, result.to_json(indent=2) + "\n", atomic.is_result_json)
-    if render_html is not None:
-        render_html(result.to_dict(), args.html)
+    try:
+        print(result)
+        sys.stdout.flush()
+    finally:
+        # Written even when stdout's reader has gone (``| head``): the files are the record.
+        if args.json is not None:
+            atomic.write_text(args.json, result.to_json(indent=2) + "\n", atomic.is_result_json)
+        if render_html is not None:
+            render_html(result.to_dict(), args.html)
     return 0 if result.ok else 1

@@ -45,7 +45,13 @@ def as_arrays(
     for name, value in operands.items():
         if value is None and name not in optional:
             raise TypeError(f"{name}=None: {name} is required; pass an array of numbers")
-    arrays = {name: np.asarray(value) for name, value in operands.items() if value is not None}
+    arrays = {}
+    for name, value in operands.items():
+        if value is not None:
+            try:
+                arrays[name] = np.asarray(value)
+            except ValueError as error:  # a ragged nested list
+                raise ValueError(f"{name} is not an array: {error}") from error
     dtypes = {a.dtype for a in arrays.values()}
     if len(dtypes) == 1 and dtypes.pop().kind == "f":
         # The usual call, every operand of one float dtype, passes every rule below: one set of

@@ -209,11 +209,18 @@ def recover(folder: Path, names: Sequence[str]) -> None:
 
 
 def check_writable(path: str | os.PathLike) -> None:
-    """OSError naming ``path`` when its folder exists and no file can be created in it (a file
-    is created and removed to find out: the permission bits do not tell, e.g. for root)."""
+    """OSError naming ``path`` when no file can be created in its folder; for a folder yet to
+    be made, naming the first one to make when the nearest existing folder takes no new entry
+    (a file is created and removed to find out: the permission bits do not tell, e.g. for
+    root)."""
     path = Path(path)
-    if path.parent.is_dir():
-        _temporary(path.parent, f"{_PAIR_PREFIX}probe.", "", path).unlink()
+    made = path
+    for existing in path.parents:
+        if existing.exists():
+            if existing.is_dir():
+                _temporary(existing, f"{_PAIR_PREFIX}probe.", "", made).unlink()
+            return
+        made = existing
 
 
 def _check_names(folder: Path, owners: dict[str, Owned]) -> None:

@@ -1,5 +1,5 @@
 """The audit's page and JSON (``convgrad audit``): the matrix of `convgrad.audit` rendered with
-the report package's Jinja2 environment and written atomically beside its JSON."""
+the report package's Jinja2 environment and written with its JSON as one pair."""
 
 from __future__ import annotations
 
@@ -34,16 +34,27 @@ def render_audit(report: dict) -> str:
     )
 
 
+def _owners(html_name: str, json_name: str) -> dict[str, atomic.Owned]:
+    return {json_name: atomic.is_result_json, html_name: atomic.is_page}
+
+
+def check_audit_folder(out: str | os.PathLike, html_name: str, json_name: str) -> Path:
+    """``out`` as a Path when the page and the JSON may be written there, checked before an
+    audit runs (`convgrad.report.atomic.check_pair`: a file in the way or a folder that
+    cannot be written raises, and nothing is written)."""
+    return atomic.check_pair(out, _owners(html_name, json_name))
+
+
 def write_audit_files(
-    report: dict, html_path: str | os.PathLike, json_path: str | os.PathLike
+    report: dict, out: str | os.PathLike, html_name: str, json_name: str
 ) -> tuple[Path, Path]:
-    """Write the JSON and the page atomically; returns their paths."""
+    """Write the page and the JSON into ``out`` as one pair (`convgrad.report.atomic.write_pair`:
+    both or neither); returns their paths."""
     # The generator key marks the JSON as convgrad's, so a later audit may replace it.
-    data = {"generator": atomic.MARKER, **report}
-    written_json = atomic.write_text(
-        json_path, json.dumps(data, indent=1, allow_nan=False) + "\n", atomic.is_result_json
-    )
-    return atomic.write_text(html_path, render_audit(report), atomic.is_page), written_json
+    data = json.dumps({"generator": atomic.MARKER, **report}, indent=1, allow_nan=False) + "\n"
+    texts = {json_name: data, html_name: render_audit(report)}
+    json_path, html_path = atomic.write_pair(out, texts, _owners(html_name, json_name))
+    return html_path, json_path
 
 
-__all__ = ["render_audit", "write_audit_files"]
+__all__ = ["check_audit_folder", "render_audit", "write_audit_files"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convgrad.spec import ResolvedSpec
+from convgrad.spec import MODES, PADDING_MODES, ResolvedSpec
 from convgrad.vectors.cases import KINDS, OPS, SETS
 from convgrad.vectors.formats import FORMATS, FormatError, read_arrays
 from convgrad.vectors.generate import OUTPUTS
@@ -83,6 +83,8 @@ def _manifest(directory: Path) -> dict:
     path = directory / MANIFEST
     if not path.is_file():
         raise VectorsError(f"{directory} is not a vector set: {MANIFEST} is missing")
+    if path.resolve().parent != directory.resolve():
+        raise VectorsError(f"{path} leads outside {directory.resolve()}; not opened")
     try:
         document = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError) as error:
@@ -132,8 +134,11 @@ def _shapes(where: str, shapes: object) -> dict[str, int]:
     return sizes
 
 
-def _entry(path: Path, index: int, entry: object, file_format: str) -> dict[str, int]:
-    """Check one manifest entry's fields before any file is opened; its arrays' sizes."""
+def _entry(
+    path: Path, index: int, entry: object, file_format: str
+) -> tuple[dict[str, int], Parsed]:
+    """Check one manifest entry's fields (``path``: the manifest), its spec and where its file
+    resolves, before any file is opened; its arrays' sizes and its parsed spec."""
     if not isinstance(entry, dict):
         raise VectorsError(f"{path}: cases[{index}] must be an object, got {_type_name(entry)}")
     case_id = entry.get("id")
@@ -158,39 +163,82 @@ def _entry(path: Path, index: int, entry: object, file_format: str) -> dict[str,
         raise VectorsError(
             f"{where}: field 'file' is {entry.get('file')!r}, expected {expected_file!r}"
         )
-    return _shapes(where, entry.get("shapes"))
+    parsed = _spec(where, entry["spec"])
+    _case_path(path.parent, case_id, file_format)
+    return _shapes(where, entry.get("shapes")), parsed
 
 
-def _spec(case_id: str, spec: dict) -> tuple[ResolvedSpec, str, tuple[int, ...]]:
-    """The resolved spec, the op and its output_padding (``()`` for a conv)."""
+def _ints(value: object, minimum: int) -> bool:
+    return isinstance(value, list) and all(type(v) is int and v >= minimum for v in value)
+
+
+_SPEC_FIELDS = (
+    ("mode", lambda v: v in (*MODES, "explicit"), f"one of {(*MODES, 'explicit')}"),
+    (
+        "padding",
+        lambda v: isinstance(v, list) and all(_ints(p, 0) and len(p) == 2 for p in v),
+        "a list of [lo, hi] int pairs >= 0, one per spatial dim",
+    ),
+    ("stride", lambda v: _ints(v, 1), "a list of ints >= 1, one per spatial dim"),
+    ("dilation", lambda v: _ints(v, 1), "a list of ints >= 1, one per spatial dim"),
+    ("groups", lambda v: type(v) is int and v >= 1, "an int >= 1"),
+    ("flip", lambda v: type(v) is bool, "true or false"),
+    ("padding_mode", lambda v: v in PADDING_MODES, f"absent or one of {PADDING_MODES}"),
+)
+_OUTPUT_PADDING = ("output_padding", lambda v: _ints(v, 0), "a list of ints >= 0 per spatial dim")
+
+Parsed = tuple[ResolvedSpec, str, tuple[int, ...]]
+"""A case's resolved spec, its op and its output_padding (``()`` for a conv)."""
+
+
+def _spec(where: str, spec: dict) -> Parsed:
+    """Read a manifest entry's ``spec``; VectorsError naming the field and its expected type."""
     op = spec.get("op", "conv")
     if op not in OPS:
-        raise VectorsError(f"case {case_id!r}: spec 'op' must be one of {OPS}, got {op!r}")
-    try:
-        resolved = ResolvedSpec(
-            spec["mode"],
-            tuple((int(lo), int(hi)) for lo, hi in spec["padding"]),
-            tuple(int(s) for s in spec["stride"]),
-            tuple(int(d) for d in spec["dilation"]),
-            int(spec["groups"]),
-            bool(spec["flip"]),
-            str(spec.get("padding_mode", "zeros")),
-        )
-        output_padding = tuple(int(p) for p in spec["output_padding"]) if op != "conv" else ()
-    except (KeyError, TypeError, ValueError) as error:
+        raise VectorsError(f"{where}: spec 'op' must be one of {OPS}, got {op!r}")
+    fields = _SPEC_FIELDS if op == "conv" else (*_SPEC_FIELDS, _OUTPUT_PADDING)
+    values = {"padding_mode": "zeros", **spec}
+    for name, valid, expected in fields:
+        if not valid(values.get(name)):
+            raise VectorsError(
+                f"{where}: spec field {name!r} must be {expected}, got"
+                f" {_type_name(values.get(name))}; need {', '.join(_SPEC_KEYS)}"
+                " (and output_padding for a conv_transpose)"
+            )
+    per_dim = ("padding", "stride", "dilation") + (("output_padding",) if op != "conv" else ())
+    if len({len(values[name]) for name in per_dim}) != 1:
         raise VectorsError(
-            f"case {case_id!r}: malformed spec {spec!r}: need {', '.join(_SPEC_KEYS)}"
-            " (and output_padding for a conv_transpose)"
-        ) from error
-    return resolved, op, output_padding
+            f"{where}: spec fields {', '.join(per_dim)} must each hold one entry per spatial"
+            f" dim, got {[values[name] for name in per_dim]}"
+        )
+    resolved = ResolvedSpec(
+        values["mode"],
+        tuple((lo, hi) for lo, hi in values["padding"]),
+        tuple(values["stride"]),
+        tuple(values["dilation"]),
+        values["groups"],
+        values["flip"],
+        values["padding_mode"],
+    )
+    return resolved, op, tuple(values["output_padding"]) if op != "conv" else ()
 
 
-def _case(directory: Path, entry: dict, sizes: dict[str, int], file_format: str) -> VectorCase:
-    case_id, kind = entry["id"], entry["kind"]
-    cases_dir = (directory / CASES_DIR).resolve()
+def _case_path(directory: Path, case_id: str, file_format: str) -> Path:
+    """``DIR/cases/<id>.<format>``; VectorsError when it resolves outside the set's folder (a
+    link in the way: ``cases/`` or the file itself)."""
     path = directory / CASES_DIR / f"{case_id}.{file_format}"
-    if not path.resolve().is_relative_to(cases_dir):
-        raise VectorsError(f"case {case_id!r}: {path} leads outside {cases_dir}; not opened")
+    inside = directory.resolve() / CASES_DIR
+    if not path.resolve().is_relative_to(inside):
+        raise VectorsError(f"case {case_id!r}: {path} leads outside {inside}; not opened")
+    return path
+
+
+def _case(
+    directory: Path, entry: dict, checked: tuple[dict[str, int], Parsed], file_format: str
+) -> VectorCase:
+    case_id, kind = entry["id"], entry["kind"]
+    sizes, (spec, op, output_padding) = checked
+    path = _case_path(directory, case_id, file_format)
     try:
         arrays = read_arrays(path, sizes)
     except FormatError as error:
@@ -211,7 +259,6 @@ def _case(directory: Path, entry: dict, sizes: dict[str, int], file_format: str)
             f"case {case_id!r}: content hash {digest} does not match the manifest's"
             f" {entry['hash']}; the vectors were modified"
         )
-    spec, op, output_padding = _spec(case_id, entry["spec"])
     return VectorCase(case_id, kind, str(entry.get("note", "")), spec, arrays, op, output_padding)
 
 
@@ -226,12 +273,14 @@ def load(directory: str | Path) -> VectorSet:
     document = _manifest(directory)
     file_format = document["file_format"]
     entries = document["cases"]
-    sizes = [_entry(directory / MANIFEST, i, e, file_format) for i, e in enumerate(entries)]
+    checked = [_entry(directory / MANIFEST, i, e, file_format) for i, e in enumerate(entries)]
     ids = [e["id"] for e in entries]
     if len(set(ids)) != len(ids):
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         raise VectorsError(f"{directory / MANIFEST}: duplicate case ids {repeated}")
-    loaded = tuple(_case(directory, e, n, file_format) for e, n in zip(entries, sizes, strict=True))
+    loaded = tuple(
+        _case(directory, e, c, file_format) for e, c in zip(entries, checked, strict=True)
+    )
     digest = set_hash(document["set"], [(e["id"], e["hash"]) for e in document["cases"]])
     if digest != document["set_hash"]:
         raise VectorsError(

@@ -130,8 +130,16 @@ def _listed_files(manifest_path: Path) -> set[str] | None:
 def _replaceable(target: Path) -> bool:
     """Whether an existing target may be replaced; ValueError when it must not be: it holds
     anything but ``manifest.json`` and ``cases/``, or ``cases/`` holds anything (a folder, a
-    file) that its manifest does not list."""
+    file) that its manifest does not list; or, for a new target, when a parent is a file."""
     if not target.exists():
+        for parent in target.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ValueError(
+                        f"directory={str(target)!r}: {str(parent)!r} is not a folder; nothing"
+                        " written"
+                    )
+                break
         return False
     if not target.is_dir():
         raise ValueError(f"directory={str(target)!r} exists and is not a folder; nothing written")
@@ -192,11 +200,14 @@ def export(directory: str | Path, *, set_name: str = "core", file_format: str = 
     ValueError for an unknown set or format, or a target that exists and is neither empty
     nor a vector set holding only its own files (then nothing is written); OSError when the
     folder cannot be written (then nothing is left behind). The new folder gets the
-    permissions ``mkdir`` would give it.
+    permissions ``mkdir`` would give it. A ``directory`` that is a symbolic link is written
+    where the link points; the link stays.
     """
     check_format(file_format)
     cases(set_name)
-    target = Path(directory)
+    # A link to a folder: the set goes where it points, and the link stays (renaming the new
+    # set into place would replace the link itself).
+    target = Path(directory).resolve() if Path(directory).is_symlink() else Path(directory)
     replace = _replaceable(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from convgrad.verification.probe import AXES
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.runner import EXTRA_CHECKS, ProblemReport
 from convgrad.verification.search import Found, family
+from convgrad.verification.sizes import kernel_within
 
 __all__ = [
     "BOUNDARIES",
@@ -190,7 +191,7 @@ def canonical_plans(space: dict, real: bool) -> list[Plan]:
         spec = _canonical_spec({**settings, "groups": 2} if depthwise else settings)
         g, rank = spec.groups, settings["ndim"]
         c_in, c_out = (g, 2 * g) if depthwise else (2 * g, 3 * g)
-        kernel = _KERNEL[:rank]
+        kernel = kernel_within(_KERNEL[:rank], spec.dilation)
         fits = zip(_SIDE[:rank], kernel, spec.dilation, strict=True)
         side = tuple(max(n, d * (k - 1) + 2) for n, k, d in fits)
         plan = Plan(f"canonical {name}", 2, c_in, c_out, kernel, side, spec, "real" in name)
@@ -250,7 +251,7 @@ def boundary_plans(space: dict, seed: int) -> list[Plan]:
             padding_mode=str(_axis(space, "padding_mode")[0]),
         )
         g = spec.groups
-        kernel = (value,) * rank if size == "kernel" else (3,) * rank
+        kernel = kernel_within((value if size == "kernel" else 3,) * rank, spec.dilation)
         side = [6] * rank
         if size == "side":
             side[-1] = value

@@ -4,7 +4,7 @@ classified.
 
 - **supported**: every check passed;
 - **unsupported**: a call raised NotImplementedError, or a ValueError/TypeError from a ``raise``
-  statement of the user's own package (`convgrad.verification.source.raised_by_user`): the
+  statement of the user's own package (`convgrad.verification.source.declines`): the
   implementation says it does not do this;
 - **wrong**: it ran and a check failed (or it crashed otherwise): a bug, searched like any other.
 
@@ -39,6 +39,7 @@ from convgrad.verification.isolation import RemoteError
 from convgrad.verification.problem import ConvProblem
 from convgrad.verification.result import Failure, failure_of
 from convgrad.verification.runner import ProblemChecks, ProblemReport
+from convgrad.verification.sizes import kernel_within
 from convgrad.verification.source import declines
 
 SUPPORTED, UNSUPPORTED, WRONG = "supported", "unsupported", "wrong"
@@ -145,7 +146,7 @@ def _problem(settings: dict, dtype: str, rng: np.random.Generator) -> tuple[Conv
     """The row's problem, and "with a remainder" when its stride leaves the last rows reached
     by no window in every dim (else "")."""
     rank, g, s = settings["ndim"], settings["groups"], settings["stride"]
-    kernel = (2, 3, 2)[:rank]
+    kernel = kernel_within((2, 3, 2)[:rank], (settings["dilation"],) * rank)
     if g == DEPTHWISE:
         # Two input channels with multiplier 2: output channel c * 2 + m filters channel c,
         # an order that c + m * C_in would get wrong.

@@ -15,7 +15,7 @@ reported on one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 
@@ -25,8 +25,27 @@ from hypothesis import strategies as st
 from convgrad.verification.integers import INTEGER_DTYPES, products_per_output, value_range
 from convgrad.verification.numeric import is_integer_valued
 from convgrad.verification.problem import ConvProblem
+from convgrad.verification.space import MAX_EXTENT
 
-__all__ = ["REALISTIC_COST", "SIZES", "Sizes", "dense", "problem_strategy", "resolve_sizes"]
+__all__ = [
+    "REALISTIC_COST",
+    "SIZES",
+    "Sizes",
+    "dense",
+    "kernel_within",
+    "problem_strategy",
+    "resolve_sizes",
+]
+
+
+def kernel_within(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
+    """``kernel`` (one size per spatial dim) with each size whose dilated extent plus one row,
+    ``d * (k - 1) + 2``, passes `convgrad.verification.space.MAX_EXTENT` cut to 1: one tap,
+    which no dilation moves. A fixed problem (the probe's, the ladder's) stays small whatever
+    the dilation, and the implementation is still called with it."""
+    fits = zip(kernel, dilation, strict=True)
+    return tuple(k if d * (k - 1) + 2 <= MAX_EXTENT else 1 for k, d in fits)
+
 
 REALISTIC_COST = 2**17
 """Multiply-adds of one realistic problem's forward (131072: a few ms in NumPy, about a second

@@ -19,6 +19,11 @@ from __future__ import annotations
 MAX_PAD = 2
 """The largest explicit pad on one side (the drawn pads: 0, 1, 2, symmetric or not)."""
 
+MAX_EXTENT = 64
+"""The most rows a dilated kernel spans, ``d * (K - 1) + 2`` with one row past it, in a drawn
+or fixed problem: past it the kernel is cut (to 1 where nothing else fits), so that a huge
+dilation keeps the problems small (a dilation of 31 still meets a kernel of 3)."""
+
 DEFAULT_SPACE: dict[str, object] = {
     "ndim": 2,
     "padding": ("valid", "same", "full", "explicit"),
@@ -36,4 +41,4 @@ DEFAULT_SPACE: dict[str, object] = {
 [-3, 3] first, then 'real' in [-1, 1]), bias (verify's forward takes none) and what the pads
 hold (``torch.nn.Conv2d(padding_mode=...)``: "zeros", "reflect", "replicate", "circular")."""
 
-__all__ = ["DEFAULT_SPACE", "MAX_PAD"]
+__all__ = ["DEFAULT_SPACE", "MAX_EXTENT", "MAX_PAD"]

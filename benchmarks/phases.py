@@ -21,11 +21,11 @@ from convgrad.reference import api, fast, operands
 PHASES: dict[str, tuple[tuple[object, str], ...]] = {
     "validation": ((api, "_prepare"),),
     "casts": ((operands, "cast"),),
-    "padding": ((fast, "_padded_rows"),),
-    "gathers": ((fast, "_columns"),),
+    "padding": ((fast, "_padded_rows"), (fast, "_whole_padded")),
+    "gathers": ((fast, "_columns"), (fast, "_whole_columns")),
     "products": ((fast, "np.matmul"),),
     "col2im": ((fast, "_col2im"),),
-    "sums": ((fast, "_sum_samples"), (api.direct, "grad_bias")),
+    "sums": ((fast, "_summed_samples"), (api.direct, "grad_bias")),
 }
 """Phase -> the (module, attribute) pairs whose calls it counts; ``np.NAME`` is a NumPy
 function as the module calls it."""

@@ -434,14 +434,19 @@ def _whole_plan(
     )
 
 
-def _whole_columns(a: np.ndarray, plan: _Whole) -> np.ndarray:
-    """a: (N, C, *S) -> cols: (N, groups, C//groups * prod(K), prod(O)) of `_Whole` ``plan``:
-    the window view of the whole padded input (zeros in the pads), copied by the reshape."""
+def _whole_padded(a: np.ndarray, plan: _Whole) -> np.ndarray:
+    """a: (N, C, *S) -> (N, C, *(S + lo + hi)) of `_Whole` ``plan``, C-ordered, zeros in the
+    pads; ``a`` itself when it has no pads and is C-ordered already."""
     if plan.interior is None:
-        padded = np.ascontiguousarray(a)
-    else:
-        padded = np.zeros(plan.padded_shape, a.dtype)
-        padded[plan.interior] = a
+        return np.ascontiguousarray(a)
+    padded = np.zeros(plan.padded_shape, a.dtype)
+    padded[plan.interior] = a
+    return padded
+
+
+def _whole_columns(padded: np.ndarray, plan: _Whole) -> np.ndarray:
+    """padded: `_whole_padded` -> cols: (N, groups, C//groups * prod(K), prod(O)) of `_Whole`
+    ``plan``: its window view, copied by the reshape."""
     return _window_view(padded, *plan.windows).reshape(plan.columns)
 
 
@@ -482,9 +487,9 @@ def _tap_windows(kernel_spatial, block_out, spec: ResolvedSpec) -> Iterator[tupl
     return product(*per_dim)
 
 
-def _sum_samples(per_sample: np.ndarray, total: np.ndarray) -> None:
-    """total += per_sample summed over its first (sample) axis."""
-    total += per_sample.sum(axis=0)
+def _summed_samples(per_sample: np.ndarray) -> np.ndarray:
+    """per_sample: (n, *rest) summed over its first (sample) axis -> (*rest)."""
+    return per_sample.sum(axis=0)
 
 
 def _col2im(d_cols: np.ndarray, d_padded: np.ndarray, kernel_spatial, block_out, spec) -> None:
@@ -516,7 +521,7 @@ def forward(
     w_mat = _weight_matrix(w, g)
     whole = _whole_plan(x.shape, kernel_spatial, out_spatial, spec, x.itemsize)
     if whole.fits(budget_bytes):
-        return np.matmul(w_mat, _whole_columns(x, whole)).reshape(
+        return np.matmul(w_mat, _whole_columns(_whole_padded(x, whole), whole)).reshape(
             x.shape[0], w.shape[0], *out_spatial
         )
     merged = _merges_rows(spec, w.shape, out_spatial[-1])
@@ -555,9 +560,9 @@ def grad_weight(
     out_spatial = grad_y.shape[2:]
     whole = _whole_plan(x.shape, tuple(kernel_spatial), out_spatial, spec, x.itemsize)
     if whole.fits(budget_bytes):
-        cols = _whole_columns(x, whole)
+        cols = _whole_columns(_whole_padded(x, whole), whole)
         per_sample = np.matmul(_flat_rows(grad_y, spec.groups), cols.swapaxes(-1, -2))
-        return per_sample.sum(axis=0).reshape(weight_shape)
+        return _summed_samples(per_sample).reshape(weight_shape)
     if _merges_rows(spec, weight_shape, grad_y.shape[-1]):
         with np.errstate(invalid="ignore"):  # 0 * inf: warned again below if it is real
             gw = _grad_weight(x, grad_y, spec, tuple(kernel_spatial), budget_bytes, merged=True)
@@ -587,7 +592,7 @@ def _grad_weight(
                 _copy(_valid_positions(gy, block_out, padded.shape[-1]), block_gy)
             per_sample = take((n, *gw.shape), gw.dtype)
             np.matmul(_flat_rows(gy, g), cols.swapaxes(-1, -2), out=per_sample)
-            _sum_samples(per_sample, gw)
+            gw += _summed_samples(per_sample)
             del padded, cols, gy, per_sample  # freed before the scratch may grow
     return gw.reshape(c_out, c_group, *kernel_spatial)
 

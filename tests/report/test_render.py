@@ -277,6 +277,13 @@ def test_verify_page_shows_the_capability_table_and_the_causes(tmp_path):
     assert cause.text.startswith("grad_weight wrong whenever padding='same': 1 failure")
     assert cause.find("a")[0].attrs["href"] == "#failure-1"
     assert root.by_id("failure-1").find("h3")
+    # The page opens with the verdict, then the capability table, then the failures; the
+    # evidence tables come after them.
+    order = [text.index(f'<section id="{name}"') for name in SECTION_ORDER]
+    assert order == sorted(order)
+
+
+SECTION_ORDER = ("summary", "capabilities", "failures", "evidence", "shapes")
 
 
 def test_verify_result_notes_are_listed_and_escaped(tmp_path):

@@ -111,15 +111,13 @@ def spec_parameter_hint(
         return None
     arguments = CONVENTIONS[name]
     convention = f"{name}({', '.join(arguments)})"
-    wrapper = _wrapper(fn, name, signature, spec_type)
-    fields = "spec.stride is a tuple, spec.padding one (lo, hi) pair per dim"
     try:
         bound = signature.bind(*arguments)
     except TypeError as error:
         raise TypeError(
             f"{name}={_path(fn)}{signature} cannot be called as {convention} ({error}):"
-            f" {caller} passes the arrays and one {spec_type} by position; pass {caller} a wrapper"
-            f" such as `{wrapper}` ({fields})"
+            f" {caller} passes the arrays and one {spec_type} by position; pass {caller}"
+            f" {_wrapper_words(fn, name, signature, spec_type)}"
         ) from None
     receiver = next((p for p, value in bound.arguments.items() if value is arguments[-1]), "")
     if receiver.lower() not in HYPERPARAMETERS:
@@ -127,8 +125,15 @@ def spec_parameter_hint(
     return (
         f"{caller} passed a {spec_type} as the parameter named {receiver!r} of"
         f" {_path(fn)}{signature}, calling {convention} by position; if your function takes the"
-        f" hyperparameters separately, pass {caller} a wrapper such as `{wrapper}` ({fields})"
+        f" hyperparameters separately, pass {caller}"
+        f" {_wrapper_words(fn, name, signature, spec_type)}"
     )
+
+
+def _wrapper_words(fn: Callable, name: str, signature: inspect.Signature, spec_type: str) -> str:
+    """The words offering `_wrapper`'s line, with what the spec's fields hold."""
+    fields = "spec.stride is a tuple, spec.padding one (lo, hi) pair per dim"
+    return f"a wrapper such as `{_wrapper(fn, name, signature, spec_type)}` ({fields})"
 
 
 class CallFailed(Exception):

@@ -710,6 +710,12 @@ def _shape_cause(tspec: TransposeSpec, expected, got) -> str:
     return ""
 
 
+def _kept_for(kept: dict[str, object], message: str):
+    """What ``kept`` holds under the call message ``message`` starts with, else None: a
+    failure's message may carry a note after the call's (where it was found)."""
+    return next((value for call, value in kept.items() if message.startswith(call)), None)
+
+
 def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
     """A conv failure in the transpose's terms: output names, shapes, spec, message, snippet."""
     p = failure.problem
@@ -727,8 +733,7 @@ def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
     message = re.sub(r"^(forward|grad_input)\b", lambda m: TRANSPOSED_OUTPUTS[m.group(1)], message)
     described = _described(p["y"], p["w"], template.shape, p["dtype"], tspec)
     unraised = re.sub(r"^\w+ raised TransposeCallError: ", "", failure.message)
-    # The failure's message may carry a note after the call's (where it was found).
-    tail = next((t for m, t in wrapped.tail_failures.items() if unraised.startswith(m)), None)
+    tail = _kept_for(wrapped.tail_failures, unraised)
     if tail is not None:
         return replace(
             failure,
@@ -743,7 +748,7 @@ def _translate(failure: Failure, wrapped: _AsConv) -> Failure:
             reproduce=_snippet(failure.reproduce, tspec),
         )
     output = TRANSPOSED_OUTPUTS[failure.output]
-    hint = next((h for m, h in wrapped.hinted.items() if unraised.startswith(m)), None)
+    hint = _kept_for(wrapped.hinted, unraised)
     cause = f"likely cause: {hint}; otherwise " if hint else ""
     if (output, failure.check) == ("forward", "shape") and failure.got_shape is not None:
         cause = _shape_cause(tspec, failure.expected_shape, failure.got_shape)

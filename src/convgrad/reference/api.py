@@ -99,13 +99,9 @@ def _resolve(
     resolved = spec.resolve(x_shape[2:], w_shape[2:], channels=x_shape[1])
     out_spatial = output_sizes(x_shape, w_shape, resolved)
     _check_size("y", (x_shape[0], w_shape[0], *out_spatial))
-    padded = _padded(x_shape[2:], resolved)
+    padded = direct.padded_sizes(x_shape[2:], resolved.padding)
     _check_size("the padded x", (*x_shape[:2], *padded))
     return _within_reach(resolved, padded, w_shape[2:]), out_spatial
-
-
-def _padded(spatial: tuple[int, ...], resolved: ResolvedSpec) -> tuple[int, ...]:
-    return tuple(i + lo + hi for i, (lo, hi) in zip(spatial, resolved.padding, strict=True))
 
 
 _MAX_ELEMENTS = np.iinfo(np.intp).max // 8
@@ -354,7 +350,7 @@ def _transpose_spec(
     tails = tuple(tail for _, tail in adjoint)
     computed = tuple(size - tail for size, tail in zip(out_spatial, tails, strict=True))
     resolved = replace(resolved, padding=pads)
-    reach = _within_reach(resolved, _padded(computed, resolved), kernel_spatial)
+    reach = _within_reach(resolved, direct.padded_sizes(computed, resolved.padding), kernel_spatial)
     return reach, computed, tails
 
 

@@ -31,10 +31,14 @@ def zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 def pad(x: np.ndarray, padding: tuple[tuple[int, int], ...]) -> np.ndarray:
     """x: (N, C, *S) -> (N, C, *(S + lo + hi)) with zeros around (works for object arrays)."""
-    spatial = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding, strict=True))
-    out = zeros(x.shape[:2] + spatial, x.dtype)
+    out = zeros(x.shape[:2] + padded_sizes(x.shape[2:], padding), x.dtype)
     out[(..., *crop_slices(x.shape[2:], padding))] = x
     return out
+
+
+def padded_sizes(spatial, padding) -> tuple[int, ...]:
+    """Spatial sizes ``spatial`` after padding by ``(lo, hi)`` pairs: S + lo + hi per dim."""
+    return tuple(i + lo + hi for i, (lo, hi) in zip(spatial, padding, strict=True))
 
 
 def crop_slices(spatial: tuple[int, ...], padding) -> tuple[slice, ...]:
@@ -78,7 +82,7 @@ def grad_input(grad_y: np.ndarray, w: np.ndarray, spec: ResolvedSpec, in_spatial
     Positions of x no window reaches get exactly 0.
     """
     g, out_spatial = spec.groups, grad_y.shape[2:]
-    padded = tuple(i + lo + hi for i, (lo, hi) in zip(in_spatial, spec.padding, strict=True))
+    padded = padded_sizes(in_spatial, spec.padding)
     gxp = zeros((grad_y.shape[0], g, w.shape[1], *padded), grad_y.dtype)
     wg = w.reshape(g, w.shape[0] // g, *w.shape[1:])
     gyg = _grouped(grad_y, g)

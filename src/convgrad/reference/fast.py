@@ -53,7 +53,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from convgrad.reference.direct import crop_slices
+from convgrad.reference.direct import crop_slices, padded_sizes
 from convgrad.spec import ResolvedSpec
 
 CHUNK_BYTES = 8 * 2**20
@@ -272,12 +272,7 @@ def _halo_bytes(channels: int, kernel_first: int, in_spatial, spec: ResolvedSpec
 def _padded_extent(in_spatial: tuple[int, ...], spec: ResolvedSpec) -> tuple[int, ...]:
     """Sizes of every spatial dim but the first after padding: S[1:] + lo + hi. Cached: asked
     several times a call (block sizes, halo, each block's padded rows)."""
-    return _padded_sizes(in_spatial[1:], spec.padding[1:])
-
-
-def _padded_sizes(spatial, padding) -> tuple[int, ...]:
-    """Spatial sizes ``spatial`` after padding by ``(lo, hi)`` pairs: S + lo + hi per dim."""
-    return tuple(i + lo + hi for i, (lo, hi) in zip(spatial, padding, strict=True))
+    return padded_sizes(in_spatial[1:], spec.padding[1:])
 
 
 def _padded_rows(
@@ -414,7 +409,7 @@ def _whole_plan(
 ) -> _Whole:
     """`_Whole` of an operand of ``shape`` (N, C, *S), a kernel (*K) and outputs (*O).
     Cached: a function of shapes and a frozen spec, asked by every call of the fast path."""
-    (n, c), padded_spatial = shape[:2], _padded_sizes(shape[2:], spec.padding)
+    (n, c), padded_spatial = shape[:2], padded_sizes(shape[2:], spec.padding)
     padded_shape = (n, c, *padded_spatial)
     n_step, c_step, *steps = _c_strides(padded_shape, itemsize)
     strides = (

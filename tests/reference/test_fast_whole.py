@@ -60,6 +60,15 @@ def test_a_tiny_layer_is_computed_whole_and_a_large_one_in_blocks():
     assert not _calls_whole_columns(lambda: fast.forward(tiny, w, spec, (5, 5), budget_bytes=64))
 
 
+def _all_three(impl, x, w, gy, spec) -> dict[str, np.ndarray]:
+    """forward, grad_input and grad_weight of ``impl`` (`fast` or `direct`, one signature)."""
+    return {
+        "forward": impl.forward(x, w, spec, gy.shape[2:]),
+        "grad_input": impl.grad_input(gy, w, spec, x.shape[2:]),
+        "grad_weight": impl.grad_weight(x, gy, spec, w.shape[2:]),
+    }
+
+
 @settings(max_examples=60)
 @given(
     conv_problems(
@@ -72,23 +81,10 @@ def test_a_tiny_layer_is_computed_whole_and_a_large_one_in_blocks():
 )
 def test_whole_equals_the_definition_and_the_blocks_exactly(problem):
     x, w, gy, spec = problem.x, problem.w, problem.grad_y, problem.resolved
-    out_spatial, kernel = gy.shape[2:], w.shape[2:]
-    whole = {
-        "forward": fast.forward(x, w, spec, out_spatial),
-        "grad_input": fast.grad_input(gy, w, spec, x.shape[2:]),
-        "grad_weight": fast.grad_weight(x, gy, spec, kernel),
-    }
+    whole = _all_three(fast, x, w, gy, spec)
     with patch.object(fast, "WHOLE_BYTES", 0):
-        blocks = {
-            "forward": fast.forward(x, w, spec, out_spatial),
-            "grad_input": fast.grad_input(gy, w, spec, x.shape[2:]),
-            "grad_weight": fast.grad_weight(x, gy, spec, kernel),
-        }
-    expected = {
-        "forward": direct.forward(x, w, spec, out_spatial),
-        "grad_input": direct.grad_input(gy, w, spec, x.shape[2:]),
-        "grad_weight": direct.grad_weight(x, gy, spec, kernel),
-    }
+        blocks = _all_three(fast, x, w, gy, spec)
+    expected = _all_three(direct, x, w, gy, spec)
     for name, value in whole.items():
         assert value.shape == expected[name].shape and value.dtype == expected[name].dtype, name
         np.testing.assert_array_equal(value, expected[name], err_msg=name)
